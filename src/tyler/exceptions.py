@@ -1,0 +1,135 @@
+"""The one exception tree of tyler.
+
+    TylerError
+    ├── ConfigurationError             bad Agent/tool/model configuration, missing optional extra
+    │   └── ProviderNotFoundError      a model string no provider can serve
+    ├── ToolError                      a tool definition is invalid (not a tool *call* failure)
+    ├── ThreadNotFoundError (KeyError) a thread id that the store does not have
+    ├── StorageError                   the thread store failed (connection, schema, corrupt row)
+    │   └── SchemaVersionError         the database has a schema newer than this code
+    ├── ModelError                     anything that went wrong talking to a model
+    │   ├── ModelHTTPError             the provider answered with an HTTP error (status, body)
+    │   │   ├── AuthenticationError    401/403
+    │   │   └── RateLimitError         429 after retries
+    │   ├── ModelConnectionError       could not connect / connection dropped
+    │   ├── ModelTimeoutError          connect/read timeout
+    │   │   └── StallTimeoutError      the stream stopped producing chunks
+    │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
+    └── RunCancelledError              a run was cancelled (used where a value must be returned)
+
+Tool *call* failures (bad arguments, tool raised, timeout) are not exceptions for the caller:
+they become TOOL_ERROR events and error tool messages the model can react to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TylerError(Exception):
+    """Base class of every error raised by tyler."""
+
+
+class ConfigurationError(TylerError, ValueError):
+    """Invalid configuration: an Agent argument, a tool, a missing optional dependency."""
+
+
+class ProviderNotFoundError(ConfigurationError):
+    """No provider can serve the given model string."""
+
+
+class ToolError(TylerError, ValueError):
+    """A tool definition cannot be turned into a tool (bad schema, not callable...)."""
+
+
+class ThreadNotFoundError(TylerError, KeyError):
+    """A thread id the store does not know. Also a KeyError, so `except KeyError` works."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(thread_id)
+        self.thread_id = thread_id
+
+    def __str__(self) -> str:
+        return f"thread {self.thread_id!r} not found"
+
+
+class StorageError(TylerError):
+    """The thread store failed; what was stored before is unchanged."""
+
+
+class SchemaVersionError(StorageError):
+    """The database schema is newer than this version of tyler understands."""
+
+
+class ModelError(TylerError):
+    """Talking to a model failed."""
+
+    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+
+
+class ModelHTTPError(ModelError):
+    """The provider answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.status_code = status_code
+        self.body = body
+
+
+class AuthenticationError(ModelHTTPError):
+    """401/403 from the provider: missing or wrong API key."""
+
+
+class RateLimitError(ModelHTTPError):
+    """429 from the provider, still after the retries."""
+
+
+class ModelConnectionError(ModelError):
+    """Could not connect to the provider, or the connection dropped mid-stream."""
+
+
+class ModelTimeoutError(ModelError):
+    """Connecting or reading took longer than allowed."""
+
+
+class StallTimeoutError(ModelTimeoutError):
+    """The stream was open but produced no chunk for `stall_timeout` seconds."""
+
+
+class ModelResponseError(ModelError):
+    """The provider's stream could not be understood (malformed chunk, error event)."""
+
+
+class RunCancelledError(TylerError):
+    """A run was cancelled before it finished."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelHTTPError",
+    "ModelResponseError",
+    "ModelTimeoutError",
+    "ProviderNotFoundError",
+    "RateLimitError",
+    "RunCancelledError",
+    "SchemaVersionError",
+    "StallTimeoutError",
+    "StorageError",
+    "ThreadNotFoundError",
+    "ToolError",
+    "TylerError",
+]

@@ -1,0 +1,118 @@
+"""Conversation values: `Message` and `Thread`.
+
+Both are pydantic v2 models so they serialize to and from JSON losslessly
+(`Thread.model_validate_json(thread.model_dump_json()) == thread`).
+Tool calls are kept in the OpenAI wire shape
+(`{"id", "type": "function", "function": {"name", "arguments": "<json str>"}}`) because every
+provider can convert from it and it is what users already know.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """One message of a conversation.
+
+    `reasoning_content` holds the model's whole reasoning ("thinking") for an assistant message;
+    `thinking_blocks` keeps Anthropic's signed thinking blocks so they can be sent back on the next
+    turn (required for tool use with extended thinking). `interrupted` marks a partial assistant
+    message whose generation was cancelled.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    id: str = Field(default_factory=_new_id)
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
+    timestamp: datetime = Field(default_factory=_now)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def text(self) -> str:
+        """The content as plain text (text parts joined for multi-part content)."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+
+    def to_chat_dict(self) -> dict[str, Any]:
+        """The message as an OpenAI Chat Completions message dict."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name and self.role in ("user", "tool"):
+            out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+class Thread(BaseModel):
+    """A conversation: an ordered list of messages plus metadata."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(default_factory=_new_id)
+    title: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+
+    # Bookkeeping owned by the ThreadStore that loaded/saved this thread (which message ids it has
+    # already written), so a save writes only what is new. Not part of the serialized value.
+    _store_state: Any = PrivateAttr(default=None)
+
+    def add_message(self, message: Message) -> Message:
+        """Append `message` (in place) and return it."""
+        if not isinstance(message, Message):
+            raise TypeError(f"add_message expects a Message, got {type(message).__name__}")
+        self.messages.append(message)
+        self.updated_at = _now()
+        return message
+
+    def get_last_message_by_role(self, role: Role) -> Message | None:
+        for message in reversed(self.messages):
+            if message.role == role:
+                return message
+        return None
+
+    def get_message(self, message_id: str) -> Message | None:
+        for message in self.messages:
+            if message.id == message_id:
+                return message
+        return None
+
+    def get_messages_for_chat_completion(self) -> list[dict[str, Any]]:
+        """The thread as OpenAI Chat Completions messages."""
+        return [m.to_chat_dict() for m in self.messages]
+
+    def get_total_tokens(self) -> int:
+        return sum(int(m.metrics.get("usage", {}).get("total_tokens", 0) or 0) for m in self.messages)
+
+
+__all__ = ["Message", "Role", "Thread"]

@@ -1,0 +1,1 @@
+"""Compatibility package: Tyler code imports `tyler.models.execution`."""

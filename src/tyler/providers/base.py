@@ -1,0 +1,123 @@
+"""The provider contract: a request in, an async iterator of normalized chunks out.
+
+A provider knows one wire protocol (OpenAI Chat Completions, Anthropic Messages, ...). The run loop
+only ever sees `ModelRequest` and `ModelChunk`, never which provider it talks to.
+
+One `ModelChunk` is produced per wire chunk (not one object per kind of delta) because the hot path
+is a chunk per token: a single slotted object keeps the cost near that of parsing the JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..messages import Message
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A tool as offered to the model: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass(slots=True)
+class ModelSettings:
+    """Per-request knobs. `reasoning` is None, "low"/"medium"/"high", or a provider-specific dict."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    reasoning: str | dict[str, Any] | None = None
+    extra_headers: dict[str, str] | None = None
+    extra_body: dict[str, Any] | None = None
+    connect_timeout: float = 10.0
+    stall_timeout: float = 120.0
+    max_retries: int = 2
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    model: str
+    messages: list[Message]
+    system: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    settings: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call. `index` ties pieces together; id/name come with the first."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cache_read_tokens: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        out = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.reasoning_tokens is not None:
+            out["reasoning_tokens"] = self.reasoning_tokens
+        return out
+
+
+@dataclass(slots=True)
+class ModelChunk:
+    """One normalized wire chunk.
+
+    `raw` is the chunk in OpenAI `chat.completion.chunk` shape (for an OpenAI-compatible provider,
+    the parsed JSON as received; others build it) and is what raw mode yields.
+    `thinking_type` names where thinking came from ("reasoning" for reasoning_content/reasoning,
+    "thinking" for Anthropic thinking blocks). `thinking_signature` carries Anthropic's
+    signature_delta; `redacted_thinking` carries a redacted block's opaque data.
+    """
+
+    raw: dict[str, Any] | None = None
+    text: str | None = None
+    thinking: str | None = None
+    thinking_type: str | None = None
+    thinking_signature: str | None = None
+    redacted_thinking: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    response_id: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Turns a `ModelRequest` into an async iterator of `ModelChunk`.
+
+    The iterator must be an async generator (or have `aclose`): closing it must close the upstream
+    HTTP response at once. Errors are raised as `tyler.exceptions.ModelError` subclasses. Retries
+    are allowed only before the first chunk is yielded.
+    """
+
+    name: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
+
+
+__all__ = ["ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ToolCallDelta", "ToolSpec", "Usage"]
