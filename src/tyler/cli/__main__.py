@@ -1,0 +1,5 @@
+"""`python -m tyler.cli` (same as the `tyler` command)."""
+
+from . import main
+
+main()

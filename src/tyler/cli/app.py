@@ -1,0 +1,120 @@
+"""The typer application: `tyler chat` and `tyler run`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..exceptions import ConfigurationError, TylerError
+from .config import check_reasoning, choose_model, parse_tool_sets
+from .session import AgentOptions
+
+app = typer.Typer(
+    name="tyler",
+    help="Streaming AI agents in the terminal. Works offline on an embedded local model.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model, e.g. gpt-4o, claude-sonnet-4-5, local/smollm2, local/path/to/model.gguf. "
+        "Default: $TYLER_MODEL, else the provider whose API key is set, else local/smollm2.",
+        show_default=False,
+    ),
+]
+PurposeOpt = Annotated[str | None, typer.Option("--purpose", help="The agent's purpose (system prompt).")]
+ToolsOpt = Annotated[
+    str | None, typer.Option("--tools", help="Comma-separated lye tool sets to enable, e.g. web,files.")
+]
+ReasoningOpt = Annotated[
+    str | None, typer.Option("--reasoning", help="Reasoning effort for models that think: low, medium, high.")
+]
+
+
+def _options(model: str | None, purpose: str | None, tools: str | None, reasoning: str | None) -> AgentOptions:
+    from .console import err_console
+
+    choice = choose_model(model)
+    options = AgentOptions(
+        model=choice,
+        purpose=purpose,
+        tool_sets=tuple(parse_tool_sets(tools)),
+        reasoning=check_reasoning(reasoning),
+    )
+    console = err_console()
+    console.print(f"[dim]model: {choice.name} ({choice.reason})[/dim]")
+    if choice.is_local and options.tool_sets:
+        console.print("[dim]note: the embedded local model is small and does not make tool calls[/dim]")
+    return options
+
+
+@app.command()
+def chat(
+    model: ModelOpt = None,
+    purpose: PurposeOpt = None,
+    tools: ToolsOpt = None,
+    reasoning: ReasoningOpt = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            "-r",
+            help='Continue a saved conversation: its id (or id prefix); "--resume" alone continues the last one.',
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Chat interactively (history saved; /help inside lists commands)."""
+    from .chat_cmd import run_chat
+
+    code = _guarded(lambda: run_chat(_options(model, purpose, tools, reasoning), resume))
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    prompt: Annotated[
+        str | None, typer.Argument(help='The prompt; "-" reads it from stdin.', show_default=False)
+    ] = None,
+    model: ModelOpt = None,
+    purpose: PurposeOpt = None,
+    tools: ToolsOpt = None,
+    reasoning: ReasoningOpt = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Emit every event as one JSON object per line (JSON Lines).")
+    ] = False,
+) -> None:
+    """Answer one prompt, streaming to stdout (plain text when piped)."""
+    import sys
+
+    from .run_cmd import read_prompt, run_once
+
+    def go() -> int:
+        text = read_prompt(prompt, sys.stdin)
+        return run_once(_options(model, purpose, tools, reasoning), text, as_json=json_lines)
+
+    raise typer.Exit(_guarded(go))
+
+
+def _guarded(action: object) -> int:
+    """Run `action()`; report tyler errors on stderr as one line and turn them into exit codes."""
+    from rich.markup import escape
+
+    from .console import err_console
+
+    try:
+        return int(action())  # type: ignore[operator]
+    except ConfigurationError as exc:
+        err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        return 2
+    except TylerError as exc:
+        err_console().print(f"[bold red]{type(exc).__name__}:[/bold red] {escape(str(exc))}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

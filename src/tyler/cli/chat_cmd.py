@@ -1,0 +1,267 @@
+"""`tyler chat`: the interactive terminal chat, persisted in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
+from .config import ModelChoice, chat_db_url
+from .session import AgentOptions, TurnOutcome, stream_reply
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..messages import Thread
+
+HELP = """\
+[bold]commands[/bold]
+  /new              start a new conversation
+  /threads          list recent conversations
+  /resume ID        continue a conversation (ID or a prefix of it; "latest" for the last one)
+  /model [NAME]     show or switch the model (e.g. /model local/smollm2, /model gpt-4o)
+  /help             this help
+  /exit             quit (also Ctrl-D, or Ctrl-C at the prompt)
+Ctrl-C while a reply streams stops it and keeps the chat open."""
+
+LATEST = "latest"
+_QUIT = object()
+
+
+class ChatSession:
+    """One `tyler chat` process: an event loop, a thread store, an agent, the current thread."""
+
+    def __init__(self, options: AgentOptions, console: Console) -> None:
+        from ..messages import Thread
+
+        self.options = options
+        self.console = console
+        self.loop = asyncio.new_event_loop()
+        self.store: Any = None
+        self.agent: Any = options.build()
+        self.thread: Thread = Thread()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def run(self, resume: str | None) -> int:
+        try:
+            self.store = self.loop.run_until_complete(_open_store())
+            if resume is not None:
+                self._resume(resume)
+            self._preload_local_model()
+            self.console.print("[dim]tyler chat · /help for commands · Ctrl-C stops a reply · /exit quits[/dim]")
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                line = self._read()
+            except (KeyboardInterrupt, EOFError):
+                self.console.print()
+                return
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("/"):
+                if self._command(text) is _QUIT:
+                    return
+                continue
+            self._turn(line)
+
+    def _read(self) -> str:
+        # input() itself prints the prompt so readline knows its width (line editing, history);
+        # \001/\002 tell readline the escape codes take no room.
+        if self.console.is_terminal and not self.console.no_color:
+            return input("\001\x1b[1;32m\002you ›\001\x1b[0m\002 ")
+        return input("you › ")
+
+    def _shutdown(self) -> None:
+        try:
+            if self.store is not None:
+                close = getattr(self.store, "close", None) or getattr(self.store, "aclose", None)
+                if close is not None:
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        self.loop.run_until_complete(result)
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+    def _preload_local_model(self) -> None:
+        """Load the embedded model while the user types the first message."""
+        if not self.options.model.is_local:
+            return
+        from ..providers.local import ensure_local_server_sync
+
+        def load() -> None:
+            try:
+                ensure_local_server_sync(self.options.model.name)
+            except TylerError:
+                pass  # the first reply reports it, with the install command
+
+        threading.Thread(target=load, name="tyler-local-preload", daemon=True).start()
+
+    # -- one reply ---------------------------------------------------------------------------
+    def _turn(self, text: str) -> None:
+        from ..messages import Message
+        from .render import RichRenderer
+
+        self.thread.add_message(Message(role="user", content=text))
+        if not self.thread.title:
+            self.thread.title = _title_from(text)
+        renderer = RichRenderer(self.console)
+        try:
+            outcome = self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
+        except KeyboardInterrupt:
+            renderer.interrupted()
+            outcome = TurnOutcome.INTERRUPTED
+        except TylerError as exc:
+            renderer.close()
+            self.console.print(f"[bold red]{type(exc).__name__}:[/bold red] {_escape(str(exc))}")
+            outcome = TurnOutcome.ERROR
+        del outcome  # every outcome keeps the chat open; the thread is saved either way
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            self.loop.run_until_complete(self.store.save_thread(self.thread))
+        except TylerError as exc:
+            self.console.print(f"[yellow]could not save the conversation:[/yellow] {_escape(str(exc))}")
+
+    # -- slash commands ----------------------------------------------------------------------
+    def _command(self, text: str) -> object:
+        name, _, arg = text.partition(" ")
+        name, arg = name.lower(), arg.strip()
+        if name in ("/exit", "/quit", "/q"):
+            return _QUIT
+        handlers = {
+            "/help": lambda: self.console.print(HELP),
+            "/new": self._new,
+            "/threads": self._threads,
+            "/resume": lambda: self._resume(arg or LATEST),
+            "/model": lambda: self._model(arg),
+        }
+        handler = handlers.get(name)
+        if handler is None:
+            self.console.print(f"[yellow]unknown command {_escape(name)}[/yellow] (/help lists them)")
+            return None
+        try:
+            handler()
+        except TylerError as exc:
+            self.console.print(f"[red]{_escape(str(exc))}[/red]")
+        return None
+
+    def _new(self) -> None:
+        from ..messages import Thread
+
+        self.thread = Thread()
+        self.console.print("[dim]new conversation[/dim]")
+
+    def _threads(self) -> None:
+        from rich.table import Table
+
+        threads = self.loop.run_until_complete(self.store.list_threads(limit=20, offset=0))
+        if not threads:
+            self.console.print("[dim]no saved conversations yet[/dim]")
+            return
+        table = Table(box=None, header_style="dim", pad_edge=False)
+        for column in ("id", "title", "messages", "updated"):
+            table.add_column(column)
+        for thread in threads:
+            marker = " ◀" if thread.id == self.thread.id else ""
+            table.add_row(
+                thread.id[:8] + marker,
+                _escape(thread.title or "(untitled)"),
+                str(len(thread.messages)),
+                thread.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            )
+        self.console.print(table)
+
+    def _resume(self, wanted: str) -> None:
+        self.thread = self.loop.run_until_complete(_find_thread(self.store, wanted))
+        count = len(self.thread.messages)
+        title = self.thread.title or "(untitled)"
+        self.console.print(f"[dim]resumed {self.thread.id[:8]} · {_escape(title)} · {count} messages[/dim]")
+        for message in self.thread.messages[-6:]:
+            if message.role in ("user", "assistant") and message.text:
+                who = "you" if message.role == "user" else "tyler"
+                self.console.print(f"[dim]{who} › {_escape(_title_from(message.text, 200))}[/dim]")
+
+    def _model(self, name: str) -> None:
+        if not name:
+            self.console.print(f"[dim]model: {self.options.model.name}[/dim]")
+            return
+        options = AgentOptions(
+            model=ModelChoice(name, "/model"),
+            purpose=self.options.purpose,
+            tool_sets=self.options.tool_sets,
+            reasoning=self.options.reasoning,
+        )
+        self.agent = options.build()
+        self.options = options
+        self._preload_local_model()
+        self.console.print(f"[dim]model: {name}[/dim]")
+
+
+async def _open_store() -> Any:
+    from ..storage import ThreadStore
+
+    store = ThreadStore.create(chat_db_url())
+    if asyncio.iscoroutine(store):
+        store = await store
+    return store
+
+
+async def _find_thread(store: Any, wanted: str) -> Thread:
+    """A thread by id, by unique id prefix, or the most recent one for "latest"."""
+    if wanted == LATEST:
+        recent = await store.list_threads(limit=1, offset=0)
+        if not recent:
+            raise ConfigurationError("no saved conversation to resume yet")
+        return recent[0]
+    try:
+        return await store.get_thread(wanted)
+    except ThreadNotFoundError:
+        pass
+    matches = [t for t in await _all_threads(store) if t.id.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigurationError(f"{wanted!r} matches {len(matches)} conversations; give more of the id")
+    raise ThreadNotFoundError(wanted)
+
+
+async def _all_threads(store: Any, page: int = 200) -> list[Thread]:
+    found: list[Thread] = []
+    offset = 0
+    while True:
+        batch = await store.list_threads(limit=page, offset=offset)
+        found.extend(batch)
+        if len(batch) < page:
+            return found
+        offset += page
+
+
+def _title_from(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def run_chat(options: AgentOptions, resume: str | None) -> int:
+    """Entry of `tyler chat`; returns the exit code."""
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    from .console import out_console
+
+    return ChatSession(options, out_console()).run(resume)

@@ -1,0 +1,105 @@
+"""Choices the CLI makes before talking to a model: which model, where data lives, which tools."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigurationError
+
+LOCAL_MODEL = "local/smollm2"
+OPENAI_DEFAULT_MODEL = "gpt-4o"
+ANTHROPIC_DEFAULT_MODEL = "claude-sonnet-4-5"
+
+DEFAULT_PURPOSE = "To be a helpful, concise assistant."
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model to use and why it was picked (shown once to the user)."""
+
+    name: str
+    reason: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.name.startswith("local/")
+
+
+def choose_model(explicit: str | None, env: Mapping[str, str] | None = None) -> ModelChoice:
+    """--model, else TYLER_MODEL, else a provider whose API key is set, else the embedded model."""
+    env = os.environ if env is None else env
+    if explicit:
+        return ModelChoice(explicit, "--model")
+    if env.get("TYLER_MODEL"):
+        return ModelChoice(env["TYLER_MODEL"], "TYLER_MODEL")
+    if env.get("OPENAI_API_KEY"):
+        return ModelChoice(OPENAI_DEFAULT_MODEL, "OPENAI_API_KEY is set")
+    if env.get("ANTHROPIC_API_KEY"):
+        return ModelChoice(ANTHROPIC_DEFAULT_MODEL, "ANTHROPIC_API_KEY is set")
+    return ModelChoice(LOCAL_MODEL, "no API key set: embedded local model, offline")
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where chat history lives: $TYLER_DATA_DIR, else the platform's user data dir + /tyler."""
+    env = os.environ if env is None else env
+    override = env.get("TYLER_DATA_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("tyler", appauthor=False))
+
+
+def chat_db_url(env: Mapping[str, str] | None = None) -> str:
+    """SQLAlchemy URL of the chat history database (the directory is created)."""
+    directory = data_dir(env)
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{directory / 'chat.db'}"
+
+
+def parse_tool_sets(spec: str | None) -> list[str]:
+    """'web, files' -> ['web', 'files'] (empty/None -> [])."""
+    if not spec:
+        return []
+    return [part.strip().lower() for part in spec.split(",") if part.strip()]
+
+
+def load_tools(names: list[str]) -> list[Any]:
+    """The lye tool sets named, concatenated (e.g. ['web', 'files'] -> WEB_TOOLS + FILES_TOOLS)."""
+    if not names:
+        return []
+    try:
+        import lye
+    except ImportError as exc:
+        raise ConfigurationError(f"tool sets need the 'lye' package: {exc}") from exc
+    tools: list[Any] = []
+    for name in names:
+        attr = f"{name.upper()}_TOOLS"
+        found = getattr(lye, attr, None)
+        if found is None:
+            available = sorted(
+                n.removesuffix("_TOOLS").lower() for n in dir(lye) if n.endswith("_TOOLS") and n != "TOOLS"
+            )
+            raise ConfigurationError(
+                f"unknown tool set {name!r}; available: {', '.join(available) or '(none)'}"
+            )
+        tools.extend(found)
+    return tools
+
+
+REASONING_LEVELS = ("low", "medium", "high")
+
+
+def check_reasoning(value: str | None) -> str | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in ("none", "off", ""):
+        return None
+    if lowered not in REASONING_LEVELS:
+        raise ConfigurationError(f"--reasoning must be one of {', '.join(REASONING_LEVELS)}, got {value!r}")
+    return lowered

@@ -1,0 +1,352 @@
+"""Turning an event stream into output: live rich rendering, plain text, or JSON Lines.
+
+Every renderer has the same three methods: `handle(event)`, `interrupted()` and `close()`, and
+keeps a `TurnStats` so the caller can report usage after the reply.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from ..events import EventType, ExecutionEvent
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
+
+_CONTENT_EVENTS = (EventType.LLM_STREAM_CHUNK, EventType.LLM_THINKING_CHUNK)
+
+
+@dataclass
+class TurnStats:
+    """Usage of one reply: tokens, wall time, generation speed, time to the first token."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    call_started: float | None = None
+    streaming_seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    duration_ms: float | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+    def observe(self, event: ExecutionEvent) -> None:
+        now = time.perf_counter()
+        kind = event.type
+        if kind in _CONTENT_EVENTS or kind == EventType.LLM_TOOL_CALL_CHUNK:
+            if self.first_token_at is None:
+                self.first_token_at = now
+            if self.call_started is None:
+                self.call_started = now
+        elif kind == EventType.LLM_RESPONSE:
+            if self.call_started is not None:
+                self.streaming_seconds += now - self.call_started
+                self.call_started = None
+            usage = event.data.get("tokens") or {}
+            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+            self.total_tokens += int(usage.get("total_tokens") or 0)
+        elif kind == EventType.EXECUTION_COMPLETE:
+            self.duration_ms = event.data.get("duration_ms")
+            total = event.data.get("total_tokens")
+            if total:
+                self.total_tokens = int(total)
+        elif kind == EventType.EXECUTION_ERROR:
+            self.error = str(event.data.get("message") or "unknown error")
+            self.error_type = event.data.get("error_type")
+
+    @property
+    def elapsed(self) -> float:
+        if self.duration_ms is not None:
+            return float(self.duration_ms) / 1000.0
+        return time.perf_counter() - self.started
+
+    @property
+    def first_token_latency(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.completion_tokens and self.streaming_seconds > 0:
+            return self.completion_tokens / self.streaming_seconds
+        return None
+
+    def summary(self) -> str:
+        parts = []
+        if self.total_tokens:
+            parts.append(f"{self.total_tokens} tokens ({self.prompt_tokens} in, {self.completion_tokens} out)")
+        parts.append(f"{self.elapsed:.2f} s")
+        if self.first_token_latency is not None:
+            parts.append(f"first token {self.first_token_latency:.2f} s")
+        speed = self.tokens_per_second
+        if speed is not None:
+            parts.append(f"{speed:.0f} tokens/s")
+        return " · ".join(parts)
+
+
+def abbreviate(value: Any, limit: int = 240, max_lines: int = 6) -> str:
+    """A short one-glance form of a tool argument or result."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    lines = text.splitlines() or [""]
+    if len(lines) > max_lines:
+        text = "\n".join(lines[:max_lines]) + f"\n… ({len(lines) - max_lines} more lines)"
+    if len(text) > limit:
+        text = text[:limit] + f"… ({len(text) - limit} more chars)"
+    return text
+
+
+def _tool_key(data: dict[str, Any]) -> str:
+    return str(data.get("tool_call_id") or data.get("tool_name") or "?")
+
+
+class _Tail:
+    """A renderable that, while streaming, shows only the last screenful of a growing text.
+
+    Rich's Live cannot scroll, so a reply taller than the terminal would otherwise freeze at its
+    first screen. When `full` is set (just before the Live stops) the whole text is rendered.
+    """
+
+    def __init__(self, build: Any) -> None:
+        self.parts: list[str] = []
+        self.build = build
+        self.full = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        renderable = self.build(self.text)
+        if self.full:
+            yield renderable
+            return
+        lines = console.render_lines(renderable, options, pad=False)
+        limit = max(3, console.size.height - 2)
+        for line in lines[-limit:]:
+            yield from line
+            yield Segment.line()
+
+
+def _thinking_view(text: str) -> Any:
+    from rich import box
+    from rich.panel import Panel
+    from rich.text import Text
+
+    return Panel(
+        Text(text.strip() or "…", style="dim italic"),
+        title="▾ thinking",
+        title_align="left",
+        border_style="dim",
+        box=box.ROUNDED,
+    )
+
+
+def _markdown_view(text: str) -> Any:
+    from rich.markdown import Markdown
+
+    return Markdown(text)
+
+
+class RichRenderer:
+    """Live terminal rendering: spinner, Markdown as it streams, thinking section, tool panels."""
+
+    def __init__(self, console: Console, *, show_usage: bool = True, errors: Console | None = None) -> None:
+        self.console = console
+        self.errors = errors or console
+        self.show_usage = show_usage
+        self.stats = TurnStats()
+        self._live: Live | None = None
+        self._kind: str | None = None
+        self._view: _Tail | None = None
+        self._tools: dict[str, tuple[str, Any]] = {}
+        self._spin("thinking…")
+
+    # -- live segment management -------------------------------------------------------------
+    def _stop(self) -> None:
+        if self._view is not None:
+            self._view.full = True
+        if self._live is not None:
+            self._live.stop()
+        self._live = None
+        self._view = None
+        self._kind = None
+
+    def _start(self, kind: str, renderable: Any, *, transient: bool) -> None:
+        from rich.live import Live
+
+        self._stop()
+        self._kind = kind
+        self._live = Live(
+            renderable,
+            console=self.console,
+            refresh_per_second=12,
+            transient=transient,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start(refresh=True)
+
+    def _spin(self, label: str) -> None:
+        from rich.spinner import Spinner
+
+        self._start("spinner", Spinner("dots", text=f"[dim]{label}[/dim]"), transient=True)
+
+    def _append(self, kind: str, text: str) -> None:
+        if self._kind != kind or self._view is None:
+            view = _Tail(_thinking_view if kind == "thinking" else _markdown_view)
+            self._start(kind, view, transient=False)
+            self._view = view
+        self._view.parts.append(text)
+
+    # -- events ------------------------------------------------------------------------------
+    def handle(self, event: ExecutionEvent) -> None:
+        self.stats.observe(event)
+        kind, data = event.type, event.data
+        if kind == EventType.LLM_STREAM_CHUNK:
+            chunk = data.get("content_chunk") or ""
+            if chunk:
+                self._append("text", chunk)
+        elif kind == EventType.LLM_THINKING_CHUNK:
+            chunk = data.get("thinking_chunk") or ""
+            if chunk:
+                self._append("thinking", chunk)
+        elif kind == EventType.TOOL_SELECTED:
+            self._tools[_tool_key(data)] = (str(data.get("tool_name")), data.get("arguments"))
+            self._spin(f"running {data.get('tool_name')}…")
+        elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
+            self._stop()
+            self._tool_panel(kind, data)
+            self._spin("thinking…")
+        elif kind == EventType.ITERATION_LIMIT:
+            self._stop()
+            self.console.print("[yellow]tool iteration limit reached[/yellow]")
+        elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
+            self.close()
+
+    def _tool_panel(self, kind: EventType, data: dict[str, Any]) -> None:
+        from rich.panel import Panel
+        from rich.table import Table
+        from rich.text import Text
+
+        name, arguments = self._tools.pop(_tool_key(data), (str(data.get("tool_name")), None))
+        failed = kind == EventType.TOOL_ERROR
+        result = data.get("error") if failed else data.get("result")
+        if failed and result is None:
+            result = data.get("message")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+        if arguments not in (None, "", {}):
+            grid.add_row("args", Text(abbreviate(arguments, 160, 3)))
+        grid.add_row("error" if failed else "result", Text(abbreviate(result), style="red" if failed else ""))
+        self.console.print(
+            Panel(grid, title=f"🔧 {name}", title_align="left", border_style="red" if failed else "cyan",
+                  expand=False)
+        )
+
+    def interrupted(self) -> None:
+        """The user stopped the generation: keep what was shown, say so."""
+        self._stop()
+        self.console.print("[dim]⏹ interrupted[/dim]")
+
+    def close(self) -> None:
+        """End of the reply: freeze the output, then print the error or the usage line."""
+        if self._kind == "spinner" or self._live is not None:
+            self._stop()
+        if self.stats.error is not None:
+            label = self.stats.error_type or "error"
+            self.errors.print(f"[bold red]{label}:[/bold red] {self.stats.error}", highlight=False)
+        elif self.show_usage and self.stats.duration_ms is not None:
+            self.console.print(f"[dim]{self.stats.summary()}[/dim]", highlight=False)
+        self.show_usage = False  # close() may be called again by the caller's cleanup
+
+
+class PlainRenderer:
+    """Pipes and scripts: the answer text on stdout, everything else (thinking, tools) on stderr."""
+
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.stats = TurnStats()
+        self._wrote_text = False
+        self._last_char = "\n"
+        self._thinking_open = False
+
+    def handle(self, event: ExecutionEvent) -> None:
+        self.stats.observe(event)
+        kind, data = event.type, event.data
+        if kind == EventType.LLM_STREAM_CHUNK:
+            chunk = data.get("content_chunk") or ""
+            if chunk:
+                self._end_thinking()
+                self.out.write(chunk)
+                self.out.flush()
+                self._wrote_text = True
+                self._last_char = chunk[-1]
+        elif kind == EventType.LLM_THINKING_CHUNK:
+            chunk = data.get("thinking_chunk") or ""
+            if chunk:
+                if not self._thinking_open:
+                    self.err.write("[thinking] ")
+                    self._thinking_open = True
+                self.err.write(chunk)
+                self.err.flush()
+        elif kind == EventType.TOOL_SELECTED:
+            self._end_thinking()
+            args = abbreviate(data.get("arguments"), 160, 1)
+            self.err.write(f"[tool] {data.get('tool_name')}({args})\n")
+            self.err.flush()
+        elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
+            failed = kind == EventType.TOOL_ERROR
+            value = (data.get("error") or data.get("message")) if failed else data.get("result")
+            label = "error" if failed else "result"
+            self.err.write(f"[tool] {data.get('tool_name')} {label}: {abbreviate(value, 200, 1)}\n")
+            self.err.flush()
+        elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
+            self.close()
+
+    def _end_thinking(self) -> None:
+        if self._thinking_open:
+            self.err.write("\n")
+            self.err.flush()
+            self._thinking_open = False
+
+    def interrupted(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._end_thinking()
+        if self._wrote_text and self._last_char != "\n":
+            self.out.write("\n")
+            self._last_char = "\n"
+        self.out.flush()
+
+
+class JsonRenderer:
+    """`--json`: one JSON object per event (JSON Lines) on stdout."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out or sys.stdout
+        self.stats = TurnStats()
+
+    def handle(self, event: ExecutionEvent) -> None:
+        self.stats.observe(event)
+        self.out.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self.out.flush()
+
+    def interrupted(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+Renderer = RichRenderer | PlainRenderer | JsonRenderer

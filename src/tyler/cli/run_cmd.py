@@ -1,0 +1,63 @@
+"""`tyler run "prompt"`: one reply, streamed to stdout, for scripts and pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from ..exceptions import ConfigurationError
+from .session import AgentOptions, TurnOutcome, stream_reply
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def read_prompt(prompt: str | None, stdin: TextIO) -> str:
+    """The prompt argument, or all of stdin when it is "-" (or absent with stdin piped)."""
+    if prompt == "-" or (prompt is None and not stdin.isatty()):
+        text = stdin.read()
+    elif prompt is None:
+        raise ConfigurationError('no prompt: use tyler run "your prompt" (or "-" to read it from stdin)')
+    else:
+        text = prompt
+    if not text.strip():
+        raise ConfigurationError("the prompt is empty")
+    return text
+
+
+def run_once(options: AgentOptions, prompt: str, *, as_json: bool) -> int:
+    """Run one prompt; return the process exit code. Errors go to stderr."""
+    from ..messages import Message, Thread
+    from .console import err_console, out_console
+    from .render import JsonRenderer, PlainRenderer, RichRenderer
+
+    agent = options.build()
+    thread = Thread()
+    thread.add_message(Message(role="user", content=prompt))
+    renderer: JsonRenderer | PlainRenderer | RichRenderer
+    if as_json:
+        renderer = JsonRenderer()
+    elif sys.stdout.isatty():
+        renderer = RichRenderer(out_console(), show_usage=True, errors=err_console())
+    else:
+        renderer = PlainRenderer()
+    try:
+        outcome = asyncio.run(stream_reply(agent, thread, renderer))
+    except KeyboardInterrupt:
+        renderer.interrupted()
+        return EXIT_INTERRUPTED
+    if outcome == TurnOutcome.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if outcome == TurnOutcome.ERROR:
+        # The rich renderer already printed the error (to the terminal); the others only emitted
+        # it as output, and scripts look for it on stderr.
+        if not isinstance(renderer, RichRenderer):
+            label = renderer.stats.error_type or "error"
+            err_console().print(f"{label}: {renderer.stats.error}", highlight=False, markup=False)
+        return EXIT_FAILED
+    if not isinstance(renderer, RichRenderer) and err_console().is_terminal:
+        err_console().print(f"[dim]{renderer.stats.summary()}[/dim]", highlight=False)
+    return EXIT_OK

@@ -1,0 +1,88 @@
+"""Building the agent and streaming one reply with Ctrl-C handling."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import DEFAULT_PURPOSE, ModelChoice, load_tools
+
+if TYPE_CHECKING:
+    from ..messages import Thread
+    from .render import Renderer
+
+
+@dataclass(slots=True)
+class AgentOptions:
+    """What the user asked for on the command line."""
+
+    model: ModelChoice
+    purpose: str | None = None
+    tool_sets: tuple[str, ...] = ()
+    reasoning: str | None = None
+
+    def build(self) -> Any:
+        from .. import Agent
+
+        return Agent(
+            name="tyler",
+            model_name=self.model.name,
+            purpose=self.purpose or DEFAULT_PURPOSE,
+            tools=load_tools(list(self.tool_sets)),
+            reasoning=self.reasoning,
+        )
+
+
+class TurnOutcome:
+    """How a streamed reply ended."""
+
+    OK = "ok"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+async def stream_reply(agent: Any, thread: Thread, renderer: Renderer) -> str:
+    """Stream one reply of `agent` to `thread` into `renderer`; return a `TurnOutcome` value.
+
+    The stream runs in its own task. Ctrl-C (SIGINT) cancels that task, which makes the agent close
+    the upstream HTTP response; the caller's loop keeps going. Where signal handlers cannot be
+    installed (not the main thread), Ctrl-C falls back to KeyboardInterrupt.
+    """
+
+    async def consume() -> None:
+        async for event in agent.stream(thread, mode="events"):
+            renderer.handle(event)
+
+    loop = asyncio.get_running_loop()
+    consumer = asyncio.create_task(consume())
+    stopped = False
+
+    def on_sigint() -> None:
+        nonlocal stopped
+        stopped = True
+        consumer.cancel()
+
+    handler_installed = _install_sigint(loop, on_sigint)
+    try:
+        await consumer
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not stopped or (current is not None and current.cancelling()):
+            raise
+        renderer.interrupted()
+        return TurnOutcome.INTERRUPTED
+    finally:
+        if handler_installed:
+            loop.remove_signal_handler(signal.SIGINT)
+    renderer.close()
+    return TurnOutcome.ERROR if renderer.stats.error is not None else TurnOutcome.OK
+
+
+def _install_sigint(loop: asyncio.AbstractEventLoop, callback: Any) -> bool:
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
