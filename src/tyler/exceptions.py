@@ -15,6 +15,7 @@
     │   ├── ModelTimeoutError          connect/read timeout
     │   │   └── StallTimeoutError      the stream stopped producing chunks
     │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
+    ├── ExecutionError                 an unexpected failure inside a run (the cause is chained)
     └── RunCancelledError              a run was cancelled (used where a value must be returned)
 
 Tool *call* failures (bad arguments, tool raised, timeout) are not exceptions for the caller:
@@ -111,6 +112,10 @@ class ModelResponseError(ModelError):
     """The provider's stream could not be understood (malformed chunk, error event)."""
 
 
+class ExecutionError(TylerError):
+    """An unexpected failure inside a run; `__cause__` holds the original exception."""
+
+
 class RunCancelledError(TylerError):
     """A run was cancelled before it finished."""
 
@@ -118,6 +123,7 @@ class RunCancelledError(TylerError):
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "ExecutionError",
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",

@@ -1,0 +1,476 @@
+"""The run loop: one async generator drives go(), stream(mode="events") and stream(mode="raw").
+
+Events are values the consumer pulls; nothing runs ahead of the consumer, so there is no unbounded
+buffer. When the consumer stops pulling (break, aclose, task cancellation) the generator is closed:
+the provider stream is closed (which closes the upstream HTTP response), running tools are
+cancelled, and whatever the user already saw is kept on the thread, marked `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from .chunks import RawChunk
+from .events import EventType, ExecutionEvent
+from .exceptions import ConfigurationError, ExecutionError, TylerError
+from .messages import Message, Thread
+from .providers.base import ModelChunk, ModelRequest
+from .tools import Tool, ToolArgumentsError, ToolContext, result_to_text
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+_E = EventType
+_PROGRESS_BUFFER = 64  # progress events waiting for the consumer before tools are made to wait
+
+
+class Mode(Enum):
+    EVENTS = "events"  # every event, failures as EXECUTION_ERROR
+    RAW = "raw"  # only raw chunks, failures raised
+    RESULT = "result"  # lifecycle events without per-chunk ones, failures raised (go())
+
+
+def _ev(type_: EventType, data: dict[str, Any]) -> ExecutionEvent:
+    return ExecutionEvent(type_, datetime.now(UTC), data)
+
+
+class _Turn:
+    """What one model response has produced so far."""
+
+    __slots__ = (
+        "blocks", "finish_reason", "first_token_at", "message_id", "started", "text", "thinking",
+        "tool_calls", "usage",
+    )
+
+    def __init__(self) -> None:
+        self.message_id = uuid.uuid4().hex
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.text: list[str] = []
+        self.thinking: list[str] = []
+        self.blocks: list[dict[str, Any]] = []  # Anthropic thinking blocks, with signatures
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.usage: dict[str, int] | None = None
+        self.finish_reason: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.text or self.thinking or self.tool_calls)
+
+    def add_thinking(self, chunk: ModelChunk) -> None:
+        if chunk.thinking:
+            self.thinking.append(chunk.thinking)
+            if chunk.thinking_type == "thinking":
+                if not self.blocks or self.blocks[-1].get("signature") is not None:
+                    self.blocks.append({"type": "thinking", "thinking": "", "signature": None})
+                self.blocks[-1]["thinking"] += chunk.thinking
+        if chunk.thinking_signature:
+            if not self.blocks or self.blocks[-1].get("signature") is not None:
+                self.blocks.append({"type": "thinking", "thinking": "", "signature": None})
+            self.blocks[-1]["signature"] = chunk.thinking_signature
+        if chunk.redacted_thinking:
+            self.blocks.append({"type": "redacted_thinking", "data": chunk.redacted_thinking})
+
+    def finished_tool_calls(self) -> list[dict[str, Any]]:
+        calls = []
+        for index in sorted(self.tool_calls):
+            c = self.tool_calls[index]
+            calls.append({
+                "id": c["id"] or f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": c["name"] or "", "arguments": "".join(c["args"])},
+            })
+        return calls
+
+    def to_message(self, model: str, *, interrupted: bool = False) -> Message:
+        ended = time.perf_counter()
+        metrics: dict[str, Any] = {
+            "model": model,
+            "timing": {"latency": round((ended - self.started) * 1000, 3)},
+        }
+        if self.first_token_at is not None:
+            metrics["timing"]["time_to_first_token"] = round((self.first_token_at - self.started) * 1000, 3)
+        if self.usage:
+            metrics["usage"] = self.usage
+        attributes: dict[str, Any] = {}
+        if self.finish_reason:
+            attributes["finish_reason"] = self.finish_reason
+        tool_calls = None
+        if interrupted:
+            if self.tool_calls:  # incomplete calls would break the next request: keep them aside
+                attributes["partial_tool_calls"] = self.finished_tool_calls()
+        elif self.tool_calls:
+            tool_calls = self.finished_tool_calls()
+        blocks = [b for b in self.blocks if b.get("type") == "redacted_thinking" or b.get("signature")]
+        return Message(
+            id=self.message_id,
+            role="assistant",
+            content="".join(self.text),
+            reasoning_content="".join(self.thinking) or None,
+            thinking_blocks=blocks or None,
+            tool_calls=tool_calls,
+            metrics=metrics,
+            attributes=attributes,
+            interrupted=interrupted,
+        )
+
+
+class _Run:
+    """State of one run. Everything per run lives here, so one Agent serves concurrent runs."""
+
+    def __init__(self, agent: Agent, mode: Mode) -> None:
+        self.agent = agent
+        self.mode = mode
+        self.events = mode is not Mode.RAW
+        self.chunk_events = mode is Mode.EVENTS
+        self.started = time.perf_counter()
+        self.thread: Thread | None = None
+        self.turn: _Turn | None = None
+        self.pending_tool_calls: list[dict[str, Any]] = []
+        self.tool_messages: dict[str, Message] = {}
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        self.new_messages: list[Message] = []
+
+    async def save(self) -> None:
+        store = self.agent.thread_store
+        if store is not None and self.thread is not None:
+            await store.save_thread(self.thread)
+
+    def add(self, message: Message) -> Message:
+        assert self.thread is not None
+        self.thread.add_message(message)
+        self.new_messages.append(message)
+        return message
+
+    async def interrupted(self) -> None:
+        """The consumer went away: keep what it saw, leave the thread valid for the next run."""
+        turn, self.turn = self.turn, None
+        if turn is not None and not turn.empty:
+            self.add(turn.to_message(self.agent.model_name, interrupted=True))
+        for call in self.pending_tool_calls:
+            msg = self.tool_messages.get(call["id"])
+            if msg is None:
+                msg = Message(
+                    role="tool", name=call["function"]["name"], tool_call_id=call["id"],
+                    content="The tool call was cancelled before it finished.", interrupted=True,
+                    attributes={"error": True, "cancelled": True},
+                )
+            self.add(msg)
+        self.pending_tool_calls = []
+        await self.save()
+
+
+async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncIterator[Any]:
+    """The agent loop. Yields ExecutionEvents (EVENTS/RESULT) or RawChunks (RAW)."""
+    state = _Run(agent, mode)
+    completed = False
+    try:
+        state.thread = await _load_thread(agent, thread)
+        await agent._prepare()
+        await state.save()
+        async with aclosing(_iterations(state)) as items:
+            async for item in items:
+                yield item
+        completed = True
+        if state.events:
+            yield _ev(_E.EXECUTION_COMPLETE, {
+                "duration_ms": (time.perf_counter() - state.started) * 1000,
+                "total_tokens": state.usage["total_tokens"],
+                "usage": dict(state.usage),
+                "thread_id": state.thread.id,
+                "thread": state.thread,
+                "new_messages": list(state.new_messages),
+            })
+    except Exception as exc:
+        completed = True
+        error = exc if isinstance(exc, TylerError) else ExecutionError(f"{type(exc).__name__}: {exc}")
+        if error is not exc:
+            error.__cause__ = exc
+        await _save_quietly(state, error)
+        if mode is not Mode.EVENTS:
+            if error is exc:
+                raise
+            raise error from exc
+        yield _ev(_E.EXECUTION_ERROR, {
+            "error_type": type(exc).__name__,
+            "message": str(exc),
+            "exception": error,
+            "duration_ms": (time.perf_counter() - state.started) * 1000,
+        })
+    finally:
+        if not completed and state.thread is not None:
+            await asyncio.shield(state.interrupted())
+
+
+async def _save_quietly(state: _Run, error: Exception) -> None:
+    """After a failure, still try to keep the partial answer; a second failure is chained, not lost."""
+    turn, state.turn = state.turn, None
+    if turn is not None and not turn.empty and state.thread is not None:
+        msg = turn.to_message(state.agent.model_name, interrupted=True)
+        msg.attributes["error"] = str(error)
+        state.add(msg)
+    try:
+        if state.pending_tool_calls:
+            await state.interrupted()
+        else:
+            await state.save()
+    except Exception as exc:
+        if exc is not error:
+            error.add_note(f"saving the thread after the failure also failed: {exc!r}")
+
+
+async def _load_thread(agent: Agent, thread: Thread | str) -> Thread:
+    if isinstance(thread, Thread):
+        loaded = thread
+    elif isinstance(thread, str):
+        if agent.thread_store is None:
+            raise ConfigurationError("a thread id needs Agent(thread_store=...) to load it from")
+        loaded = await agent.thread_store.get_thread(thread)
+    else:
+        raise ConfigurationError(f"expected a Thread or a thread id, got {type(thread).__name__}")
+    if not loaded.messages:
+        raise ConfigurationError(f"thread {loaded.id!r} has no messages to respond to")
+    return loaded
+
+
+async def _iterations(state: _Run) -> AsyncIterator[Any]:
+    agent = state.agent
+    for iteration in range(1, agent.max_tool_iterations + 1):
+        if state.events:
+            yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": agent.max_tool_iterations})
+        async with aclosing(_model_turn(state, iteration)) as items:
+            async for item in items:
+                yield item
+        message = state.new_messages[-1]
+        if not message.tool_calls:
+            return
+        async with aclosing(_run_tools(state, message.tool_calls)) as items:
+            async for item in items:
+                yield item
+    if state.events:
+        yield _ev(_E.ITERATION_LIMIT, {"iterations_used": agent.max_tool_iterations})
+    note = Message(
+        role="assistant",
+        content=f"Stopped after {agent.max_tool_iterations} tool iterations (max_tool_iterations).",
+        attributes={"iteration_limit": True},
+    )
+    state.add(note)
+    await state.save()
+    if state.events:
+        yield _ev(_E.MESSAGE_CREATED, {"message": note})
+
+
+async def _model_turn(state: _Run, iteration: int) -> AsyncIterator[Any]:
+    agent = state.agent
+    assert state.thread is not None
+    request = ModelRequest(
+        model=agent.model_name,
+        messages=state.thread.messages,
+        system=agent.system_prompt,
+        tools=agent._tool_specs,
+        settings=agent._settings,
+    )
+    if state.events:
+        yield _ev(_E.LLM_REQUEST, {
+            "message_count": len(request.messages) + (1 if request.system else 0),
+            "model": agent.model_name,
+            "iteration": iteration,
+            "tool_count": len(request.tools),
+        })
+    turn = state.turn = _Turn()
+    mid = turn.message_id
+    raw = state.mode is Mode.RAW
+    chunk_events = state.chunk_events
+    text = turn.text
+    async with aclosing(agent._provider().stream(request)) as chunks:
+        async for c in chunks:
+            if raw and c.raw is not None:
+                yield RawChunk(c.raw)
+            if c.text:
+                if turn.first_token_at is None:
+                    turn.first_token_at = time.perf_counter()
+                text.append(c.text)
+                if chunk_events:
+                    yield ExecutionEvent(_E.LLM_STREAM_CHUNK, datetime.now(UTC),
+                                         {"content_chunk": c.text, "message_id": mid})
+            if c.thinking or c.thinking_signature or c.redacted_thinking:
+                turn.add_thinking(c)
+                if chunk_events and c.thinking:
+                    yield _ev(_E.LLM_THINKING_CHUNK, {
+                        "thinking_chunk": c.thinking, "thinking_type": c.thinking_type or "reasoning",
+                        "message_id": mid,
+                    })
+            if c.tool_calls:
+                for delta in c.tool_calls:
+                    ev = _add_tool_delta(turn, delta)
+                    if chunk_events:
+                        yield ev
+            if c.usage is not None:
+                turn.usage = c.usage.as_dict()
+            if c.finish_reason:
+                turn.finish_reason = c.finish_reason
+    message = turn.to_message(agent.model_name)
+    state.turn = None
+    state.add(message)
+    if turn.usage:
+        for key in state.usage:
+            state.usage[key] += turn.usage.get(key, 0)
+    await state.save()
+    if state.events:
+        yield _ev(_E.LLM_RESPONSE, {
+            "content": message.content,
+            "tool_calls": message.tool_calls,
+            "reasoning_content": message.reasoning_content,
+            "tokens": turn.usage or {},
+            "latency_ms": message.metrics["timing"]["latency"],
+            "finish_reason": turn.finish_reason,
+            "message_id": mid,
+        })
+        yield _ev(_E.MESSAGE_CREATED, {"message": message})
+
+
+def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent:
+    call = turn.tool_calls.get(delta.index)
+    if call is None:
+        call = turn.tool_calls[delta.index] = {"id": None, "name": None, "args": []}
+        if turn.first_token_at is None:
+            turn.first_token_at = time.perf_counter()
+    if delta.id:
+        call["id"] = delta.id
+    if delta.name and not call["name"]:
+        call["name"] = delta.name
+    if delta.arguments:
+        call["args"].append(delta.arguments)
+    return _ev(_E.LLM_TOOL_CALL_CHUNK, {
+        "tool_call_id": call["id"], "index": delta.index, "tool_name": call["name"],
+        "arguments_delta": delta.arguments, "message_id": turn.message_id,
+    })
+
+
+async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncIterator[ExecutionEvent]:
+    """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order."""
+    state.pending_tool_calls = list(calls)
+    state.tool_messages = {}
+    progress: asyncio.Queue[ExecutionEvent] = asyncio.Queue(_PROGRESS_BUFFER)
+    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]] = {}
+    try:
+        for call in calls:
+            for ev in _start_tool(state, call, progress, tasks):
+                if state.events:
+                    yield ev
+        async for ev in _await_tools(state, progress, tasks):
+            if state.events:
+                yield ev
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+    ordered = [state.tool_messages[c["id"]] for c in calls]
+    state.pending_tool_calls = []
+    for msg in ordered:
+        state.add(msg)
+    await state.save()
+    if state.events:
+        for msg in ordered:
+            yield _ev(_E.MESSAGE_CREATED, {"message": msg})
+
+
+def _start_tool(
+    state: _Run,
+    call: dict[str, Any],
+    progress: asyncio.Queue[ExecutionEvent],
+    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]],
+) -> list[ExecutionEvent]:
+    name = call["function"]["name"]
+    call_id = call["id"]
+    raw_args = call["function"]["arguments"]
+    tool = state.agent._tools.get(name)
+    out = []
+    try:
+        if tool is None:
+            raise ToolArgumentsError(f"unknown tool {name!r}; available: {', '.join(state.agent._tools) or 'none'}")
+        args = tool.parse_arguments(raw_args)
+    except ToolArgumentsError as exc:
+        out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": raw_args, "tool_call_id": call_id}))
+        out.append(_tool_failed(state, call, str(exc), "ToolArgumentsError", 0.0))
+        return out
+    out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": args, "tool_call_id": call_id}))
+
+    async def sink(value: float, total: float | None, message: str | None) -> None:
+        if state.events:
+            await progress.put(_ev(_E.TOOL_PROGRESS, {
+                "tool_name": name, "tool_call_id": call_id, "progress": value, "total": total, "message": message,
+            }))
+
+    ctx = ToolContext(name, call_id, state.thread, state.agent, sink)
+    timeout = tool.timeout if tool.timeout is not None else state.agent.tool_timeout
+    coro = tool.call(args, ctx)
+    task = asyncio.ensure_future(asyncio.wait_for(coro, timeout) if timeout else coro)
+    tasks[task] = (call, tool, time.perf_counter())
+    out.append(_ev(_E.TOOL_EXECUTING, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
+    return out
+
+
+def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str, ms: float) -> ExecutionEvent:
+    name = call["function"]["name"]
+    state.tool_messages[call["id"]] = Message(
+        role="tool", name=name, tool_call_id=call["id"], content=f"Error: {error}",
+        metrics={"timing": {"latency": round(ms, 3)}}, attributes={"error": True, "error_type": error_type},
+    )
+    return _ev(_E.TOOL_ERROR, {
+        "tool_name": name, "tool_call_id": call["id"], "error": error, "error_type": error_type, "duration_ms": ms,
+    })
+
+
+async def _await_tools(
+    state: _Run,
+    progress: asyncio.Queue[ExecutionEvent],
+    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]],
+) -> AsyncIterator[ExecutionEvent]:
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    getter: asyncio.Task[ExecutionEvent] | None = None
+    try:
+        while pending:
+            if getter is None:
+                getter = asyncio.ensure_future(progress.get())
+            done, _ = await asyncio.wait(pending | {getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield getter.result()
+                getter = None
+            for task in done - {getter}:
+                if task in pending:
+                    pending.discard(task)
+                    yield _tool_done(state, task, *tasks[task])  # type: ignore[index]
+        while not progress.empty():
+            yield progress.get_nowait()
+    finally:
+        if getter is not None:
+            getter.cancel()
+
+
+def _tool_done(
+    state: _Run, task: asyncio.Task[Any], call: dict[str, Any], tool: Tool, started: float
+) -> ExecutionEvent:
+    ms = (time.perf_counter() - started) * 1000
+    exc = task.exception()
+    if isinstance(exc, TimeoutError):
+        timeout = tool.timeout if tool.timeout is not None else state.agent.tool_timeout
+        return _tool_failed(state, call, f"tool {tool.name!r} timed out after {timeout:g}s", "TimeoutError", ms)
+    if exc is not None:
+        return _tool_failed(state, call, f"{type(exc).__name__}: {exc}", type(exc).__name__, ms)
+    result = result_to_text(task.result())
+    state.tool_messages[call["id"]] = Message(
+        role="tool", name=tool.name, tool_call_id=call["id"], content=result,
+        metrics={"timing": {"latency": round(ms, 3)}},
+    )
+    return _ev(_E.TOOL_RESULT, {
+        "tool_name": tool.name, "tool_call_id": call["id"], "result": result, "duration_ms": ms,
+    })

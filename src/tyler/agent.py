@@ -1,0 +1,252 @@
+"""`Agent`: a model, a purpose and tools, run over a Thread.
+
+An Agent holds configuration only; each run keeps its own state (see `_run`), so one Agent serves
+any number of concurrent runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import _run
+from .events import AgentResult, EventType, ExecutionEvent
+from .exceptions import ConfigurationError, ExecutionError, TylerError
+from .messages import Thread
+from .providers.base import ModelSettings, Provider, ToolSpec
+from .tools import Tool, build_toolset
+
+if TYPE_CHECKING:
+    from .storage import ThreadStore
+
+StreamMode = Literal["events", "raw", "openai"]
+_REASONING = ("minimal", "low", "medium", "high")
+
+
+def _mode(stream: Any) -> _run.Mode:
+    if stream is True or stream == "events":
+        return _run.Mode.EVENTS
+    if stream in ("raw", "openai"):
+        return _run.Mode.RAW
+    raise ConfigurationError(f"unknown stream mode {stream!r}: use True/'events', 'raw' or 'openai'")
+
+
+class Agent:
+    """An AI agent that streams.
+
+    Args:
+        name: the agent's name (used in the system prompt).
+        model_name: a LiteLLM-style model string: "gpt-4o", "anthropic/claude-...", "groq/...",
+            "ollama/...", "local/smollm2"... (see the README's model table).
+        purpose: what the agent is for (system prompt).
+        notes: extra instructions appended to the system prompt.
+        tools: callables, `Tool`s or Tyler-style dicts `{"definition": ..., "implementation": ...}`.
+        thread_store: a `ThreadStore`; when set, each new message is saved as the run goes.
+        temperature, max_tokens: sampling settings (None = the provider's default).
+        max_tool_iterations: model turns allowed per run; then ITERATION_LIMIT.
+        api_base / base_url, api_key: override the provider's endpoint and key.
+        reasoning: None, "low"/"medium"/"high", or a provider dict (e.g. Anthropic
+            `{"type": "enabled", "budget_tokens": 2048}`).
+        extra_headers, extra_body: sent with every model request.
+        stall_timeout: a stream that produces no chunk for this many seconds fails the run.
+        connect_timeout, max_retries: connection settings (retries only before the first chunk).
+        tool_timeout: default per-call time limit of tools (a Tool's own timeout wins).
+        mcp: MCP servers config `{"servers": [...]}` (see `tyler.mcp`).
+        provider: a `Provider` instance to use instead of routing `model_name` (custom providers).
+        system_prompt: replace the generated system prompt entirely.
+    """
+
+    def __init__(
+        self,
+        name: str = "Tyler",
+        model_name: str = "gpt-4.1",
+        purpose: str = "To be a helpful assistant.",
+        notes: str = "",
+        tools: Iterable[Any] = (),
+        thread_store: ThreadStore | None = None,
+        temperature: float | None = None,
+        max_tool_iterations: int = 10,
+        api_base: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        reasoning: str | dict[str, Any] | None = None,
+        extra_headers: dict[str, str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        stall_timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 2,
+        tool_timeout: float | None = 300.0,
+        mcp: dict[str, Any] | None = None,
+        provider: Provider | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        if api_base and base_url and api_base != base_url:
+            raise ConfigurationError("pass api_base or base_url, not two different values")
+        if not isinstance(max_tool_iterations, int) or max_tool_iterations < 1:
+            raise ConfigurationError("max_tool_iterations must be an integer >= 1")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise ConfigurationError("temperature must be between 0 and 2")
+        if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in _REASONING:
+            raise ConfigurationError(f"reasoning must be None, one of {_REASONING} or a dict")
+        for label, value in (("stall_timeout", stall_timeout), ("connect_timeout", connect_timeout)):
+            if value <= 0:
+                raise ConfigurationError(f"{label} must be positive")
+        self.name = name
+        self.model_name = model_name
+        self.purpose = purpose
+        self.notes = notes
+        self.thread_store = thread_store
+        self.temperature = temperature
+        self.max_tool_iterations = max_tool_iterations
+        self.api_base = api_base or base_url
+        self.api_key = api_key
+        self.reasoning = reasoning
+        self.tool_timeout = tool_timeout
+        self._custom_system_prompt = system_prompt
+        self._settings = ModelSettings(
+            temperature=temperature,
+            max_tokens=max_tokens,
+            reasoning=reasoning,
+            extra_headers=extra_headers,
+            extra_body=extra_body,
+            connect_timeout=connect_timeout,
+            stall_timeout=stall_timeout,
+            max_retries=max_retries,
+        )
+        self._tools: dict[str, Tool] = build_toolset(tools)
+        self._tool_specs: list[ToolSpec] = [t.spec for t in self._tools.values()]
+        self._provider_instance = provider
+        self._mcp_config = mcp
+        self._mcp: Any = None
+        self._mcp_lock: asyncio.Lock | None = None
+        self._mcp_tool_names: list[str] = []
+        if provider is None:
+            from .providers import split_model
+
+            split_model(model_name)  # a bad model string fails here, not mid-run
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    @property
+    def system_prompt(self) -> str:
+        if self._custom_system_prompt is not None:
+            return self._custom_system_prompt
+        parts = [f"You are {self.name}, an AI agent.", f"Your purpose: {self.purpose}"]
+        if self.notes:
+            parts.append(f"Notes:\n{self.notes}")
+        parts.append(f"Current date: {datetime.now(UTC):%Y-%m-%d}.")
+        return "\n".join(parts)
+
+    def _provider(self) -> Provider:
+        if self._provider_instance is None:
+            from .providers import resolve_provider
+
+            self._provider_instance = resolve_provider(
+                self.model_name, api_base=self.api_base, api_key=self.api_key
+            )
+        return self._provider_instance
+
+    async def _prepare(self) -> None:
+        """Connect configured MCP servers once (their tools join the agent's tools)."""
+        if self._mcp_config is None or self._mcp is not None:
+            self._provider()
+            return
+        if self._mcp_lock is None:
+            self._mcp_lock = asyncio.Lock()
+        async with self._mcp_lock:
+            if self._mcp is None:
+                await self.connect_mcp()
+        self._provider()
+
+    async def connect_mcp(self) -> list[Tool]:
+        """Connect the configured MCP servers now and add their tools; returns the new tools."""
+        from .mcp import MCPManager
+
+        manager = MCPManager()
+        dict_tools = await manager.connect(self._mcp_config or {})
+        new = build_toolset(dict_tools)
+        clash = set(new) & set(self._tools)
+        if clash:
+            await manager.close()
+            raise ConfigurationError(f"MCP tools clash with existing tools: {sorted(clash)}")
+        self._mcp = manager
+        self._mcp_tool_names = list(new)
+        self._tools.update(new)
+        self._tool_specs = [t.spec for t in self._tools.values()]
+        return list(new.values())
+
+    async def close(self) -> None:
+        """Close MCP servers this agent started. The shared HTTP pool stays for other agents."""
+        manager, self._mcp = self._mcp, None
+        if manager is not None:
+            for name in self._mcp_tool_names:
+                self._tools.pop(name, None)
+            self._tool_specs = [t.spec for t in self._tools.values()]
+            await manager.close()
+
+    cleanup = close
+
+    async def __aenter__(self) -> Agent:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- running -------------------------------------------------------------------------------
+
+    def stream(self, thread: Thread | str, mode: StreamMode | bool = "events") -> AsyncIterator[Any]:
+        """Run the agent and stream.
+
+        mode="events" (or True): `ExecutionEvent`s, ending with exactly one EXECUTION_COMPLETE or
+        EXECUTION_ERROR. mode="raw" (alias "openai"): OpenAI `chat.completion.chunk` objects
+        (`RawChunk`), tools executed between turns; failures raise `TylerError` subclasses.
+        """
+        return _run.run(self, thread, _mode(mode))
+
+    def go(self, thread: Thread | str, stream: bool | str = False) -> Any:
+        """`await agent.go(thread)` → AgentResult; `agent.go(thread, stream=True|"events"|"raw")` → iterator."""
+        if stream:
+            return _run.run(self, thread, _mode(stream))
+        return self._go(thread)
+
+    def run(self, thread: Thread | str) -> Awaitable[AgentResult]:
+        """Alias of non-streaming `go()` (newer Tyler naming)."""
+        return self._go(thread)
+
+    async def _go(self, thread: Thread | str) -> AgentResult:
+        result_thread: Thread | None = thread if isinstance(thread, Thread) else None
+        new_messages = []
+        async for event in _run.run(self, thread, _run.Mode.RESULT):
+            if event.type is EventType.MESSAGE_CREATED:
+                new_messages.append(event.data["message"])
+            elif event.type is EventType.EXECUTION_COMPLETE:
+                return _result(event, result_thread, thread, new_messages, self)
+        raise ExecutionError("the run ended without a terminal event")  # unreachable by design
+
+    def __repr__(self) -> str:
+        return f"Agent(name={self.name!r}, model_name={self.model_name!r}, tools={list(self._tools)})"
+
+
+def _result(
+    event: ExecutionEvent, result_thread: Thread | None, thread: Thread | str, new: list[Any], agent: Agent
+) -> AgentResult:
+    if result_thread is None:
+        result_thread = event.data["thread"]
+    final = next((m for m in reversed(new) if m.role == "assistant"), None)
+    return AgentResult(
+        thread=result_thread,
+        new_messages=new,
+        content=final.content if final is not None and isinstance(final.content, str) else None,
+        usage=event.data.get("usage", {}),
+        duration_ms=event.data.get("duration_ms", 0.0),
+    )
+
+
+__all__ = ["Agent", "TylerError"]

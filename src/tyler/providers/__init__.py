@@ -1,0 +1,159 @@
+"""Model string → provider routing (LiteLLM-style names).
+
+Kept import-light: the adapters (and httpx) are imported when a provider is first built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from .base import ModelChunk, ModelRequest, ModelSettings, Provider, ToolCallDelta, ToolSpec, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class _Compat:
+    """An OpenAI-compatible service: default base URL and the env vars that configure it."""
+
+    base_url: str | None
+    key_envs: tuple[str, ...]
+    base_envs: tuple[str, ...]
+
+
+_OPENAI = _Compat("https://api.openai.com/v1", ("OPENAI_API_KEY",), ("OPENAI_BASE_URL", "OPENAI_API_BASE"))
+_COMPAT: dict[str, _Compat] = {
+    "openai": _OPENAI,
+    "deepseek": _Compat("https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",), ("DEEPSEEK_API_BASE",)),
+    "groq": _Compat("https://api.groq.com/openai/v1", ("GROQ_API_KEY",), ("GROQ_API_BASE",)),
+    "xai": _Compat("https://api.x.ai/v1", ("XAI_API_KEY",), ("XAI_API_BASE",)),
+    "openrouter": _Compat("https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), ("OPENROUTER_API_BASE",)),
+    "together_ai": _Compat(
+        "https://api.together.xyz/v1", ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY"), ("TOGETHERAI_API_BASE",)
+    ),
+    "ollama": _Compat("http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",)),
+    "ollama_chat": _Compat("http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",)),
+    "lm_studio": _Compat("http://localhost:1234/v1", ("LM_STUDIO_API_KEY",), ("LM_STUDIO_API_BASE",)),
+    "hosted_vllm": _Compat(None, ("HOSTED_VLLM_API_KEY",), ("HOSTED_VLLM_API_BASE",)),
+}
+_ANTHROPIC_BASE = "https://api.anthropic.com"
+_OPENAI_BARE = ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage", "ft:gpt")
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _with_v1(base: str) -> str:
+    """Ollama/LM Studio users often give the server root; the OpenAI API lives under /v1."""
+    base = base.rstrip("/")
+    return base if base.endswith("/v1") or "/v1/" in base or "/openai" in base else base + "/v1"
+
+
+def split_model(model_name: str) -> tuple[str, str]:
+    """("provider", "model id") for a model string; bare names are inferred."""
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise ConfigurationError("model_name must be a non-empty string")
+    prefix, sep, rest = model_name.partition("/")
+    if sep and rest:
+        return prefix, rest
+    if model_name.startswith("claude"):
+        return "anthropic", model_name
+    if model_name.startswith(_OPENAI_BARE):
+        return "openai", model_name
+    return "", model_name
+
+
+def _openai(kind: str, model: str, api_base: str | None, api_key: str | None, headers: Any) -> Provider:
+    from .openai import OpenAIProvider
+
+    compat = _COMPAT[kind]
+    base = api_base or _env(compat.base_envs) or compat.base_url
+    if base is None:
+        raise ConfigurationError(f"{kind}/ models need api_base= or {compat.base_envs[0]}")
+    if kind in ("ollama", "ollama_chat", "lm_studio", "hosted_vllm"):
+        base = _with_v1(base)
+    key = api_key or _env(compat.key_envs)
+    official = base.rstrip("/") == _OPENAI.base_url
+    if official and not key:
+        raise ConfigurationError(
+            f"model {model!r} is served by OpenAI: set OPENAI_API_KEY (or pass api_key=/api_base=)"
+        )
+    return OpenAIProvider(base_url=base, model=model, api_key=key, name=kind, official=official, headers=headers)
+
+
+def _anthropic(model: str, api_base: str | None, api_key: str | None, headers: Any) -> Provider:
+    from .anthropic import AnthropicProvider
+
+    base = api_base or _env(("ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE")) or _ANTHROPIC_BASE
+    key = api_key or _env(("ANTHROPIC_API_KEY",))
+    if base.rstrip("/") == _ANTHROPIC_BASE and not key:
+        raise ConfigurationError(
+            f"model {model!r} is served by Anthropic: set ANTHROPIC_API_KEY (or pass api_key=/api_base=)"
+        )
+    return AnthropicProvider(base_url=base, model=model, api_key=key, headers=headers)
+
+
+class _LocalModel:
+    """`local/<name>`: the embedded llama.cpp server (started on first use), spoken to as OpenAI."""
+
+    name = "local"
+
+    def __init__(self, model: str, headers: dict[str, str] | None) -> None:
+        self.model = model
+        self.headers = headers
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        from .local import ensure_local_server
+        from .openai import OpenAIProvider
+
+        base_url, model_id = await ensure_local_server(self.model)
+        inner = OpenAIProvider(base_url=base_url, model=model_id, name="local", headers=self.headers)
+        async with aclosing(inner.stream(request)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+
+def resolve_provider(
+    model_name: str,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Provider:
+    """The provider that serves `model_name` (see the README's model table)."""
+    kind, model = split_model(model_name)
+    if kind in _COMPAT:
+        return _openai(kind, model, api_base, api_key, headers)
+    if kind == "anthropic":
+        return _anthropic(model, api_base, api_key, headers)
+    if kind == "local":
+        return _LocalModel(model, headers)
+    if not kind and api_base:
+        # An unknown bare name with an explicit endpoint: OpenAI-compatible is the lingua franca.
+        from .openai import OpenAIProvider
+
+        return OpenAIProvider(base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers)
+    from .litellm import LiteLLMProvider
+
+    return LiteLLMProvider(model_name, api_base=api_base, api_key=api_key, headers=headers)
+
+
+__all__ = [
+    "ModelChunk",
+    "ModelRequest",
+    "ModelSettings",
+    "Provider",
+    "ToolCallDelta",
+    "ToolSpec",
+    "Usage",
+    "resolve_provider",
+    "split_model",
+]

@@ -1,0 +1,238 @@
+"""The shared HTTP layer of the native providers: one connection pool, SSE, retries, errors.
+
+One `httpx.AsyncClient` per event loop: httpx connections belong to the loop that opened them, and
+users call `asyncio.run` more than once per process (the spec's examples do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..exceptions import (
+    AuthenticationError,
+    ModelConnectionError,
+    ModelHTTPError,
+    ModelTimeoutError,
+    RateLimitError,
+    StallTimeoutError,
+)
+from .base import ModelSettings
+
+_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+_MAX_RETRY_AFTER = 60.0  # a longer Retry-After is reported, not slept through
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(slots=True)
+class PoolConfig:
+    """Limits of the shared pool; change before the first request (`configure_http`)."""
+
+    max_connections: int | None = None
+    max_keepalive_connections: int = 100
+    keepalive_expiry: float = 30.0
+
+
+_pool_config = PoolConfig()
+
+
+def configure_http(
+    *, max_connections: int | None = None, max_keepalive_connections: int = 100, keepalive_expiry: float = 30.0
+) -> None:
+    """Set the shared pool's limits (applies to clients created afterwards)."""
+    global _pool_config
+    _pool_config = PoolConfig(max_connections, max_keepalive_connections, keepalive_expiry)
+
+
+def get_client() -> httpx.AsyncClient:
+    """The shared client of the running event loop."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        cfg = _pool_config
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=cfg.max_connections,
+                max_keepalive_connections=cfg.max_keepalive_connections,
+                keepalive_expiry=cfg.keepalive_expiry,
+            ),
+            timeout=httpx.Timeout(30.0),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+async def aclose_http() -> None:
+    """Close the running loop's shared client (open streams are closed with it)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.pop(loop, None)
+    if client is not None:
+        await client.aclose()
+
+
+def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    if response is not None:
+        ms = response.headers.get("retry-after-ms")
+        if ms:
+            try:
+                return float(ms) / 1000.0
+            except ValueError:
+                pass
+        after = response.headers.get("retry-after")
+        if after:
+            try:
+                return float(after)
+            except ValueError:
+                pass  # an HTTP date: fall back to backoff
+    return min(8.0, 0.5 * (2**attempt)) * (0.75 + random.random() / 2)
+
+
+def _error_message(body: Any, status: int) -> str:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("type") or err)
+        return str(err)
+    text = str(body or "").strip()
+    return text[:500] or f"HTTP {status}"
+
+
+def http_error(status: int, body: Any, *, provider: str, model: str) -> ModelHTTPError:
+    """The typed error for an HTTP error answer."""
+    message = f"{provider} returned HTTP {status}: {_error_message(body, status)}"
+    cls: type[ModelHTTPError] = ModelHTTPError
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 429:
+        cls = RateLimitError
+    return cls(message, status_code=status, body=body, provider=provider, model=model)
+
+
+async def _read_error_body(response: httpx.Response) -> Any:
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError:
+        return None
+    finally:
+        await response.aclose()
+    try:
+        return response.json() if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+async def open_stream(
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    settings: ModelSettings,
+    *,
+    provider: str,
+    model: str,
+) -> httpx.Response:
+    """POST and return the streaming response once its status is OK.
+
+    Retries (with backoff, honouring Retry-After) happen only here, before any byte of the stream
+    reached the caller: a stream that has started is never replayed.
+    """
+    client = get_client()
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout, read=settings.stall_timeout, write=30.0, pool=settings.connect_timeout
+    )
+    attempt = 0
+    while True:
+        request = client.build_request("POST", url, json=body, headers=headers, timeout=timeout)
+        try:
+            response = await client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            if attempt < settings.max_retries:
+                await asyncio.sleep(_retry_delay(None, attempt))
+                attempt += 1
+                continue
+            if isinstance(exc, httpx.ConnectError):
+                raise ModelConnectionError(
+                    f"cannot connect to {provider} at {url}: {exc}", provider=provider, model=model
+                ) from exc
+            raise ModelTimeoutError(
+                f"timed out connecting to {provider} at {url}", provider=provider, model=model
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise StallTimeoutError(
+                f"{provider} sent no response for {settings.stall_timeout:g}s", provider=provider, model=model
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ModelConnectionError(f"request to {provider} failed: {exc}", provider=provider, model=model) from exc
+        if response.status_code < 400:
+            return response
+        err_body = await _read_error_body(response)
+        delay = _retry_delay(response, attempt)
+        if response.status_code in _RETRY_STATUS and attempt < settings.max_retries and delay <= _MAX_RETRY_AFTER:
+            await asyncio.sleep(delay)
+            attempt += 1
+            continue
+        raise http_error(response.status_code, err_body, provider=provider, model=model)
+
+
+async def iter_sse(
+    response: httpx.Response, settings: ModelSettings, *, provider: str, model: str
+) -> AsyncIterator[tuple[str | None, str]]:
+    """Yield (event, data) for each server-sent event of `response`.
+
+    Written out rather than taken from a library because this is the hottest loop of the package
+    (one pass per token); it handles the whole SSE line grammar: event/data fields, multi-line
+    data, comments. A stream that only sends keep-alives is a stall: httpx's read timeout catches
+    silence, the clock check here catches pings without chunks.
+    """
+    event: str | None = None
+    data: list[str] = []
+    stall = settings.stall_timeout
+    last = time.monotonic()
+    try:
+        async for line in response.aiter_lines():
+            if not line:
+                if data:
+                    last = time.monotonic()
+                    yield event, data[0] if len(data) == 1 else "\n".join(data)
+                    data = []
+                event = None
+                continue
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                if value == "ping" and time.monotonic() - last > stall:
+                    raise StallTimeoutError(
+                        f"{provider} sent only keep-alives for {stall:g}s", provider=provider, model=model
+                    )
+                event = value
+            elif not name and time.monotonic() - last > stall:  # ": comment" keep-alive
+                raise StallTimeoutError(
+                    f"{provider} sent only keep-alives for {stall:g}s", provider=provider, model=model
+                )
+        if data:
+            yield event, "\n".join(data)
+    except httpx.ReadTimeout as exc:
+        raise StallTimeoutError(
+            f"{provider} stream stalled: no data for {stall:g}s", provider=provider, model=model
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise ModelTimeoutError(f"{provider} stream timed out: {exc}", provider=provider, model=model) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.NetworkError) as exc:
+        raise ModelConnectionError(
+            f"{provider} connection dropped mid-stream: {exc or type(exc).__name__}", provider=provider, model=model
+        ) from exc
+
+
+__all__ = ["aclose_http", "configure_http", "get_client", "http_error", "iter_sse", "open_stream"]

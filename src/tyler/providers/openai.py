@@ -1,0 +1,169 @@
+"""OpenAI Chat Completions (and every OpenAI-compatible server) over httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from ..exceptions import ModelConnectionError, ModelResponseError
+from ._http import iter_sse, open_stream
+from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
+
+_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def parse_chunk(d: dict[str, Any]) -> ModelChunk:
+    """Normalize one `chat.completion.chunk` dict (kept as `raw`)."""
+    chunk = ModelChunk(raw=d)
+    choices = d.get("choices")
+    if choices:
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta:
+            text = delta.get("content")
+            if text:
+                chunk.text = text
+            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            if thinking and isinstance(thinking, str):
+                chunk.thinking = thinking
+                chunk.thinking_type = "reasoning"
+            calls = delta.get("tool_calls")
+            if calls:
+                chunk.tool_calls = [_tool_delta(c, i) for i, c in enumerate(calls)]
+        finish = choice.get("finish_reason")
+        if finish:
+            chunk.finish_reason = finish
+    usage = d.get("usage")
+    if usage:
+        chunk.usage = parse_usage(usage)
+    return chunk
+
+
+def _tool_delta(call: dict[str, Any], position: int) -> ToolCallDelta:
+    fn = call.get("function") or {}
+    return ToolCallDelta(
+        index=call.get("index", position),
+        id=call.get("id") or None,
+        name=fn.get("name") or None,
+        arguments=fn.get("arguments") or "",
+    )
+
+
+def parse_usage(u: dict[str, Any]) -> Usage:
+    prompt = int(u.get("prompt_tokens") or 0)
+    completion = int(u.get("completion_tokens") or 0)
+    details = u.get("completion_tokens_details") or {}
+    cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens")
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(u.get("total_tokens") or prompt + completion),
+        reasoning_tokens=details.get("reasoning_tokens"),
+        cache_read_tokens=cached,
+    )
+
+
+def _message_dict(message: Any) -> dict[str, Any]:
+    out = message.to_chat_dict()
+    if out["role"] == "assistant" and out.get("content") is None and not out.get("tool_calls"):
+        out["content"] = ""
+    if out["role"] == "tool" and out.get("content") is None:
+        out["content"] = ""
+    return out
+
+
+class OpenAIProvider:
+    """Streams from `POST {base_url}/chat/completions`.
+
+    `official` marks api.openai.com, where o-series models want `max_completion_tokens`.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        name: str = "openai",
+        official: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.official = official
+        self.headers = {"Accept": "text/event-stream", **(headers or {})}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        s = request.settings
+        messages = [_message_dict(m) for m in request.messages]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            body["tools"] = [t.to_openai() for t in request.tools]
+        if s.temperature is not None:
+            body["temperature"] = s.temperature
+        if s.max_tokens is not None:
+            body["max_completion_tokens" if self.official else "max_tokens"] = s.max_tokens
+        if isinstance(s.reasoning, str):
+            body["reasoning_effort"] = s.reasoning
+        elif isinstance(s.reasoning, dict):
+            body.update(s.reasoning)
+        if s.extra_body:
+            body.update(s.extra_body)
+        return body
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+        headers = self.headers
+        if request.settings.extra_headers:
+            headers = {**headers, **request.settings.extra_headers}
+        response = await open_stream(
+            self.url, self.build_body(request), headers, request.settings, provider=self.name, model=self.model
+        )
+        finished = False
+        events = iter_sse(response, request.settings, provider=self.name, model=self.model)
+        try:
+            async with aclosing(events):
+                async for _event, data in events:
+                    if data == "[DONE]":
+                        finished = True
+                        break
+                    try:
+                        d = json.loads(data)
+                    except ValueError:
+                        raise ModelResponseError(
+                            f"{self.name} sent a malformed chunk: {data[:200]!r}", provider=self.name, model=self.model
+                        ) from None
+                    if type(d) is not dict:
+                        raise ModelResponseError(
+                            f"{self.name} sent a non-object chunk: {data[:200]!r}", provider=self.name, model=self.model
+                        )
+                    if "error" in d and d["error"]:
+                        err = d["error"]
+                        msg = err.get("message", err) if isinstance(err, dict) else err
+                        raise ModelResponseError(
+                            f"{self.name} reported an error mid-stream: {msg}", provider=self.name, model=self.model
+                        )
+                    chunk = parse_chunk(d)
+                    if chunk.finish_reason:
+                        finished = True
+                    yield chunk
+        finally:
+            await response.aclose()
+        if not finished:
+            raise ModelConnectionError(
+                f"{self.name} stream ended before the response was complete", provider=self.name, model=self.model
+            )
+
+
+__all__ = ["OpenAIProvider", "parse_chunk", "parse_usage"]

@@ -1,0 +1,341 @@
+"""Tools: Python callables (or Tyler-style dicts) the model can call.
+
+A plain function becomes a tool with a JSON schema derived from its type hints (through a pydantic
+model, which also validates and coerces the arguments) and a description from its docstring.
+Tyler-style dicts `{"definition": {...openai function...}, "implementation": fn}` are accepted as
+they are; their arguments are checked against the given JSON schema.
+
+A tool may take a parameter annotated `ToolContext`: it is injected, never shown to the model, and
+lets the tool report progress (TOOL_PROGRESS events) while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .exceptions import ConfigurationError, ToolError
+from .providers.base import ToolSpec
+
+if TYPE_CHECKING:
+    from .messages import Thread
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+ProgressSink = Callable[[float, "float | None", "str | None"], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """Handed to a tool that asks for it (a parameter annotated `ToolContext`)."""
+
+    tool_name: str
+    tool_call_id: str
+    thread: Thread | None = None
+    agent: Any = None
+    _progress: ProgressSink | None = None
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Emit a TOOL_PROGRESS event for this call (awaits if the consumer is slow: bounded)."""
+        if self._progress is not None:
+            await self._progress(progress, total, message)
+
+
+class ToolArgumentsError(Exception):
+    """The model's arguments for a tool call are unusable (bad JSON, failed validation)."""
+
+
+@dataclass(slots=True)
+class Tool:
+    """A callable the model can call, with the schema the model sees."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: Callable[..., Any]
+    timeout: float | None = None
+    context_param: str | None = None
+    _model: type[BaseModel] | None = field(default=None, repr=False)
+    _validator: Any = field(default=None, repr=False)
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.parameters)
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The tool in OpenAI function-tool shape."""
+        return self.spec.to_openai()
+
+    def parse_arguments(self, raw: str | dict[str, Any] | None) -> dict[str, Any]:
+        """Decode and validate the model's arguments; raise ToolArgumentsError with a clear reason."""
+        if raw is None or raw == "":
+            args: Any = {}
+        elif isinstance(raw, dict):
+            args = raw
+        else:
+            try:
+                args = json.loads(raw)
+            except ValueError as exc:
+                raise ToolArgumentsError(f"arguments are not valid JSON: {exc}") from None
+        if not isinstance(args, dict):
+            raise ToolArgumentsError(f"arguments must be a JSON object, got {type(args).__name__}")
+        if self._model is not None:
+            try:
+                validated = self._model.model_validate(args)
+            except ValidationError as exc:
+                raise ToolArgumentsError(_validation_message(exc)) from None
+            return {name: getattr(validated, name) for name in self._model.model_fields}
+        _check_json_schema(self, args)
+        return args
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext | None = None) -> Any:
+        """Run the tool with validated arguments (sync functions run in a worker thread)."""
+        kwargs = dict(arguments)
+        if self.context_param is not None:
+            kwargs[self.context_param] = ctx
+        if inspect.iscoroutinefunction(self.function):
+            coro = self.function(**kwargs)
+        else:
+            coro = _call_sync(self.function, kwargs)
+        if self.timeout is None:
+            return await coro
+        async with asyncio.timeout(self.timeout):
+            return await coro
+
+
+async def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    result = await asyncio.to_thread(fn, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "invalid arguments: " + "; ".join(parts)
+
+
+def _check_json_schema(tool: Tool, args: dict[str, Any]) -> None:
+    if tool._validator is None:
+        try:
+            import jsonschema
+        except ImportError:  # optional: fall back to the checks every schema needs
+            tool._validator = False
+        else:
+            cls = jsonschema.validators.validator_for(tool.parameters)
+            tool._validator = cls(tool.parameters)
+    if tool._validator is False:
+        missing = [k for k in tool.parameters.get("required", []) if k not in args]
+        if missing:
+            raise ToolArgumentsError(f"invalid arguments: missing required {', '.join(missing)}")
+        return
+    errors = sorted(tool._validator.iter_errors(args), key=lambda e: list(e.path))
+    if errors:
+        msgs = [f"{'.'.join(map(str, e.path)) or '(arguments)'}: {e.message}" for e in errors[:5]]
+        raise ToolArgumentsError("invalid arguments: " + "; ".join(msgs))
+
+
+def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Description and per-parameter descriptions from a Google/Sphinx-style docstring."""
+    if not doc:
+        return "", {}
+    doc = inspect.cleandoc(doc)
+    params: dict[str, str] = {}
+    lines = doc.splitlines()
+    desc_lines: list[str] = []
+    in_args = False
+    current: str | None = None
+    for line in lines:
+        stripped = line.strip()
+        sphinx = re.match(r":param\s+(?:\w+\s+)?(\w+):\s*(.*)", stripped)
+        if sphinx:
+            params[sphinx.group(1)] = sphinx.group(2)
+            continue
+        if stripped.lower() in ("args:", "arguments:", "parameters:"):
+            in_args = True
+            continue
+        if in_args:
+            if stripped.endswith(":") and not line.startswith((" ", "\t")):
+                in_args = False  # next section (Returns:, Raises:...)
+                continue
+            m = re.match(r"(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)", stripped)
+            if m and line.startswith((" ", "\t")) and len(line) - len(line.lstrip()) <= 8:
+                current = m.group(1)
+                params[current] = m.group(2)
+            elif current and stripped:
+                params[current] += " " + stripped
+            continue
+        if not stripped.startswith(":"):
+            desc_lines.append(line)
+    return "\n".join(desc_lines).strip(), params
+
+
+def _strip_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if k != "title" or isinstance(v, dict)}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+def tool_from_callable(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> Tool:
+    """Build a Tool from a function's signature, type hints and docstring."""
+    if not callable(fn):
+        raise ToolError(f"tool must be callable, got {type(fn).__name__}")
+    tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:
+        raise ToolError(f"tool {tool_name!r}: cannot resolve type hints: {exc}") from exc
+    doc_desc, param_docs = _parse_docstring(inspect.getdoc(fn))
+    fields: dict[str, Any] = {}
+    context_param = None
+    for pname, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(pname, Any)
+        if annotation is ToolContext:
+            context_param = pname
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (annotation, Field(default, description=param_docs.get(pname)))
+    model = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    schema = _strip_titles(model.model_json_schema())
+    schema.setdefault("properties", {})
+    return _make_tool(
+        tool_name,
+        description if description is not None else (doc_desc or tool_name),
+        schema,
+        fn,
+        timeout=timeout,
+        context_param=context_param,
+        model=model,
+    )
+
+
+def tool_from_dict(spec: dict[str, Any]) -> Tool:
+    """Build a Tool from a Tyler-style dict `{"definition": {...}, "implementation": fn}`."""
+    definition = spec.get("definition")
+    impl = spec.get("implementation")
+    if not isinstance(definition, dict) or impl is None:
+        raise ToolError("a dict tool needs 'definition' (OpenAI function tool) and 'implementation'")
+    function = definition.get("function", definition)
+    if not isinstance(function, dict) or not function.get("name"):
+        raise ToolError("a dict tool's definition needs function.name")
+    if not callable(impl):
+        raise ToolError(f"tool {function['name']!r}: implementation is not callable")
+    params = function.get("parameters") or {"type": "object", "properties": {}}
+    return _make_tool(
+        function["name"],
+        function.get("description") or "",
+        params,
+        impl,
+        timeout=spec.get("timeout"),
+        context_param=spec.get("context_param"),
+    )
+
+
+def _make_tool(
+    name: str,
+    description: str,
+    parameters: dict[str, Any],
+    fn: Callable[..., Any],
+    *,
+    timeout: float | None,
+    context_param: str | None,
+    model: type[BaseModel] | None = None,
+) -> Tool:
+    if not _NAME_RE.match(name):
+        raise ToolError(f"tool name {name!r} must match {_NAME_RE.pattern} (what model APIs accept)")
+    if timeout is not None and timeout <= 0:
+        raise ToolError(f"tool {name!r}: timeout must be positive")
+    return Tool(name, description, parameters, fn, timeout, context_param, model)
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Decorator: `@tool` or `@tool(name=..., timeout=...)` turns a function into a Tool."""
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return tool_from_callable(f, name=name, description=description, timeout=timeout)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def as_tool(obj: Any) -> Tool:
+    """Accept a Tool, a Tyler-style dict or a callable."""
+    if isinstance(obj, Tool):
+        return obj
+    if isinstance(obj, dict):
+        return tool_from_dict(obj)
+    if callable(obj):
+        return tool_from_callable(obj)
+    raise ToolError(f"cannot make a tool from {type(obj).__name__}: pass a callable, a Tool or a dict")
+
+
+def build_toolset(tools: Iterable[Any]) -> dict[str, Tool]:
+    """Normalize a list of tools into a name → Tool map; duplicate names are an error."""
+    out: dict[str, Tool] = {}
+    for obj in tools:
+        t = as_tool(obj)
+        if t.name in out:
+            raise ConfigurationError(f"two tools are named {t.name!r}")
+        out[t.name] = t
+    return out
+
+
+def result_to_text(result: Any) -> str:
+    """A tool's return value as the text sent back to the model."""
+    if isinstance(result, str):
+        return result
+    if result is None:
+        return ""
+    if isinstance(result, tuple) and result and isinstance(result[0], str | dict | list):
+        result = result[0]  # Tyler tools may return (content, files)
+        if isinstance(result, str):
+            return result
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(result)
+
+
+__all__ = [
+    "Tool",
+    "ToolArgumentsError",
+    "ToolContext",
+    "as_tool",
+    "build_toolset",
+    "result_to_text",
+    "tool",
+    "tool_from_callable",
+    "tool_from_dict",
+]
