@@ -310,7 +310,7 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncIterator[Any]:
             if c.tool_calls:
                 for delta in c.tool_calls:
                     ev = _add_tool_delta(turn, delta)
-                    if chunk_events:
+                    if chunk_events and ev is not None:
                         yield ev
             if c.usage is not None:
                 turn.usage = c.usage.as_dict()
@@ -336,8 +336,10 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncIterator[Any]:
         yield _ev(_E.MESSAGE_CREATED, {"message": message})
 
 
-def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent:
+def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent | None:
     call = turn.tool_calls.get(delta.index)
+    if call is not None and not (delta.arguments or delta.id or delta.name):
+        return None  # an empty piece: nothing new to report
     if call is None:
         call = turn.tool_calls[delta.index] = {"id": None, "name": None, "args": []}
         if turn.first_token_at is None:
