@@ -1,0 +1,84 @@
+"""Small helpers shared by the lye tool modules: tool-dict building and env settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tyler.exceptions import ConfigurationError
+
+ToolImpl = Callable[..., Awaitable[Any]]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def make_tool(
+    name: str,
+    description: str,
+    parameters: dict[str, Any],
+    implementation: ToolImpl,
+    *,
+    timeout: float | None = None,
+    context_param: str | None = None,
+) -> dict[str, Any]:
+    """Build a Tyler-style tool dict (the format `Agent(tools=[...])` accepts)."""
+    tool: dict[str, Any] = {
+        "definition": {
+            "type": "function",
+            "function": {"name": name, "description": description, "parameters": parameters},
+        },
+        "implementation": implementation,
+    }
+    if timeout is not None:
+        tool["timeout"] = timeout
+    if context_param is not None:
+        tool["context_param"] = context_param
+    return tool
+
+
+def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A strict JSON object schema (unknown arguments are rejected by the core's validation)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable is set to 1/true/yes/on (read at call time)."""
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment; a malformed value is a ConfigurationError."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """A float setting from the environment; a malformed value is a ConfigurationError."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+
+
+def human_size(size: int) -> str:
+    """`1536` -> `1.5 KB`: sizes as models and people read them."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"  # pragma: no cover - loop always returns

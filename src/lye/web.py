@@ -1,0 +1,323 @@
+"""WEB_TOOLS: fetch pages, search the web, download files — with an SSRF guard on by default.
+
+    from lye import WEB_TOOLS
+    from lye.web import make_web_tools, fetch_page
+    tools = make_web_tools(allow_private=True, workspace="/data")   # per-agent settings
+    text = await fetch_page("https://example.com")                 # direct use
+
+Settings read at call time (explicit arguments of `make_web_tools` win):
+
+    LYE_ALLOW_PRIVATE_NETWORK=1   allow private/loopback/link-local/metadata addresses (off by default)
+    LYE_ALLOWED_HOSTS             comma-separated hosts (or host:port) allowed even if private
+    LYE_FETCH_MAX_BYTES           bytes read from a fetched page (default 5 MB; the rest is cut)
+    LYE_FETCH_MAX_CHARS           characters returned to the model (default 20000)
+    LYE_DOWNLOAD_MAX_BYTES        largest download (default 100 MB)
+    LYE_HTTP_TIMEOUT              seconds for a whole fetch, redirects included (default 30)
+    LYE_WORKSPACE                 where web-download saves files (default: the current directory)
+    web-search backends: see `lye.search`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from ._common import env_flag, env_float, env_int, human_size, make_tool, schema
+from ._content import HTML_TYPES, TEXT_TYPES, clip, decode_bytes, html_to_markdown, looks_like_html, pdf_to_text
+from ._net import ALLOW_ENV, ALLOWED_HOSTS_ENV, GuardedTransport, check_scheme, parse_allowed_hosts
+from .errors import FetchError, FileToolError
+from .search import search_web
+from .workspace import Workspace
+
+USER_AGENT = "Mozilla/5.0 (compatible; lye-web-tools/0.1; +https://pypi.org/project/tyler-stream/)"
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Limits and policy for the web tools; None fields fall back to the environment at call time."""
+
+    allow_private: bool | None = None
+    max_bytes: int | None = None
+    max_chars: int | None = None
+    download_max_bytes: int | None = None
+    timeout: float | None = None
+    max_redirects: int = MAX_REDIRECTS
+    allowed_hosts: frozenset[str] | None = None
+
+    def private_allowed(self) -> bool:
+        return self.allow_private if self.allow_private is not None else env_flag(ALLOW_ENV)
+
+    def hosts_allowed(self) -> frozenset[str]:
+        if self.allowed_hosts is not None:
+            return frozenset(h.lower() for h in self.allowed_hosts)
+        return parse_allowed_hosts(os.environ.get(ALLOWED_HOSTS_ENV))
+
+    def fetch_bytes(self) -> int:
+        return self.max_bytes or env_int("LYE_FETCH_MAX_BYTES", 5 * 1024 * 1024)
+
+    def fetch_chars(self) -> int:
+        return self.max_chars or env_int("LYE_FETCH_MAX_CHARS", 20_000)
+
+    def download_bytes(self) -> int:
+        return self.download_max_bytes or env_int("LYE_DOWNLOAD_MAX_BYTES", 100 * 1024 * 1024)
+
+    def total_timeout(self) -> float:
+        return self.timeout or env_float("LYE_HTTP_TIMEOUT", 30.0)
+
+
+@contextlib.asynccontextmanager
+async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterator[httpx.Response]:
+    """GET `url` through the SSRF guard, following up to `max_redirects` redirects (each checked).
+
+    Yields the final response with its body not yet read. Raises FetchError for network
+    failures and HTTP error statuses, BlockedAddressError for refused addresses.
+    """
+    settings = settings or WebSettings()
+    current = httpx.URL(url)
+    check_scheme(current)
+    transport = GuardedTransport(
+        allow_private=settings.private_allowed(), allowed_hosts=settings.hosts_allowed(), retries=0
+    )
+    timeout = httpx.Timeout(min(settings.total_timeout(), 15.0), read=settings.total_timeout())
+    async with httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+    ) as client:
+        for _hop in range(settings.max_redirects + 1):
+            try:
+                response = await client.send(client.build_request("GET", current), stream=True)
+            except httpx.TimeoutException as exc:
+                raise FetchError(f"timed out fetching {current}") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(f"could not fetch {current}: {exc.__class__.__name__}: {exc}") from exc
+            if response.is_redirect and "location" in response.headers:
+                await response.aclose()
+                current = response.url.join(response.headers["location"])
+                check_scheme(current)
+                continue
+            try:
+                if response.status_code >= 400:
+                    raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}")
+                yield response
+            finally:
+                await response.aclose()
+            return
+        raise FetchError(f"too many redirects (more than {settings.max_redirects}) starting at {url}")
+
+
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of the body, and whether more was left unread."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(parts)[:limit], True
+    except httpx.HTTPError as exc:
+        raise FetchError(f"reading {response.url} failed: {exc.__class__.__name__}: {exc}") from exc
+    return b"".join(parts), False
+
+
+def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: str) -> str:
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/pdf" or body.startswith(b"%PDF-"):
+        if cut:
+            return f"[PDF larger than the {human_size(len(body))} fetch limit; use web-download to save it]"
+        try:
+            return pdf_to_text(body)[0]
+        except ValueError as exc:
+            raise FetchError(f"{response.url}: {exc}") from exc
+    textual = ctype.startswith("text/") or ctype in HTML_TYPES or ctype in TEXT_TYPES or ctype.endswith(
+        ("+json", "+xml")
+    )
+    if not textual and (ctype or b"\x00" in body[:1024]):
+        return (
+            f"[binary content ({ctype or 'unknown type'}, {human_size(len(body))}"
+            f"{'+' if cut else ''}) not shown; use web-download to save it to the workspace]"
+        )
+    text = decode_bytes(body, response.charset_encoding, truncated=cut)
+    if output_format != "raw" and (ctype in HTML_TYPES or (not ctype and looks_like_html(text))):
+        return html_to_markdown(text, base_url=str(response.url), plain=output_format == "text")
+    return text
+
+
+async def fetch_page(
+    url: str, output_format: str = "markdown", *, settings: WebSettings | None = None
+) -> str:
+    """Fetch a URL and return its readable content (HTML as Markdown or text, PDF as text).
+
+    The result starts with the final URL (after redirects) and ends with a note when the body
+    or the text was cut at the configured limits.
+    """
+    if output_format not in ("markdown", "text", "raw"):
+        raise FetchError(f"unknown output_format {output_format!r}: use 'markdown', 'text' or 'raw'")
+    settings = settings or WebSettings()
+    try:
+        async with asyncio.timeout(settings.total_timeout()):
+            async with open_url(url, settings) as response:
+                body, cut = await _read_body(response, settings.fetch_bytes())
+                text = _page_text(body, response, cut, output_format)
+                final_url = str(response.url)
+    except TimeoutError as exc:
+        raise FetchError(f"fetching {url} took longer than {settings.total_timeout():g} s") from exc
+    text = f"URL: {final_url}\n\n" + clip(text, settings.fetch_chars())
+    if cut:
+        text += f"\n[body cut at {human_size(settings.fetch_bytes())}: the page is larger than the fetch limit]"
+    return text
+
+
+def _download_name(url: httpx.URL, response: httpx.Response) -> str:
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value.strip('"'):
+            return PurePosixPath(value.strip('"')).name
+    name = PurePosixPath(unquote(url.path)).name
+    return name or "download"
+
+
+async def _stream_to(response: httpx.Response, handle: Any, limit: int, ctx: Any) -> int:
+    total = int(response.headers.get("content-length") or 0) or None
+    size = 0
+    reported = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise FetchError(f"download larger than the {human_size(limit)} limit; stopped")
+        handle.write(chunk)
+        if ctx is not None and size - reported >= max(total or 0, 1 << 20) // 10:
+            reported = size
+            await ctx.report_progress(size, total, f"downloaded {human_size(size)}")
+    return size
+
+
+async def download_file(
+    url: str,
+    path: str | None = None,
+    overwrite: bool = False,
+    *,
+    settings: WebSettings | None = None,
+    workspace: Workspace | None = None,
+    ctx: Any = None,
+) -> str:
+    """Download `url` into the workspace (`path` or the URL's file name); returns what was saved."""
+    settings = settings or WebSettings()
+    ws = workspace or Workspace()
+    root = ws.root
+    limit = settings.download_bytes()
+    async with open_url(url, settings) as response:
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > limit:
+            raise FetchError(f"{url} is {human_size(declared)}, over the {human_size(limit)} download limit")
+        target = ws.resolve(path or _download_name(response.url, response), root=root)
+        if target.is_dir():
+            target = ws.resolve(target / _download_name(response.url, response), root=root)
+        if target.exists() and not overwrite:
+            raise FileToolError(f"{ws.relative(target, root=root)} already exists; pass overwrite=true to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".download-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                async with asyncio.timeout(max(settings.total_timeout(), 300.0)):
+                    size = await _stream_to(response, handle, limit, ctx)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        ctype = response.headers.get("content-type", "unknown type").split(";")[0]
+        final_url = str(response.url)
+    return f"Downloaded {human_size(size)} ({ctype}) from {final_url} to {ws.relative(target, root=root)}"
+
+
+def make_web_tools(
+    allow_private: bool | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+    *,
+    max_bytes: int | None = None,
+    max_chars: int | None = None,
+    download_max_bytes: int | None = None,
+    timeout: float | None = None,
+    search_backend: str | None = None,
+    allowed_hosts: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """web-search, web-fetch and web-download with per-agent settings (None: environment).
+
+    `allow_private=True` turns the SSRF guard off; `allowed_hosts=["intranet:8080"]` lets just
+    those hosts through. `workspace` is where web-download saves files.
+    """
+    settings = WebSettings(
+        allow_private, max_bytes, max_chars, download_max_bytes, timeout,
+        allowed_hosts=frozenset(allowed_hosts) if allowed_hosts is not None else None,
+    )
+    ws = Workspace(workspace)
+
+    async def web_fetch(url: str, output_format: str = "markdown") -> str:
+        return await fetch_page(url, output_format, settings=settings)
+
+    async def web_search(query: str, max_results: int = 5) -> str:
+        return await search_web(query, max_results, backend=search_backend)
+
+    async def web_download(url: str, path: str | None = None, overwrite: bool = False, ctx: Any = None) -> str:
+        return await download_file(url, path, overwrite, settings=settings, workspace=ws, ctx=ctx)
+
+    url = {"type": "string", "description": "An http or https URL."}
+    return [
+        make_tool(
+            "web-search",
+            "Search the web. Returns the top results as title, URL and snippet.",
+            schema(
+                {
+                    "query": {"type": "string", "minLength": 1, "description": "What to search for."},
+                    "max_results": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+                },
+                ["query"],
+            ),
+            web_search,
+            timeout=60,
+        ),
+        make_tool(
+            "web-fetch",
+            "Fetch a web page and return its readable content (HTML converted to Markdown, PDF to "
+            "text). Long pages are truncated with a note.",
+            schema(
+                {
+                    "url": url,
+                    "output_format": {"type": "string", "enum": ["markdown", "text", "raw"], "default": "markdown"},
+                },
+                ["url"],
+            ),
+            web_fetch,
+            timeout=90,
+        ),
+        make_tool(
+            "web-download",
+            "Download a URL to a file in the workspace (default name: the URL's file name).",
+            schema(
+                {
+                    "url": url,
+                    "path": {"type": "string", "description": "Where to save it, relative to the workspace."},
+                    "overwrite": {"type": "boolean", "default": False},
+                },
+                ["url"],
+            ),
+            web_download,
+            timeout=600,
+            context_param="ctx",
+        ),
+    ]
+
+
+WEB_TOOLS: list[dict[str, Any]] = make_web_tools()
+
+__all__ = ["WEB_TOOLS", "WebSettings", "download_file", "fetch_page", "make_web_tools", "open_url", "search_web"]

@@ -1,0 +1,192 @@
+"""web-fetch / web-download / SSRF guard against a loopback server (never the internet)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from lye_loopback import LoopbackServer
+
+from lye import WEB_TOOLS, BlockedAddressError, FetchError, FileToolError, WorkspaceEscapeError, tool_names
+from lye._net import blocked_reason
+from lye.web import download_file, fetch_page, make_web_tools
+
+
+def _impl(tools: list[dict], name: str):
+    return next(t["implementation"] for t in tools if t["definition"]["function"]["name"] == name)
+
+
+def test_tool_set_shape() -> None:
+    assert tool_names(WEB_TOOLS) == ["web-search", "web-fetch", "web-download"]
+    for tool in WEB_TOOLS:
+        fn = tool["definition"]["function"]
+        assert tool["definition"]["type"] == "function"
+        assert fn["parameters"]["type"] == "object"
+        assert set(fn["parameters"]["required"]) <= set(fn["parameters"]["properties"])
+        assert callable(tool["implementation"])
+
+
+# ---------------------------------------------------------------------------------------- SSRF guard
+
+
+async def test_loopback_refused_by_default(server: LoopbackServer) -> None:
+    with pytest.raises(BlockedAddressError, match="loopback"):
+        await fetch_page(f"{server.url}/page")
+    assert server.seen == []  # refused before any connection
+
+
+async def test_localhost_name_refused_after_resolution(server: LoopbackServer) -> None:
+    with pytest.raises(BlockedAddressError, match=r"localhost \((127\.0\.0\.1|::1)\)"):
+        await fetch_page(f"http://localhost:{server.port}/page")
+    assert server.seen == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://10.0.0.1/",
+     "http://192.168.1.1/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://[::1]/"],
+)
+async def test_private_literals_refused_without_traffic(url: str) -> None:
+    with pytest.raises(BlockedAddressError):
+        await fetch_page(url)
+
+
+@pytest.mark.parametrize(
+    ("address", "blocked"),
+    [("8.8.8.8", False), ("2606:4700::1111", False), ("127.0.0.1", True), ("169.254.169.254", True),
+     ("172.16.5.4", True), ("100.64.0.1", True), ("224.0.0.1", True), ("fe80::1", True),
+     ("::ffff:10.0.0.1", True), ("2002:7f00:1::", True)],
+)
+def test_blocked_reason_classification(address: str, blocked: bool) -> None:
+    assert (blocked_reason(ipaddress.ip_address(address)) is not None) is blocked
+
+
+async def test_non_http_schemes_refused() -> None:
+    with pytest.raises(BlockedAddressError, match="only http and https"):
+        await fetch_page("file:///etc/passwd")
+
+
+async def test_redirect_to_private_address_is_checked_on_every_hop(server: LoopbackServer) -> None:
+    # The first host is explicitly allowed; the redirect targets must pass the guard on their own.
+    tools = make_web_tools(allowed_hosts=[f"127.0.0.1:{server.port}"])
+    fetch = _impl(tools, "web-fetch")
+    assert "Quantum computing" in await fetch(url=f"{server.url}/page")
+    for target in ("http://169.254.169.254/latest/meta-data/", f"http://localhost:{server.port}/page",
+                   "http://127.0.0.2/"):
+        with pytest.raises(BlockedAddressError):
+            await fetch(url=f"{server.url}/redirect?to={target}")
+    assert server.paths().count("/page") == 1  # no refused hop reached the server
+
+
+async def test_env_opt_out_read_at_call_time(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetch = _impl(WEB_TOOLS, "web-fetch")  # built at import time, before the variable is set
+    monkeypatch.setenv("LYE_ALLOW_PRIVATE_NETWORK", "1")
+    assert "Quantum computing" in await fetch(url=f"{server.url}/page")
+
+
+async def test_connects_to_checked_address_keeping_host_header(server: LoopbackServer, allow_private: None) -> None:
+    text = await fetch_page(f"http://localhost:{server.port}/host", output_format="raw")
+    assert text.endswith(f"localhost:{server.port}")
+
+
+# ------------------------------------------------------------------------------------------- fetch
+
+
+async def test_html_becomes_markdown(server: LoopbackServer, allow_private: None) -> None:
+    text = await fetch_page(f"{server.url}/page")
+    assert text.startswith(f"URL: {server.url}/page")
+    assert "# Quantum computing breakthroughs" in text
+    assert "**logical qubit**" in text
+    assert f"[Read more]({server.url}/more)" in text
+    assert "do-not-show" not in text and "color: red" not in text
+
+
+async def test_plain_text_output(server: LoopbackServer, allow_private: None) -> None:
+    text = await fetch_page(f"{server.url}/page", output_format="text")
+    assert "logical qubit" in text and "**" not in text and "/more" not in text
+
+
+async def test_redirects_followed_and_bounded(server: LoopbackServer, allow_private: None) -> None:
+    text = await fetch_page(f"{server.url}/chain/3")
+    assert text.startswith(f"URL: {server.url}/page")
+    with pytest.raises(FetchError, match="too many redirects"):
+        await fetch_page(f"{server.url}/chain/9")
+    assert "/chain/4" in server.paths() and "/chain/3" in server.paths()
+    assert sum(p.startswith("/chain/") for p in server.paths()) == 4 + 6  # 5 redirects max, then stop
+
+
+async def test_huge_body_is_cut_with_a_note(server: LoopbackServer, allow_private: None,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LYE_FETCH_MAX_BYTES", str(256 * 1024))
+    text = await fetch_page(f"{server.url}/huge?mb=50")
+    assert "[body cut at 256.0 KB" in text
+    assert "[truncated: showing characters 0-20000 of 262144]" in text
+    assert len(text) < 21_000
+
+
+async def test_slow_response_times_out(server: LoopbackServer, allow_private: None,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LYE_HTTP_TIMEOUT", "1")
+    with pytest.raises(FetchError, match="took longer than 1 s|timed out"):
+        await fetch_page(f"{server.url}/slow")
+
+
+async def test_bad_encodings(server: LoopbackServer, allow_private: None) -> None:
+    assert "Café crème à Paris" in await fetch_page(f"{server.url}/latin1")
+    assert "naïve text" in await fetch_page(f"{server.url}/bogus-charset")
+    broken = await fetch_page(f"{server.url}/bad-utf8")
+    assert broken.count("\ufffd") == 1 and "ünïcödé text" in broken and "( byte" in broken
+    assert "Déjà vu – no charset" in await fetch_page(f"{server.url}/cp1252")
+
+
+async def test_json_binary_pdf_and_errors(server: LoopbackServer, allow_private: None) -> None:
+    assert '{"answer": 42}' in await fetch_page(f"{server.url}/json")
+    binary = await fetch_page(f"{server.url}/binary")
+    assert "binary content (application/octet-stream, 4.0 KB) not shown" in binary
+    assert "Hello PDF world" in await fetch_page(f"{server.url}/doc.pdf")
+    with pytest.raises(FetchError, match="HTTP 404"):
+        await fetch_page(f"{server.url}/status/404")
+
+
+async def test_unresolvable_and_refused_connections(allow_private: None) -> None:
+    with pytest.raises(FetchError, match="cannot resolve host"):
+        await fetch_page("http://no-such-host.invalid/")
+    with pytest.raises(FetchError, match="could not fetch"):
+        await fetch_page("http://127.0.0.1:1/")  # nothing listens on port 1
+
+
+# ---------------------------------------------------------------------------------------- download
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float | None, str | None]] = []
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        self.calls.append((progress, total, message))
+
+
+async def test_download_into_workspace(server: LoopbackServer, tmp_path, allow_private: None) -> None:
+    download = _impl(make_web_tools(workspace=tmp_path), "web-download")
+    result = await download(url=f"{server.url}/files/data.csv")
+    assert "to data.csv" in result
+    assert (tmp_path / "data.csv").read_text() == "name,score\nada,10\nbob,7\n"
+    with pytest.raises(FileToolError, match="already exists"):
+        await download(url=f"{server.url}/files/data.csv")
+    progress = _Progress()
+    await download(url=f"{server.url}/huge?mb=2", path="big/huge.txt", ctx=progress)
+    assert (tmp_path / "big/huge.txt").stat().st_size == 2 * 1024 * 1024
+    assert progress.calls and progress.calls[-1][1] == 2 * 1024 * 1024
+
+
+async def test_download_guards(server: LoopbackServer, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LYE_WORKSPACE", str(tmp_path))
+    with pytest.raises(BlockedAddressError):
+        await download_file(f"{server.url}/files/data.csv")
+    monkeypatch.setenv("LYE_ALLOW_PRIVATE_NETWORK", "1")
+    with pytest.raises(WorkspaceEscapeError):
+        await download_file(f"{server.url}/files/data.csv", path="../escape.csv")
+    monkeypatch.setenv("LYE_DOWNLOAD_MAX_BYTES", str(1024 * 1024))
+    with pytest.raises(FetchError, match="over the 1.0 MB download limit"):
+        await download_file(f"{server.url}/huge?mb=3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial files left behind
