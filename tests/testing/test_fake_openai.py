@@ -11,10 +11,17 @@ from tyler.testing import DEFAULT_REPLY, FakeModelServer, FakeToolCall, Turn
 
 
 def openai_body(**extra: Any) -> dict[str, Any]:
-    return {"model": "gpt-4", "messages": [{"role": "user", "content": "Tell me a story"}], "stream": True, **extra}
+    return {
+        "model": "gpt-4",
+        "messages": [{"role": "user", "content": "Tell me a story"}],
+        "stream": True,
+        **extra,
+    }
 
 
-def read_sse_data(server: FakeModelServer, body: dict[str, Any], path: str = "/v1/chat/completions") -> list[str]:
+def read_sse_data(
+    server: FakeModelServer, body: dict[str, Any], path: str = "/v1/chat/completions"
+) -> list[str]:
     with httpx.stream("POST", server.url + path, json=body, timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -59,18 +66,26 @@ def test_chat_completions_without_v1_prefix(server: FakeModelServer) -> None:
 
 
 def test_reasoning_content_then_text(server: FakeModelServer) -> None:
-    server.enqueue(Turn(thinking="Let me think", text="Answer"), Turn(thinking="Hmm", reasoning_field="reasoning"))
+    server.enqueue(
+        Turn(thinking="Let me think", text="Answer"), Turn(thinking="Hmm", reasoning_field="reasoning")
+    )
     chunks = chunks_of(read_sse_data(server, openai_body()))
     deltas = [c["choices"][0]["delta"] for c in chunks[1:-1]]
-    assert deltas == [{"reasoning_content": "Let "}, {"reasoning_content": "me "},
-                      {"reasoning_content": "think"}, {"content": "Answer"}]
+    assert deltas == [
+        {"reasoning_content": "Let "},
+        {"reasoning_content": "me "},
+        {"reasoning_content": "think"},
+        {"content": "Answer"},
+    ]
     chunks = chunks_of(read_sse_data(server, openai_body()))
     assert chunks[1]["choices"][0]["delta"] == {"reasoning": "Hmm"}
 
 
 def test_tool_call_arguments_are_split_with_id_and_name_first(server: FakeModelServer) -> None:
     args = {"city": "Paris", "units": "metric", "days": 3}
-    server.enqueue(Turn(tool_calls=[FakeToolCall("get_weather", args), FakeToolCall("noop", {}, id="call_x")]))
+    server.enqueue(
+        Turn(tool_calls=[FakeToolCall("get_weather", args), FakeToolCall("noop", {}, id="call_x")])
+    )
     chunks = chunks_of(read_sse_data(server, openai_body()))
     calls: dict[int, dict[str, Any]] = {}
     pieces_per_call: dict[int, int] = {}
@@ -109,7 +124,9 @@ def test_usage_chunk_only_with_include_usage(server: FakeModelServer) -> None:
 
 
 def test_usage_override_and_finish_reason_override(server: FakeModelServer) -> None:
-    server.enqueue(Turn(text="cut", usage={"prompt_tokens": 100, "completion_tokens": 7}, finish_reason="max_tokens"))
+    server.enqueue(
+        Turn(text="cut", usage={"prompt_tokens": 100, "completion_tokens": 7}, finish_reason="max_tokens")
+    )
     chunks = chunks_of(read_sse_data(server, openai_body(stream_options={"include_usage": True})))
     assert chunks[-1]["usage"]["prompt_tokens"] == 100
     assert chunks[-1]["usage"]["total_tokens"] == 107

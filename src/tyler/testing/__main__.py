@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import sys
 
 from .server import FakeModelServer
 from .turns import Turn
@@ -21,7 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--chunks", type=int, default=None, help="default reply: this many text events")
-    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between events of the default reply")
+    parser.add_argument(
+        "--chunk-delay", type=float, default=0.0, help="seconds between events of the default reply"
+    )
     parser.add_argument("--text", default=None, help="default reply text (split by words)")
     parser.add_argument("--max-recorded", type=int, default=10_000, help="keep only the last N requests")
     parser.add_argument("--api-key", default=None, help="require this API key")
@@ -39,8 +40,13 @@ def default_turn_from_args(args: argparse.Namespace) -> Turn | None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = FakeModelServer(args.host, args.port, api_key=args.api_key, max_recorded=args.max_recorded,
-                             default_turn=default_turn_from_args(args))
+    server = FakeModelServer(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        max_recorded=args.max_recorded,
+        default_turn=default_turn_from_args(args),
+    )
     await server.start_async_in_loop()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -58,4 +64,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

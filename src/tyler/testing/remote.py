@@ -39,10 +39,7 @@ class RemoteFakeServer:
         }
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
-        if method == "GET":
-            response = self._client.get(path)
-        else:
-            response = self._client.post(path, json=payload)
+        response = self._client.get(path) if method == "GET" else self._client.post(path, json=payload)
         response.raise_for_status()
         return response.json()
 
@@ -83,7 +80,7 @@ class RemoteFakeServer:
         request = self.wait_for_request_finished(index, timeout)
         return bool(request and request.disconnected_early)
 
-    async def await_disconnect(self, index: int = -1, timeout: float = 5.0) -> bool:
+    async def await_disconnect(self, index: int = -1, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
         return await asyncio.to_thread(self.wait_for_disconnect, index, timeout)
 
     def close(self) -> None:

@@ -96,8 +96,15 @@ class FakeModelServer:
     `max_recorded`: keep only the last N recorded requests (long benchmark runs).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None,
-                 max_recorded: int | None = None, default_turn: Turn | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        max_recorded: int | None = None,
+        default_turn: Turn | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -215,7 +222,7 @@ class FakeModelServer:
                 self._changed.wait(remaining)
             return True
 
-    async def await_request_finished(self, index: int = -1, timeout: float = 5.0) -> RecordedRequest | None:
+    async def await_request_finished(self, index: int = -1, timeout: float = 5.0) -> RecordedRequest | None:  # noqa: ASYNC109
         """Async `wait_for_request_finished` (polls, so it never blocks the caller's loop)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -227,7 +234,7 @@ class FakeModelServer:
                 return None
             await asyncio.sleep(0.005)
 
-    async def await_disconnect(self, index: int = -1, timeout: float = 5.0) -> bool:
+    async def await_disconnect(self, index: int = -1, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
         """Async `wait_for_disconnect`."""
         request = await self.await_request_finished(index, timeout)
         return bool(request and request.disconnected_early)
@@ -239,8 +246,14 @@ class FakeModelServer:
             self._requests.append(request)
             self._changed.notify_all()
 
-    def _finish(self, request: RecordedRequest, *, completed: bool = False, early: bool = False,
-                error: str | None = None) -> None:
+    def _finish(
+        self,
+        request: RecordedRequest,
+        *,
+        completed: bool = False,
+        early: bool = False,
+        error: str | None = None,
+    ) -> None:
         with self._lock:
             if request.finished is not None:
                 return
@@ -366,27 +379,35 @@ class FakeModelServer:
             body: Any = json.loads(req.body) if req.body else None
         except ValueError:
             body = None
-        record = RecordedRequest(method=req.method, path=req.path, headers=req.headers, body=body, api=api,
-                                 started=time.time(),
-                                 stream=isinstance(body, dict) and body.get("stream") is True)
+        record = RecordedRequest(
+            method=req.method,
+            path=req.path,
+            headers=req.headers,
+            body=body,
+            api=api,
+            started=time.time(),
+            stream=isinstance(body, dict) and body.get("stream") is True,
+        )
         self._record(record)
         conn.on_client_gone = lambda: self._finish(record, early=True)
         problem = self._check(api, req, body)
         if problem is not None:
             status, message = problem
-            self._send_error(conn, record, status, message, None, None)
+            self._send_error(conn, record, status, message)
             return
         try:
             turn = self._next_turn(record)
         except Exception as exc:
             log.exception("fake model server: responder failed")
-            self._send_error(conn, record, 500, f"responder failed: {exc!r}", None, None)
+            self._send_error(conn, record, 500, f"responder failed: {exc!r}")
             return
         await self._respond(conn, record, turn)
 
     def _check(self, api: str, req: HTTPRequest, body: Any) -> tuple[int, str] | None:
         if self.api_key is not None:
-            given = req.headers.get("x-api-key") or req.headers.get("authorization", "").removeprefix("Bearer ")
+            given = req.headers.get("x-api-key") or req.headers.get("authorization", "").removeprefix(
+                "Bearer "
+            )
             if given != self.api_key:
                 return 401, "invalid or missing API key"
         problem = _validation_error(api, body)
@@ -398,60 +419,95 @@ class FakeModelServer:
             return wire.anthropic_error_body(status, message, error_type)
         return wire.openai_error_body(status, message, error_type)
 
-    def _send_error(self, conn: HTTPConnection, record: RecordedRequest, status: int, message: str | None,
-                    error_type: str | None, turn: Turn | None) -> None:
+    def _send_error(
+        self,
+        conn: HTTPConnection,
+        record: RecordedRequest,
+        status: int,
+        message: str | None,
+        *,
+        error_type: str | None = None,
+        turn: Turn | None = None,
+    ) -> None:
         headers = [_JSON]
         if turn is not None and turn.retry_after is not None:
             headers.append(("retry-after", str(turn.retry_after)))
         if turn is not None and turn.headers:
             headers.extend(turn.headers.items())
         record.status = status
-        conn.send_response(status, headers, self._error_body(record.api, status, message, error_type))
+        # Recorded before the last byte goes out: a client that has read the response sees it done.
         self._finish(record, completed=True, error=message or wire.default_error_message(status))
+        conn.send_response(status, headers, self._error_body(record.api, status, message, error_type))
 
     async def _respond(self, conn: HTTPConnection, record: RecordedRequest, turn: Turn) -> None:
         if turn.first_byte_delay:
             await asyncio.sleep(turn.first_byte_delay)
         if turn.status is not None:
-            self._send_error(conn, record, turn.status, turn.error_message, turn.error_type, turn)
+            self._send_error(
+                conn, record, turn.status, turn.error_message, error_type=turn.error_type, turn=turn
+            )
             return
         body: dict[str, Any] = record.body
         model = body["model"]
         n = self._next_id()
         usage = wire.compute_usage(turn, wire.prompt_tokens(body))
         anthropic = record.api == "anthropic"
-        tool_ids = [call.id or (f"toolu_fake{n:06d}_{i}" if anthropic else f"call_fake{n:06d}_{i}")
-                    for i, call in enumerate(turn.tool_calls)]
+        tool_ids = [
+            call.id or (f"toolu_fake{n:06d}_{i}" if anthropic else f"call_fake{n:06d}_{i}")
+            for i, call in enumerate(turn.tool_calls)
+        ]
         extra = list(turn.headers.items()) if turn.headers else []
         request_id = ("request-id" if anthropic else "x-request-id", f"req_fake{n:06d}")
         if not record.stream:
             if anthropic:
-                data = wire.anthropic_message(turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage,
-                                              tool_ids=tool_ids)
+                data = wire.anthropic_message(
+                    turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage, tool_ids=tool_ids
+                )
             else:
-                data = wire.openai_completion(turn, model=model, completion_id=f"chatcmpl-fake{n:06d}",
-                                              created=int(time.time()), usage=usage, tool_ids=tool_ids)
+                data = wire.openai_completion(
+                    turn,
+                    model=model,
+                    completion_id=f"chatcmpl-fake{n:06d}",
+                    created=int(time.time()),
+                    usage=usage,
+                    tool_ids=tool_ids,
+                )
             record.status = 200
-            conn.send_response(200, [_JSON, request_id, *extra], data)
             record.chunks_sent = 1
             self._finish(record, completed=True)
+            conn.send_response(200, [_JSON, request_id, *extra], data)
             return
         if anthropic:
-            plan = wire.anthropic_stream(turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage,
-                                         tool_ids=tool_ids)
+            plan = wire.anthropic_stream(
+                turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage, tool_ids=tool_ids
+            )
         else:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            plan = wire.openai_stream(turn, model=model, completion_id=f"chatcmpl-fake{n:06d}",
-                                      created=int(time.time()), include_usage=include_usage, usage=usage,
-                                      tool_ids=tool_ids)
+            plan = wire.openai_stream(
+                turn,
+                model=model,
+                completion_id=f"chatcmpl-fake{n:06d}",
+                created=int(time.time()),
+                include_usage=include_usage,
+                usage=usage,
+                tool_ids=tool_ids,
+            )
         record.status = 200
-        conn.send_head(200, [("content-type", "text/event-stream; charset=utf-8"),
-                             ("cache-control", "no-cache"), request_id, *extra])
+        conn.send_head(
+            200,
+            [
+                ("content-type", "text/event-stream; charset=utf-8"),
+                ("cache-control", "no-cache"),
+                request_id,
+                *extra,
+            ],
+        )
         await self._stream(conn, record, turn, plan)
 
-    async def _stream(self, conn: HTTPConnection, record: RecordedRequest, turn: Turn,
-                      plan: wire.StreamPlan) -> None:
+    async def _stream(
+        self, conn: HTTPConnection, record: RecordedRequest, turn: Turn, plan: wire.StreamPlan
+    ) -> None:
         events = plan.events
         if turn.error_event is not None:
             at = plan.content_end if turn.error_event_at is None else turn.error_event_at
@@ -459,10 +515,12 @@ class FakeModelServer:
         if turn.malformed_at is not None:
             at = turn.malformed_at
             events = [*events[:at], plan.malformed, *events[at:]]
-        stops = sorted({s for s in (turn.abort_after, turn.stall_after) if s is not None and s <= len(events)})
+        stops = sorted(
+            {s for s in (turn.abort_after, turn.stall_after) if s is not None and s <= len(events)}
+        )
         position = 0
         for stop in [*stops, len(events)]:
-            await self._send_events(conn, record, events, position, stop, turn.delay)
+            await self._send_events(conn, record, events, start=position, stop=stop, delay=turn.delay)
             position = stop
             if stop == turn.abort_after:
                 self._finish(record, error=f"aborted by script after {stop} events")
@@ -470,25 +528,33 @@ class FakeModelServer:
                 return
             if stop == turn.stall_after:
                 await self._stall(conn, turn, plan)
-        conn.end_body()
         self._finish(record, completed=True)
+        conn.end_body()
 
-    async def _send_events(self, conn: HTTPConnection, record: RecordedRequest, events: list[bytes],
-                           start: int, stop: int, delay: float) -> None:
+    async def _send_events(
+        self,
+        conn: HTTPConnection,
+        record: RecordedRequest,
+        events: list[bytes],
+        *,
+        start: int,
+        stop: int,
+        delay: float,
+    ) -> None:
         if start >= stop:
             return
         if not delay:
             # No pacing: one write for the whole run of events.
-            conn.write_raw(b"".join([conn.frame(e) for e in events[start:stop]]))
             record.chunks_sent += stop - start
+            conn.write_raw(b"".join([conn.frame(e) for e in events[start:stop]]))
             await conn.drain()
             return
         sleep, send = asyncio.sleep, conn.send_chunk
         for i in range(start, stop):
             if i:
                 await sleep(delay)
-            send(events[i])
             record.chunks_sent += 1
+            send(events[i])
             if conn.paused:
                 await conn.drain()
 
@@ -520,7 +586,9 @@ class FakeModelServer:
             conn.send_response(400, [_JSON], _json_bytes({"error": str(exc)}))
             return
         if result is None:
-            conn.send_response(404, [_JSON], _json_bytes({"error": f"no control endpoint {req.method} {req.path}"}))
+            conn.send_response(
+                404, [_JSON], _json_bytes({"error": f"no control endpoint {req.method} {req.path}"})
+            )
             return
         conn.send_response(200, [_JSON], _json_bytes(result))
 

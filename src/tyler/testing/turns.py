@@ -138,7 +138,7 @@ class Turn:
     headers: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
-        self.tool_calls = [FakeToolCall.from_dict(tc) for tc in self.tool_calls]  # type: ignore[arg-type]
+        self.tool_calls = [FakeToolCall.from_dict(tc) for tc in self.tool_calls]
         if self.reasoning_field not in ("reasoning_content", "reasoning"):
             raise ConfigurationError(
                 f"reasoning_field must be 'reasoning_content' or 'reasoning', got {self.reasoning_field!r}"

@@ -63,7 +63,9 @@ def default_error_message(status: int) -> str:
 
 def openai_error_body(status: int, message: str | None = None, error_type: str | None = None) -> bytes:
     """`{"error": {"message", "type", "param", "code"}}`, OpenAI's error shape."""
-    default_type, code = OPENAI_ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    default_type, code = OPENAI_ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
     error = {
         "message": message or default_error_message(status),
         "type": error_type or default_type,
@@ -73,10 +75,15 @@ def openai_error_body(status: int, message: str | None = None, error_type: str |
     return _dumps({"error": error}).encode()
 
 
-def anthropic_error_obj(status: int | None, message: str | None = None, error_type: str | None = None) -> dict[str, Any]:
+def anthropic_error_obj(
+    status: int | None, message: str | None = None, error_type: str | None = None
+) -> dict[str, Any]:
     """`{"type": "error", "error": {"type", "message"}}`, Anthropic's error shape."""
     etype = error_type or ANTHROPIC_ERROR_TYPES.get(status or 500, "api_error")
-    return {"type": "error", "error": {"type": etype, "message": message or default_error_message(status or 500)}}
+    return {
+        "type": "error",
+        "error": {"type": etype, "message": message or default_error_message(status or 500)},
+    }
 
 
 def anthropic_error_body(status: int, message: str | None = None, error_type: str | None = None) -> bytes:
@@ -113,16 +120,21 @@ def compute_usage(turn: Turn, prompt: int) -> dict[str, int]:
         "reasoning_tokens": reasoning,
         "cached_tokens": 0,
     }
-    aliases = {"input_tokens": "prompt_tokens", "output_tokens": "completion_tokens",
-               "cache_read_input_tokens": "cached_tokens"}
+    aliases = {
+        "input_tokens": "prompt_tokens",
+        "output_tokens": "completion_tokens",
+        "cache_read_input_tokens": "cached_tokens",
+    }
     explicit_total = None
     for key, value in (turn.usage or {}).items():
         if key == "total_tokens":
             explicit_total = int(value)
         else:
             usage[aliases.get(key, key)] = int(value)
-    usage["total_tokens"] = explicit_total if explicit_total is not None else (
-        usage["prompt_tokens"] + usage["completion_tokens"]
+    usage["total_tokens"] = (
+        explicit_total
+        if explicit_total is not None
+        else (usage["prompt_tokens"] + usage["completion_tokens"])
     )
     return usage
 
@@ -167,17 +179,34 @@ class StreamPlan:
         if self.api == "anthropic":
             obj = anthropic_error_obj(None, message or "Overloaded", error_type)
             return b"event: error\ndata: " + _dumps(obj).encode() + b"\n\n"
-        err = {"message": message or "The server had an error while processing your request.",
-               "type": error_type, "param": None, "code": None}
+        err = {
+            "message": message or "The server had an error while processing your request.",
+            "type": error_type,
+            "param": None,
+            "code": None,
+        }
         return b"data: " + _dumps({"error": err}).encode() + b"\n\n"
 
 
-def openai_stream(turn: Turn, *, model: str, completion_id: str, created: int, include_usage: bool,
-                  usage: dict[str, int], tool_ids: list[str]) -> StreamPlan:
-    """The events of a Chat Completions stream: role, reasoning, content, tool calls, finish, usage, [DONE]."""
+def openai_stream(
+    turn: Turn,
+    *,
+    model: str,
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    usage: dict[str, int],
+    tool_ids: list[str],
+) -> StreamPlan:
+    """The events of a Chat Completions stream: role, reasoning, content, tool calls, finish, [DONE]."""
     head = (
-        'data: {"id":' + _dumps(completion_id) + ',"object":"chat.completion.chunk","created":' + str(created)
-        + ',"model":' + _dumps(model) + ',"system_fingerprint":"fp_fake","choices":[{"index":0,"delta":'
+        'data: {"id":'
+        + _dumps(completion_id)
+        + ',"object":"chat.completion.chunk","created":'
+        + str(created)
+        + ',"model":'
+        + _dumps(model)
+        + ',"system_fingerprint":"fp_fake","choices":[{"index":0,"delta":'
     ).encode()
     usage_null = ',"usage":null' if include_usage else ""
     tail = (',"finish_reason":null,"logprobs":null}]' + usage_null + "}\n\n").encode()
@@ -187,37 +216,64 @@ def openai_stream(turn: Turn, *, model: str, completion_id: str, created: int, i
     events.extend(head + (field_prefix + _dumps(p) + "}").encode() + tail for p in turn.thinking_pieces())
     events.extend(head + ('{"content":' + _dumps(p) + "}").encode() + tail for p in turn.text_pieces())
     for index, (call, call_id) in enumerate(zip(turn.tool_calls, tool_ids, strict=True)):
-        first = {"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                 "function": {"name": call.name, "arguments": ""}}]}
+        first = {
+            "tool_calls": [
+                {
+                    "index": index,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+            ]
+        }
         events.append(head + _dumps(first).encode() + tail)
         prefix = '{"tool_calls":[{"index":' + str(index) + ',"function":{"arguments":'
         events.extend(head + (prefix + _dumps(p) + "}}]}").encode() + tail for p in call.argument_pieces())
     content_end = len(events)
     finish = _dumps(openai_finish_reason(turn))
-    events.append(head + b"{}" + (',"finish_reason":' + finish + ',"logprobs":null}]' + usage_null + "}\n\n").encode())
+    events.append(
+        head + b"{}" + (',"finish_reason":' + finish + ',"logprobs":null}]' + usage_null + "}\n\n").encode()
+    )
     if include_usage:
-        final = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "system_fingerprint": "fp_fake", "choices": [], "usage": _openai_usage(usage)}
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": _openai_usage(usage),
+        }
         events.append(b"data: " + _dumps(final).encode() + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return StreamPlan(events, content_end, b": keepalive\n\n", b"data: {this is not json\n\n", "openai")
 
 
-def openai_completion(turn: Turn, *, model: str, completion_id: str, created: int,
-                      usage: dict[str, int], tool_ids: list[str]) -> bytes:
+def openai_completion(
+    turn: Turn, *, model: str, completion_id: str, created: int, usage: dict[str, int], tool_ids: list[str]
+) -> bytes:
     """A non-streamed `chat.completion` object."""
     message: dict[str, Any] = {"role": "assistant", "content": turn.full_text() or None, "refusal": None}
     if turn.thinking is not None or turn.thinking_chunks is not None:
         message[turn.reasoning_field] = turn.full_thinking()
     if turn.tool_calls:
         message["tool_calls"] = [
-            {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json()}}
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json()},
+            }
             for call, call_id in zip(turn.tool_calls, tool_ids, strict=True)
         ]
     body = {
-        "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "message": message, "finish_reason": openai_finish_reason(turn), "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": openai_finish_reason(turn), "logprobs": None}
+        ],
         "usage": _openai_usage(usage),
     }
     return _dumps(body).encode()
@@ -235,70 +291,156 @@ def _tool_input(call_json: str) -> Any:
 
 
 def _anthropic_usage(usage: dict[str, int], output: int) -> dict[str, int]:
-    return {"input_tokens": usage["prompt_tokens"], "output_tokens": output,
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": usage["cached_tokens"]}
+    return {
+        "input_tokens": usage["prompt_tokens"],
+        "output_tokens": output,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": usage["cached_tokens"],
+    }
 
 
-def anthropic_stream(turn: Turn, *, model: str, message_id: str, usage: dict[str, int],
-                     tool_ids: list[str]) -> StreamPlan:
+def anthropic_stream(
+    turn: Turn, *, model: str, message_id: str, usage: dict[str, int], tool_ids: list[str]
+) -> StreamPlan:
     """The events of a Messages stream: message_start, ping, blocks (thinking, text, tool_use), end."""
-    start = {"type": "message_start", "message": {
-        "id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": _anthropic_usage(usage, 1)}}
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _anthropic_usage(usage, 1),
+        },
+    }
     events = [_sse("message_start", start), _sse("ping", {"type": "ping"})]
     index = 0
     if turn.thinking is not None or turn.thinking_chunks is not None:
-        events.append(_sse("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
-        prefix = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":' + str(index)
-                  + ',"delta":{"type":"thinking_delta","thinking":')
+        events.append(
+            _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                },
+            )
+        )
+        prefix = (
+            'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(index)
+            + ',"delta":{"type":"thinking_delta","thinking":'
+        )
         events.extend((prefix + _dumps(p) + "}}\n\n").encode() for p in turn.thinking_pieces())
         signature = turn.signature or thinking_signature(turn.full_thinking())
-        events.append(_sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "signature_delta", "signature": signature}}))
+        events.append(
+            _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": signature},
+                },
+            )
+        )
         events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
     pieces = turn.text_pieces()
     if pieces:
-        events.append(_sse("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": {"type": "text", "text": ""}}))
-        prefix = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":' + str(index)
-                  + ',"delta":{"type":"text_delta","text":')
+        events.append(
+            _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
+        )
+        prefix = (
+            'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(index)
+            + ',"delta":{"type":"text_delta","text":'
+        )
         events.extend((prefix + _dumps(p) + "}}\n\n").encode() for p in pieces)
         events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
     for call, call_id in zip(turn.tool_calls, tool_ids, strict=True):
-        events.append(_sse("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": {"type": "tool_use", "id": call_id,
-                                                                     "name": call.name, "input": {}}}))
-        prefix = ('event: content_block_delta\ndata: {"type":"content_block_delta","index":' + str(index)
-                  + ',"delta":{"type":"input_json_delta","partial_json":')
+        events.append(
+            _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "tool_use", "id": call_id, "name": call.name, "input": {}},
+                },
+            )
+        )
+        prefix = (
+            'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(index)
+            + ',"delta":{"type":"input_json_delta","partial_json":'
+        )
         events.extend((prefix + _dumps(p) + "}}\n\n").encode() for p in ["", *call.argument_pieces()])
         events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
     content_end = len(events)
-    events.append(_sse("message_delta", {"type": "message_delta",
-                                         "delta": {"stop_reason": anthropic_stop_reason(turn), "stop_sequence": None},
-                                         "usage": {"output_tokens": usage["completion_tokens"]}}))
+    events.append(
+        _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": anthropic_stop_reason(turn), "stop_sequence": None},
+                "usage": {"output_tokens": usage["completion_tokens"]},
+            },
+        )
+    )
     events.append(_sse("message_stop", {"type": "message_stop"}))
-    return StreamPlan(events, content_end, _sse("ping", {"type": "ping"}),
-                      b"event: content_block_delta\ndata: {this is not json\n\n", "anthropic")
+    return StreamPlan(
+        events,
+        content_end,
+        _sse("ping", {"type": "ping"}),
+        b"event: content_block_delta\ndata: {this is not json\n\n",
+        "anthropic",
+    )
 
 
-def anthropic_message(turn: Turn, *, model: str, message_id: str, usage: dict[str, int],
-                      tool_ids: list[str]) -> bytes:
+def anthropic_message(
+    turn: Turn, *, model: str, message_id: str, usage: dict[str, int], tool_ids: list[str]
+) -> bytes:
     """A non-streamed Messages API `message` object."""
     content: list[dict[str, Any]] = []
     if turn.thinking is not None or turn.thinking_chunks is not None:
         thinking = turn.full_thinking()
-        content.append({"type": "thinking", "thinking": thinking,
-                        "signature": turn.signature or thinking_signature(thinking)})
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": thinking,
+                "signature": turn.signature or thinking_signature(thinking),
+            }
+        )
     if turn.full_text():
         content.append({"type": "text", "text": turn.full_text()})
     for call, call_id in zip(turn.tool_calls, tool_ids, strict=True):
-        content.append({"type": "tool_use", "id": call_id, "name": call.name,
-                        "input": _tool_input(call.arguments_json())})
-    body = {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": anthropic_stop_reason(turn), "stop_sequence": None,
-            "usage": _anthropic_usage(usage, usage["completion_tokens"])}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call_id,
+                "name": call.name,
+                "input": _tool_input(call.arguments_json()),
+            }
+        )
+    body = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": anthropic_stop_reason(turn),
+        "stop_sequence": None,
+        "usage": _anthropic_usage(usage, usage["completion_tokens"]),
+    }
     return _dumps(body).encode()
