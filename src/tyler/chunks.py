@@ -2,28 +2,22 @@
 
 A `RawChunk` *is* the chunk dict (a `dict` subclass), so it serializes with `json.dumps(chunk)` for
 SSE proxies at no cost, while `chunk.choices[0].delta.content` works like LiteLLM's objects.
-Nested dicts are wrapped only when accessed as attributes: wrapping eagerly would cost more per
-chunk than parsing the JSON did.
 
-Missing public fields read as None (LiteLLM's objects behave the same), so
+The fields of the chunk schema are class-level properties rather than a `__getattr__` fallback:
+a fallback runs only after a failed lookup has raised and caught AttributeError, which costs more
+per chunk than parsing the JSON. Nested dicts are wrapped only when read, for the same reason.
+Missing fields read as None (LiteLLM's objects behave the same), so
 `getattr(delta, "reasoning_content", None)` and `hasattr(delta, "thinking")` both work.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
-def _wrap(value: Any) -> Any:
-    if type(value) is dict:
-        return AttrDict(value)
-    if type(value) is list:
-        return [AttrDict(v) if type(v) is dict else v for v in value]
-    return value
-
-
 class AttrDict(dict[str, Any]):
-    """A dict whose keys read as attributes (recursively)."""
+    """A dict whose keys also read as attributes (recursively); missing public names are None."""
 
     __slots__ = ()
 
@@ -40,9 +34,15 @@ class AttrDict(dict[str, Any]):
         return _plain(self)
 
     def model_dump_json(self, **_: Any) -> str:
-        import json
-
         return json.dumps(self, ensure_ascii=False)
+
+
+def _wrap(value: Any) -> Any:
+    if type(value) is dict:
+        return AttrDict(value)
+    if type(value) is list:
+        return [AttrDict(v) if type(v) is dict else v for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -53,10 +53,65 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _field(name: str) -> property:
+    return property(lambda self: self.get(name), doc=f"the chunk's `{name}` (None when absent)")
+
+
+def _wrapped(name: str) -> property:
+    return property(lambda self: _wrap(self.get(name)), doc=f"the chunk's `{name}` (None when absent)")
+
+
+class Delta(AttrDict):
+    """`choices[i].delta`: role, content, tool_calls, reasoning_content, thinking..."""
+
+    __slots__ = ()
+    role = _field("role")
+    content = _field("content")
+    reasoning_content = _field("reasoning_content")
+    reasoning = _field("reasoning")
+    thinking = _field("thinking")
+    refusal = _field("refusal")
+    tool_calls = _wrapped("tool_calls")
+    thinking_blocks = _wrapped("thinking_blocks")
+
+
+class Choice(AttrDict):
+    __slots__ = ()
+    index = _field("index")
+    finish_reason = _field("finish_reason")
+    logprobs = _field("logprobs")
+
+    @property
+    def delta(self) -> Delta:
+        return Delta(self.get("delta") or {})
+
+
+class ChunkUsage(AttrDict):
+    __slots__ = ()
+    prompt_tokens = _field("prompt_tokens")
+    completion_tokens = _field("completion_tokens")
+    total_tokens = _field("total_tokens")
+
+
 class RawChunk(AttrDict):
     """One raw-mode chunk (OpenAI `chat.completion.chunk` shape)."""
 
     __slots__ = ()
+    id = _field("id")
+    object = _field("object")
+    created = _field("created")
+    model = _field("model")
+    system_fingerprint = _field("system_fingerprint")
+
+    @property
+    def choices(self) -> list[Choice]:
+        choices = self.get("choices")
+        return [Choice(c) for c in choices] if choices else []
+
+    @property
+    def usage(self) -> ChunkUsage | None:
+        usage = self.get("usage")
+        return ChunkUsage(usage) if usage else None
 
 
-__all__ = ["AttrDict", "RawChunk"]
+__all__ = ["AttrDict", "Choice", "ChunkUsage", "Delta", "RawChunk"]

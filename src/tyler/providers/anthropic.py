@@ -174,20 +174,26 @@ class AnthropicProvider:
         events = iter_sse(response, request.settings, provider=self.name, model=self.model)
         try:
             async with aclosing(events):
-                async for event, data in events:
-                    try:
-                        d = json.loads(data)
-                    except ValueError:
-                        raise ModelResponseError(
-                            f"{self.name} sent a malformed event: {data[:200]!r}", provider=self.name, model=self.model
-                        ) from None
-                    kind = d.get("type", event) if type(d) is dict else None
-                    if kind == "message_stop":
-                        finished = True
-                        break
-                    chunk = self._convert(kind, d, state)
-                    if chunk is not None:
-                        yield chunk
+                async for batch in events:
+                    for event, data in batch:
+                        try:
+                            d = json.loads(data)
+                        except ValueError:
+                            raise ModelResponseError(
+                                f"{self.name} sent a malformed event: {data[:200]!r}",
+                                provider=self.name,
+                                model=self.model,
+                            ) from None
+                        kind = d.get("type", event) if type(d) is dict else None
+                        if kind == "message_stop":
+                            finished = True
+                            break
+                        chunk = self._convert(kind, d, state)
+                        if chunk is not None:
+                            yield chunk
+                    else:
+                        continue
+                    break
         finally:
             await response.aclose()
         if not finished:

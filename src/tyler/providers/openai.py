@@ -123,6 +123,25 @@ class OpenAIProvider:
             body.update(s.extra_body)
         return body
 
+    def _chunk(self, data: bytes) -> ModelChunk:
+        try:
+            d = json.loads(data)
+        except ValueError:
+            raise ModelResponseError(
+                f"{self.name} sent a malformed chunk: {data[:200]!r}", provider=self.name, model=self.model
+            ) from None
+        if type(d) is not dict:
+            raise ModelResponseError(
+                f"{self.name} sent a non-object chunk: {data[:200]!r}", provider=self.name, model=self.model
+            )
+        if d.get("error"):
+            err = d["error"]
+            msg = err.get("message", err) if isinstance(err, dict) else err
+            raise ModelResponseError(
+                f"{self.name} reported an error mid-stream: {msg}", provider=self.name, model=self.model
+            )
+        return parse_chunk(d)
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
         headers = self.headers
         if request.settings.extra_headers:
@@ -134,30 +153,18 @@ class OpenAIProvider:
         events = iter_sse(response, request.settings, provider=self.name, model=self.model)
         try:
             async with aclosing(events):
-                async for _event, data in events:
-                    if data == "[DONE]":
-                        finished = True
-                        break
-                    try:
-                        d = json.loads(data)
-                    except ValueError:
-                        raise ModelResponseError(
-                            f"{self.name} sent a malformed chunk: {data[:200]!r}", provider=self.name, model=self.model
-                        ) from None
-                    if type(d) is not dict:
-                        raise ModelResponseError(
-                            f"{self.name} sent a non-object chunk: {data[:200]!r}", provider=self.name, model=self.model
-                        )
-                    if "error" in d and d["error"]:
-                        err = d["error"]
-                        msg = err.get("message", err) if isinstance(err, dict) else err
-                        raise ModelResponseError(
-                            f"{self.name} reported an error mid-stream: {msg}", provider=self.name, model=self.model
-                        )
-                    chunk = parse_chunk(d)
-                    if chunk.finish_reason:
-                        finished = True
-                    yield chunk
+                async for batch in events:
+                    for _event, data in batch:
+                        if data == b"[DONE]":
+                            finished = True
+                            break
+                        chunk = self._chunk(data)
+                        if chunk.finish_reason:
+                            finished = True
+                        yield chunk
+                    else:
+                        continue
+                    break
         finally:
             await response.aclose()
         if not finished:
