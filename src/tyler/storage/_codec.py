@@ -1,0 +1,107 @@
+"""Rows <-> `Message`/`Thread`, shared by every backend so all of them round-trip the same way.
+
+A message row has one column per `Message` field; the open-ended fields (content, tool_calls,
+thinking_blocks, metrics, attributes) are JSON text. Decoding validates through the pydantic
+models, so a corrupt row is reported as a `StorageError` naming the thread and row, never
+returned half-read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
+from ..exceptions import StorageError
+from ..messages import Message, Thread
+
+_JSON_FIELDS = ("content", "tool_calls", "thinking_blocks", "metrics", "attributes")
+_TEXT_FIELDS = ("id", "role", "name", "tool_call_id", "reasoning_content")
+_NULLABLE_JSON = {"content", "tool_calls", "thinking_blocks"}
+MESSAGE_COLUMNS = (*_TEXT_FIELDS, *_JSON_FIELDS, "timestamp", "interrupted")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _to_json(value: Any) -> str:
+    return _dumps(value)
+
+
+def _utc(value: Any, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise StorageError(f"{what} is not a datetime: {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def encode_message(message: Message) -> dict[str, Any]:
+    """Column values of `message` (JSON fields as text)."""
+    try:
+        # mode="json" turns datetimes, UUIDs... nested in metrics/attributes into JSON values.
+        data = message.model_dump(mode="json", include=set(_JSON_FIELDS))
+        row: dict[str, Any] = {name: getattr(message, name) for name in _TEXT_FIELDS}
+        for name in _JSON_FIELDS:
+            value = data[name]
+            row[name] = None if value is None and name in _NULLABLE_JSON else _to_json(value)
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise StorageError(f"message {message.id!r} cannot be stored as JSON: {exc}") from exc
+    row["timestamp"] = _utc(message.timestamp, f"message {message.id!r} timestamp")
+    row["interrupted"] = bool(message.interrupted)
+    return row
+
+
+def encode_thread(thread: Thread) -> dict[str, Any]:
+    """Column values of the thread row (without the sequence counter)."""
+    try:
+        attributes = _to_json(thread.model_dump(mode="json", include={"attributes"})["attributes"])
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        raise StorageError(f"thread {thread.id!r} attributes cannot be stored as JSON: {exc}") from exc
+    return {
+        "id": thread.id,
+        "title": thread.title,
+        "attributes": attributes,
+        "created_at": _utc(thread.created_at, f"thread {thread.id!r} created_at"),
+        "updated_at": _utc(thread.updated_at, f"thread {thread.id!r} updated_at"),
+    }
+
+
+def _from_json(raw: Any, what: str) -> Any:
+    if raw is None or not isinstance(raw, str | bytes):
+        return raw  # NULL, or a driver that already decoded it
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{what} is not valid JSON ({exc})") from exc
+
+
+def decode_message(row: Any, thread_id: str) -> Message:
+    """A `Message` from a row mapping; `StorageError` if the row is corrupt."""
+    try:
+        data = {name: row[name] for name in _TEXT_FIELDS}
+        for name in _JSON_FIELDS:
+            data[name] = _from_json(row[name], name)
+        data["timestamp"] = row["timestamp"]
+        data["interrupted"] = row["interrupted"]
+        return Message.model_validate(data)
+    except (ValueError, ValidationError, KeyError, TypeError) as exc:
+        where = f"seq {row['seq']}" if "seq" in row else f"id {row.get('id')!r}"
+        raise StorageError(f"corrupt message row in thread {thread_id!r} ({where}): {exc}") from exc
+
+
+def decode_thread(row: Any, messages: list[Message]) -> Thread:
+    """A `Thread` from its row and its already decoded messages."""
+    try:
+        return Thread.model_validate(
+            {
+                "id": row["id"],
+                "title": row["title"],
+                "attributes": _from_json(row["attributes"], "attributes"),
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+                "messages": messages,
+            }
+        )
+    except (ValueError, ValidationError, KeyError, TypeError) as exc:
+        raise StorageError(f"corrupt thread row {row['id']!r}: {exc}") from exc

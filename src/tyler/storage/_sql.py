@@ -1,0 +1,239 @@
+"""The SQL backend (SQLite through aiosqlite, PostgreSQL through asyncpg) on SQLAlchemy 2 async.
+
+Concurrency: a save is one transaction that first upserts the thread row, bumping its
+`last_seq` counter by the number of rows it writes, and then upserts those message rows with the
+sequence numbers it was handed. The counter bump serializes writers of the same thread: on
+PostgreSQL the upsert takes the thread row's lock until commit; on SQLite the transaction is
+`BEGIN IMMEDIATE` (the database write lock, waited for up to `busy_timeout`). So two tasks or two
+processes appending to one thread both keep all their messages, with distinct sequence numbers.
+Messages that already exist (same thread and id) are updated in place and keep their sequence.
+
+SQLite runs in WAL mode with `synchronous=NORMAL`: a committed save survives a crash of the
+process (not necessarily a power cut), and readers never block the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, bindparam, case, delete, event, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..exceptions import StorageError, TylerError
+from ..messages import Message, Thread
+from . import _schema
+from ._codec import MESSAGE_COLUMNS, decode_message, decode_thread
+from ._schema import messages, threads
+from ._state import Plan
+
+_IN_CHUNK = 500  # ids per `IN (...)` when loading many threads
+
+
+def _raw(value: Any) -> Any:
+    """Pass-through JSON (de)serializer: `_codec` already produced/consumes the JSON text."""
+    return value
+
+
+class SQLBackend:
+    """Threads and messages in two tables of a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, url: URL, *, connect_timeout: float, busy_timeout: float) -> None:
+        self.url = url
+        self.dialect = url.get_backend_name()
+        self._shown = url.render_as_string(hide_password=True)
+        self._connect_timeout = connect_timeout
+        self._busy_timeout = busy_timeout
+        self._engine: AsyncEngine | None = None
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        self._insert = insert
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, then create or migrate the schema."""
+        self._engine = self._make_engine()
+        try:
+            async with self._guard("opening the database"), self._write() as conn:
+                await conn.run_sync(_schema.migrate)
+        except BaseException:
+            await self._engine.dispose()
+            self._engine = None
+            raise
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    def _make_engine(self) -> AsyncEngine:
+        opts: dict[str, Any] = {"json_serializer": _raw, "json_deserializer": _raw}
+        if self.dialect == "sqlite":
+            self._check_sqlite_path()
+            engine = create_async_engine(self.url, connect_args={"timeout": self._busy_timeout}, **opts)
+            self._setup_sqlite(engine)
+            return engine
+        return create_async_engine(
+            self.url,
+            pool_pre_ping=True,
+            connect_args={"timeout": self._connect_timeout, "command_timeout": 60.0},
+            **opts,
+        )
+
+    def _check_sqlite_path(self) -> None:
+        parent = Path(self.url.database or "").expanduser().absolute().parent
+        if not parent.is_dir():
+            raise StorageError(
+                f"cannot open {self._shown}: directory {str(parent)!r} does not exist (create it first)"
+            )
+
+    def _setup_sqlite(self, engine: AsyncEngine) -> None:
+        busy_ms = int(self._busy_timeout * 1000)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from the driver so BEGIN is ours (see _on_begin).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                f"busy_timeout={busy_ms}",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # Writers take the write lock up front: a deferred transaction that reads and then
+            # writes can fail with SQLITE_BUSY instead of waiting for the busy timeout.
+            write = conn.get_execution_options().get("tyler_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _guard(self, action: str) -> AsyncIterator[None]:
+        """Turn driver/SQLAlchemy/network failures into `StorageError` naming what failed."""
+        try:
+            yield
+        except TylerError:
+            raise
+        except (Exception, asyncio.TimeoutError) as exc:
+            raise StorageError(f"{action} failed ({self._shown}): {type(exc).__name__}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        if self._engine is None:
+            raise StorageError("the thread store is closed")
+        async with self._engine.connect() as conn:
+            await conn.execution_options(tyler_write=True)
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        if self._engine is None:
+            raise StorageError("the thread store is closed")
+        async with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _thread_upsert(self, write_meta: bool) -> Any:
+        ins = self._insert(threads)
+        newer = ins.excluded.updated_at > threads.c.updated_at
+        set_: dict[str, Any] = {
+            "last_seq": threads.c.last_seq + ins.excluded.last_seq,
+            "updated_at": case((newer, ins.excluded.updated_at), else_=threads.c.updated_at),
+        }
+        if write_meta:
+            set_["title"] = ins.excluded.title
+            set_["attributes"] = ins.excluded.attributes
+        return ins.on_conflict_do_update(index_elements=[threads.c.id], set_=set_).returning(
+            threads.c.last_seq
+        )
+
+    def _message_upsert(self) -> Any:
+        ins = self._insert(messages)
+        set_ = {name: ins.excluded[name] for name in MESSAGE_COLUMNS if name != "id"}
+        return ins.on_conflict_do_update(index_elements=[messages.c.thread_id, messages.c.id], set_=set_)
+
+    async def write(self, plan: Plan) -> None:
+        """Apply `plan` in one transaction."""
+        tid = plan.thread_row["id"]
+        n = len(plan.rows)
+        async with self._guard(f"saving thread {tid!r}"), self._write() as conn:
+            result = await conn.execute(self._thread_upsert(plan.write_meta), {**plan.thread_row, "last_seq": n})
+            last = int(result.scalar_one())
+            if n:
+                first = last - n + 1
+                params = [{**row, "thread_id": tid, "seq": first + i} for i, row in enumerate(plan.rows)]
+                await conn.execute(self._message_upsert(), params)
+
+    async def delete(self, thread_id: str) -> bool:
+        async with self._guard(f"deleting thread {thread_id!r}"), self._write() as conn:
+            await conn.execute(delete(messages).where(messages.c.thread_id == thread_id))
+            result = await conn.execute(delete(threads).where(threads.c.id == thread_id))
+            return bool(result.rowcount)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def load(self, thread_id: str) -> Thread | None:
+        async with self._guard(f"loading thread {thread_id!r}"), self._read() as conn:
+            row = (await conn.execute(select(threads).where(threads.c.id == thread_id))).mappings().first()
+            if row is None:
+                return None
+            query = select(messages).where(messages.c.thread_id == thread_id).order_by(messages.c.seq)
+            rows = (await conn.execute(query)).mappings().all()
+        return decode_thread(row, [decode_message(r, thread_id) for r in rows])
+
+    async def page(self, limit: int | None, offset: int) -> list[Thread]:
+        """Threads, most recently updated first."""
+        query = select(threads).order_by(threads.c.updated_at.desc(), threads.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return await self._load_many(query, "listing threads")
+
+    async def find(self, attributes: dict[str, Any]) -> list[Thread]:
+        """Candidate threads for an attribute query (the caller applies the exact match)."""
+        query = select(threads).order_by(threads.c.updated_at.desc(), threads.c.id)
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            from ._codec import _to_json
+
+            wanted = bindparam("wanted", _to_json(attributes), type_=JSONB())
+            query = query.where(threads.c.attributes.op("@>")(wanted))
+        else:
+            for key, value in attributes.items():
+                if isinstance(value, str | int | float) and not isinstance(value, bool) and '"' not in key:
+                    query = query.where(func.json_extract(threads.c.attributes, f'$."{key}"') == value)
+        return await self._load_many(query, "querying threads")
+
+    async def _load_many(self, query: Any, action: str) -> list[Thread]:
+        async with self._guard(action), self._read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            by_thread: dict[str, list[Any]] = {r["id"]: [] for r in rows}
+            ids = list(by_thread)
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                mq = (
+                    select(messages)
+                    .where(messages.c.thread_id.in_(chunk))
+                    .order_by(messages.c.thread_id, messages.c.seq)
+                )
+                for m in (await conn.execute(mq)).mappings():
+                    by_thread[m["thread_id"]].append(m)
+        out = []
+        for row in rows:
+            msgs: list[Message] = [decode_message(m, row["id"]) for m in by_thread[row["id"]]]
+            out.append(decode_thread(row, msgs))
+        return out

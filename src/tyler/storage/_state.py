@@ -1,0 +1,173 @@
+"""What a save must write: the diff between a `Thread` and what this store last wrote of it.
+
+Each store remembers, in `Thread._store_state` (a dict keyed by the store's token, so one thread
+object can be saved to several stores), the message objects it last saw for that thread and a
+snapshot of each one's field values. A save then writes:
+
+* every message whose id this store has not written for this thread (appended or inserted),
+* every already-written message whose fields changed since (edited in place: content, metrics,
+  the interrupted flag...), compared against the snapshot,
+* the thread row: always its `updated_at`; title and attributes only when they changed, so a
+  writer holding a stale copy does not overwrite another writer's title.
+
+Messages removed from `thread.messages` are *not* deleted from the store (append-only: a save
+never deletes rows, its own or other writers'); `delete()` removes a whole thread.
+
+Cost: when the list still starts with the objects last saved (the normal append case), the check
+is one identity pass plus one C-level list comparison of the snapshots; only new and changed
+messages are serialized and written.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from ..messages import Message, Thread
+from ._codec import encode_message, encode_thread
+
+_dict_of = operator.attrgetter("__dict__")
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of a JSON-like value (dicts and lists copied, everything else shared)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+def snapshot(message: Message) -> dict[str, Any]:
+    """A value copy of the message's fields, comparable with `message.__dict__` by `==`."""
+    return {k: _copy(v) for k, v in message.__dict__.items()}
+
+
+def _meta(thread: Thread) -> tuple[Any, ...]:
+    return (thread.title, _copy(thread.attributes))
+
+
+@dataclass(slots=True)
+class Saved:
+    """What one store last wrote (or loaded) for one thread object."""
+
+    thread_id: str
+    refs: list[Message]
+    snaps: list[dict[str, Any]]
+    meta: tuple[Any, ...]
+    updated_at: Any
+
+
+@dataclass(slots=True)
+class Plan:
+    """The writes one save must do. `rows` are the messages to insert-or-update, in thread order."""
+
+    thread_row: dict[str, Any]
+    write_meta: bool
+    rows: list[dict[str, Any]]
+    next_state: Saved
+
+
+def get_saved(thread: Thread, token: str) -> Saved | None:
+    state = thread._store_state
+    saved = state.get(token) if isinstance(state, dict) else None
+    if saved is None or saved.thread_id != thread.id:
+        return None
+    return saved
+
+
+def remember(thread: Thread, token: str, saved: Saved) -> None:
+    """Record `saved` for this store; a fresh dict so copies of the thread never share updates."""
+    state = thread._store_state
+    new_state = dict(state) if isinstance(state, dict) else {}
+    new_state[token] = saved
+    thread._store_state = new_state
+
+
+def loaded_state(thread: Thread) -> Saved:
+    msgs = list(thread.messages)
+    return Saved(thread.id, msgs, [snapshot(m) for m in msgs], _meta(thread), thread.updated_at)
+
+
+def plan_save(thread: Thread, token: str) -> Plan | None:
+    """The plan for saving `thread`, or None when nothing changed since this store's last save."""
+    saved = get_saved(thread, token)
+    msgs = list(thread.messages)
+    for m in msgs:
+        if not isinstance(m, Message):
+            raise TypeError(f"thread.messages must hold Message objects, got {type(m).__name__}")
+    if saved is None:
+        rows = _dedupe(msgs)
+        snaps = [snapshot(m) for m in msgs]
+        state = Saved(thread.id, msgs, snaps, _meta(thread), thread.updated_at)
+        return _plan(thread, True, rows, state)
+
+    k = len(saved.refs)
+    if len(msgs) >= k and all(map(operator.is_, msgs[:k], saved.refs)):
+        changed, snaps = _changed_prefix(msgs[:k], saved.snaps)
+        rows = changed + msgs[k:]
+        snaps = snaps + [snapshot(m) for m in msgs[k:]]
+    else:
+        rows, snaps = _changed_any(msgs, saved)
+    rows = _dedupe(rows)
+    meta = _meta(thread)
+    write_meta = meta != saved.meta
+    if not rows and not write_meta and thread.updated_at == saved.updated_at:
+        if len(msgs) != k or snaps is not saved.snaps:
+            # Structure changed (e.g. a message removed) but nothing to write: just re-sync.
+            remember(thread, token, Saved(thread.id, msgs, snaps, meta, thread.updated_at))
+        return None
+    return _plan(thread, write_meta, rows, Saved(thread.id, msgs, snaps, meta, thread.updated_at))
+
+
+def _plan(thread: Thread, write_meta: bool, rows: list[Message], state: Saved) -> Plan:
+    # Encoded now, synchronously, so what is written is exactly what the snapshots describe even
+    # if the caller edits the messages while the write is in flight.
+    return Plan(encode_thread(thread), write_meta, [encode_message(m) for m in rows], state)
+
+
+def _changed_prefix(
+    msgs: list[Message], snaps: list[dict[str, Any]]
+) -> tuple[list[Message], list[dict[str, Any]]]:
+    # Fast path: one C-level comparison of every field of every message.
+    if list(map(_dict_of, msgs)) == snaps:
+        return [], snaps
+    new_snaps = list(snaps)
+    changed = []
+    for i, m in enumerate(msgs):
+        if m.__dict__ != snaps[i]:
+            changed.append(m)
+            new_snaps[i] = snapshot(m)
+    return changed, new_snaps
+
+
+def _changed_any(msgs: list[Message], saved: Saved) -> tuple[list[Message], list[dict[str, Any]]]:
+    # Slow path (messages removed, reordered or replaced): match by id.
+    by_id = {m.id: s for m, s in zip(saved.refs, saved.snaps, strict=True)}
+    rows, snaps = [], []
+    for m in msgs:
+        old = by_id.get(m.id)
+        if old is not None and m.__dict__ == old:
+            snaps.append(old)
+        else:
+            rows.append(m)
+            snaps.append(snapshot(m))
+    return rows, snaps
+
+
+def _dedupe(rows: list[Message]) -> list[Message]:
+    """Keep one message per id (the last occurrence), in first-occurrence order."""
+    last: dict[str, Message] = {}
+    for m in rows:
+        last[m.id] = m
+    if len(last) == len(rows):
+        return rows
+    seen: set[str] = set()
+    out = []
+    for m in rows:
+        if m.id not in seen:
+            seen.add(m.id)
+            out.append(last[m.id])
+    return out

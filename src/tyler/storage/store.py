@@ -1,0 +1,275 @@
+"""`ThreadStore`: persist `Thread`s in memory, in a SQLite file or in PostgreSQL.
+
+    store = await ThreadStore.create("sqlite+aiosqlite:///chat.db")
+    thread = await store.get_thread("main-chat")        # ThreadNotFoundError (a KeyError) if missing
+    thread.add_message(Message(role="user", content="hi"))
+    await store.save_thread(thread)                      # writes the one new message row
+
+Save semantics (the same on every backend):
+
+* Append-only. A save inserts the messages this store has not written for the thread yet and
+  updates those edited in place since its last save (see `tyler.storage._state`); it never deletes
+  a message row, neither its own nor one another writer added. Messages removed from
+  `thread.messages` stay stored; `delete()` removes a whole thread.
+* Incremental. Appending one message to a 5,000-message thread writes one message row plus the
+  thread row. A thread object this store did not load or save before is written in full (rows
+  with the same ids are overwritten).
+* Concurrent writers lose nothing. Two tasks or processes that each append their own messages to
+  the same thread both keep them; stored order is the order of the saves (a per-thread sequence).
+  Title and attributes are written only when the saving object changed them, last writer wins.
+* Atomic and cancellation-safe. A save is one transaction: if it fails the stored thread is as it
+  was (and the next save retries the same rows). Once called, a save runs to its end even if the
+  calling task is cancelled, so a user message saved at the start of a cancelled run is kept.
+* Loading returns fresh objects with every stored message in sequence order, including messages
+  appended by other writers; it is two queries whatever the thread's length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+import weakref
+from types import TracebackType
+from typing import Any
+
+from ..exceptions import ConfigurationError, StorageError, ThreadNotFoundError
+from ..messages import Thread
+from ._memory import MemoryBackend
+from ._sql import SQLBackend
+from ._state import loaded_state, plan_save, remember
+
+log = logging.getLogger("tyler.storage")
+
+ThreadList = list[Thread]
+
+
+def _backend_for(url: Any, connect_timeout: float, busy_timeout: float) -> MemoryBackend | SQLBackend:
+    """Pick the backend for `url`; ConfigurationError for anything not supported."""
+    from sqlalchemy import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if url is None:
+        return MemoryBackend()
+    if isinstance(url, str):
+        if url.strip() in ("memory", "memory://", ":memory:"):
+            return MemoryBackend()
+        try:
+            parsed = make_url(url.strip())
+        except (ArgumentError, ValueError) as exc:
+            raise ConfigurationError(f"invalid database URL {url!r}: {exc}") from exc
+    elif isinstance(url, URL):
+        parsed = url
+    else:
+        raise ConfigurationError(f"database URL must be a string or None, got {type(url).__name__}")
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite":
+        if driver not in ("aiosqlite", "pysqlite"):  # pysqlite: plain "sqlite:///" was given
+            raise ConfigurationError(f"unsupported SQLite driver {driver!r}: use sqlite+aiosqlite:///path.db")
+        if parsed.database in (None, "", ":memory:"):
+            # An in-memory SQLite database lives in one connection; the memory backend is that.
+            return MemoryBackend()
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        if driver not in ("asyncpg", "psycopg2", "postgres"):
+            raise ConfigurationError(
+                f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://user@host/db"
+            )
+        try:
+            import asyncpg  # noqa: F401
+        except ImportError as exc:
+            raise ConfigurationError(
+                "PostgreSQL needs asyncpg: pip install 'tyler-stream[postgres]'"
+            ) from exc
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise ConfigurationError(
+            f"unsupported database {backend!r} in {url!s}: use None (in memory), "
+            "'sqlite+aiosqlite:///file.db' or 'postgresql+asyncpg://user@host/db'"
+        )
+    return SQLBackend(parsed, connect_timeout=connect_timeout, busy_timeout=busy_timeout)
+
+
+def _log_orphan_failure(task: asyncio.Task[Thread]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("saving a thread after its caller was cancelled failed: %s", task.exception())
+
+
+def _check_id(thread_id: Any) -> str:
+    if not isinstance(thread_id, str) or not thread_id:
+        raise TypeError(f"a thread id must be a non-empty string, got {thread_id!r}")
+    return thread_id
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON equality: 1 != True, key order irrelevant.
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+class ThreadStore:
+    """Stores threads: `None` = in memory, or an SQLAlchemy async URL for SQLite/PostgreSQL.
+
+    `ThreadStore(url)` only parses the URL; the database is opened (and its schema created or
+    migrated) by `await store.initialize()`, by `await ThreadStore.create(url)`, by `async with`,
+    or lazily by the first operation. `close()` waits for saves in flight and releases the
+    connections.
+
+    `connect_timeout` bounds connecting to PostgreSQL; `busy_timeout` bounds waiting for another
+    process's write lock on SQLite. Both end in `StorageError` rather than hanging.
+    """
+
+    def __init__(self, url: Any = None, *, connect_timeout: float = 10.0, busy_timeout: float = 15.0) -> None:
+        self._backend = _backend_for(url, connect_timeout, busy_timeout)
+        self._token = uuid.uuid4().hex  # keys this store's bookkeeping in Thread._store_state
+        self._opened = False
+        self._closed = False
+        self._open_lock = asyncio.Lock()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._pending: set[asyncio.Task[Thread]] = set()
+
+    @classmethod
+    async def create(cls, url: Any = None, **options: Any) -> ThreadStore:
+        """Create a store and open it now, so a bad URL or unreachable database fails here."""
+        store = cls(url, **options)
+        await store.initialize()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        """"memory", "sqlite" or "postgresql"."""
+        return self._backend.dialect
+
+    @property
+    def url(self) -> str | None:
+        """The database URL with any password hidden (None in memory)."""
+        if isinstance(self._backend, SQLBackend):
+            return self._backend.url.render_as_string(hide_password=True)
+        return None
+
+    def __repr__(self) -> str:
+        return f"ThreadStore({self.url or 'memory'})"
+
+    async def initialize(self) -> None:
+        """Open the database and create or migrate its schema (idempotent)."""
+        if self._opened:
+            return
+        async with self._open_lock:
+            if self._closed:
+                raise StorageError("the thread store is closed")
+            if not self._opened:
+                await self._backend.open()
+                self._opened = True
+
+    async def _ready(self) -> None:
+        if self._closed:
+            raise StorageError("the thread store is closed")
+        if not self._opened:
+            await self.initialize()
+
+    async def close(self) -> None:
+        """Wait for saves in flight, then release connections. Idempotent."""
+        self._closed = True
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._backend.close()
+
+    async def __aenter__(self) -> ThreadStore:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, thread_id: str) -> Thread | None:
+        """The stored thread, or None if there is none with this id."""
+        _check_id(thread_id)
+        await self._ready()
+        thread = await self._backend.load(thread_id)
+        if thread is not None:
+            remember(thread, self._token, loaded_state(thread))
+        return thread
+
+    async def get_thread(self, thread_id: str) -> Thread:
+        """The stored thread; `ThreadNotFoundError` (also a KeyError) if there is none."""
+        thread = await self.get(thread_id)
+        if thread is None:
+            raise ThreadNotFoundError(thread_id)
+        return thread
+
+    def _track(self, threads: ThreadList) -> ThreadList:
+        for thread in threads:
+            remember(thread, self._token, loaded_state(thread))
+        return threads
+
+    async def list_threads(self, limit: int | None = 100, offset: int = 0) -> ThreadList:
+        """Threads with their messages, most recently updated first."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+        await self._ready()
+        return self._track(await self._backend.page(limit, offset))
+
+    async def list_recent(self, limit: int | None = None) -> ThreadList:
+        """The most recently updated threads (all of them when `limit` is None)."""
+        return await self.list_threads(limit, 0)
+
+    async def find_by_attributes(self, attributes: dict[str, Any]) -> ThreadList:
+        """Threads whose attributes hold every given key with an equal (JSON-equal) value."""
+        if not isinstance(attributes, dict) or not all(isinstance(k, str) for k in attributes):
+            raise TypeError("attributes must be a dict with string keys")
+        await self._ready()
+        found = await self._backend.find(attributes)
+        hits = [
+            t for t in found if all(k in t.attributes and _same(t.attributes[k], v) for k, v in attributes.items())
+        ]
+        return self._track(hits)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def save(self, thread: Thread) -> Thread:
+        """Write what changed in `thread` since this store last loaded/saved it; returns `thread`."""
+        if not isinstance(thread, Thread):
+            raise TypeError(f"save expects a Thread, got {type(thread).__name__}")
+        _check_id(thread.id)
+        await self._ready()
+        # Shielded: a cancelled caller must not abort a save half-way through its bookkeeping.
+        task = asyncio.ensure_future(self._save(thread))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The caller is gone but the save goes on: nobody else will see its outcome.
+            task.add_done_callback(_log_orphan_failure)
+            raise
+
+    async def _save(self, thread: Thread) -> Thread:
+        lock = self._locks.get(thread.id)
+        if lock is None:
+            lock = self._locks[thread.id] = asyncio.Lock()
+        async with lock:
+            plan = plan_save(thread, self._token)
+            if plan is not None:
+                await self._backend.write(plan)
+                remember(thread, self._token, plan.next_state)
+        return thread
+
+    async def delete(self, thread_id: str) -> bool:
+        """Delete the thread and all its messages; False if it did not exist."""
+        _check_id(thread_id)
+        await self._ready()
+        return await self._backend.delete(thread_id)
+
+    # Names used by the streaming guide and older Tyler code.
+    save_thread = save
+    delete_thread = delete
+
+    async def list(self, limit: int | None = 100, offset: int = 0) -> ThreadList:
+        """Same as `list_threads`."""
+        return await self.list_threads(limit, offset)
