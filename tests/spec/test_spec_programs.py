@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_program
+from spec_support import run_program
 
 from tyler.testing import FakeModelServer, Turn
 

@@ -8,10 +8,19 @@ adds, drops or moves a block fails the inventory test instead of silently losing
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tyler.testing import FakeModelServer
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_ENV = "TYLER_SPEC_PATH"
@@ -80,3 +89,76 @@ def parse_blocks(text: str) -> list[Block]:
 
 def python_blocks(text: str) -> dict[str, Block]:
     return {b.marker: b for b in parse_blocks(text) if b.language == "python"}
+
+
+# -- running blocks ----------------------------------------------------------------------------
+
+PROGRAM_TIMEOUT = 30.0
+
+
+def program_env(server: FakeModelServer, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(server.env())
+    env.update({"NO_PROXY": "127.0.0.1,localhost", "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def run_program(
+    code: str, server: FakeModelServer, cwd: Path, *, stdin: str = "", name: str = "block.py", **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` as a script (cwd = `cwd`) against `server`; fail with its stderr if it fails."""
+    script = cwd / name
+    script.write_text(code, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env=program_env(server, **extra_env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=PROGRAM_TIMEOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{name} exited with {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+        )
+    return proc
+
+
+def namespace(**names: Any) -> dict[str, Any]:
+    """What a fragment can assume its surrounding program already defined."""
+    import asyncio
+
+    from tyler import Agent, EventType, ExecutionEvent, Message, Thread
+
+    ns: dict[str, Any] = {
+        "__name__": "__spec__",
+        "asyncio": asyncio,
+        "Agent": Agent,
+        "Thread": Thread,
+        "Message": Message,
+        "EventType": EventType,
+        "ExecutionEvent": ExecutionEvent,
+    }
+    ns.update(names)
+    return ns
+
+
+async def exec_fragment(block: Block, ns: dict[str, Any]) -> dict[str, Any]:
+    """Run a block's code unchanged in `ns` (top-level `await`/`async for` allowed)."""
+    code = compile(block.code, f"<spec: {block.marker}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = eval(code, ns)  # noqa: S307 - the spec's own code is what is under test
+    if inspect.iscoroutine(result):
+        await result
+    return ns
+
+
+def user_thread(text: str) -> Any:
+    from tyler import Message, Thread
+
+    thread = Thread()
+    thread.add_message(Message(role="user", content=text))
+    return thread

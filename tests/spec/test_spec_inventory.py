@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from _spec import parse_blocks, python_blocks
+from spec_support import parse_blocks, python_blocks
 
 # marker -> the test module that runs it
 COVERED = {
-    "Event Streaming (Recommended)#1": "test_programs",
-    "Raw Streaming (Advanced)#1": "test_programs",
-    "Raw Streaming (Advanced)#2": "test_web",
-    "Understanding Execution Events#1": "test_fragments",
-    "Event Streaming with Thinking#1": "test_thinking",
-    "Thinking in Message Object#1": "test_thinking",
-    "Raw Streaming with Thinking#1": "test_thinking",
-    "UI Pattern: Separated Display#1": "test_thinking",
-    "Backward Compatibility#1": "test_thinking",
-    "See tool usage in real-time#1": "test_lye_blocks",
-    "Terminal chat interface#1": "test_programs",
-    "Web application streaming#1": "test_web",
-    "Progress indicators#1": "test_fragments",
-    "Buffered streaming#1": "test_fragments",
-    "Cancellable streaming#1": "test_fragments",
-    "Rich terminal UI#1": "test_fragments",
-    "Token counting#1": "test_fragments",
-    "1. Chunk Size Optimization#1": "test_fragments",
-    "2. Async Processing#1": "test_fragments",
-    "3. Error Handling in Streams#1": "test_fragments",
-    "Real-World Example: Live Research Assistant#1": "test_lye_blocks",
+    "Event Streaming (Recommended)#1": "test_spec_programs",
+    "Raw Streaming (Advanced)#1": "test_spec_programs",
+    "Raw Streaming (Advanced)#2": "test_spec_web",
+    "Understanding Execution Events#1": "test_spec_fragments",
+    "Event Streaming with Thinking#1": "test_spec_thinking",
+    "Thinking in Message Object#1": "test_spec_thinking",
+    "Raw Streaming with Thinking#1": "test_spec_thinking",
+    "UI Pattern: Separated Display#1": "test_spec_thinking",
+    "Backward Compatibility#1": "test_spec_thinking",
+    "See tool usage in real-time#1": "test_spec_lye",
+    "Terminal chat interface#1": "test_spec_programs",
+    "Web application streaming#1": "test_spec_web",
+    "Progress indicators#1": "test_spec_fragments",
+    "Buffered streaming#1": "test_spec_fragments",
+    "Cancellable streaming#1": "test_spec_fragments",
+    "Rich terminal UI#1": "test_spec_fragments",
+    "Token counting#1": "test_spec_fragments",
+    "1. Chunk Size Optimization#1": "test_spec_fragments",
+    "2. Async Processing#1": "test_spec_fragments",
+    "3. Error Handling in Streams#1": "test_spec_fragments",
+    "Real-World Example: Live Research Assistant#1": "test_spec_lye",
 }
 PROGRAMS = {
     "Event Streaming (Recommended)#1",
