@@ -1,0 +1,132 @@
+"""Per-contender virtualenvs under bench/.venvs/, created on demand and reused.
+
+Each venv is keyed by a hash of its requirement lines (plus the Python version): when the
+stamp file in the venv matches, the venv is reused as is; otherwise it is rebuilt from scratch.
+Stdlib only, because `bench/run.py` may be started by any Python 3.11+.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+VENVS_DIR = BENCH_DIR / ".venvs"
+STAMP = ".bench-stamp"
+
+
+@dataclass(frozen=True)
+class VenvSpec:
+    """A venv: its directory name and what pip installs into it (passed to pip as arguments)."""
+
+    name: str
+    requirements: tuple[str, ...]
+    editable: tuple[str, ...] = ()  # local paths installed with `pip install -e`
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(sys.version.encode())
+        for line in (*self.requirements, *("-e " + p for p in self.editable)):
+            h.update(line.encode() + b"\n")
+        # An editable install only needs redoing when the project's dependency list changes.
+        for path in self.editable:
+            pyproject = Path(path) / "pyproject.toml"
+            if pyproject.exists():
+                h.update(pyproject.read_bytes())
+        return h.hexdigest()[:16]
+
+
+# Who lives where. `floor` shares `ours`' venv (it only needs httpx, which `ours` has): the
+# floor's client imports nothing but httpx and json, so sharing changes none of its figures.
+# Its import/size figure is measured on `import httpx` and httpx's own installed files.
+SPECS: dict[str, VenvSpec] = {
+    "ours": VenvSpec("ours", (), (str(REPO_DIR),)),
+    "litellm": VenvSpec("litellm", ("litellm>=1.83",)),
+    "tyler640": VenvSpec("tyler640", ("slide-tyler==6.4.0",)),
+    # Report tooling (plot) only; never imported by a contender.
+    "report": VenvSpec("report", ("matplotlib>=3.7",)),
+}
+
+
+def python_of(name: str) -> Path:
+    return VENVS_DIR / name / "bin" / "python"
+
+
+def ensure(name: str, log=print) -> Path:
+    """Create (or reuse) the venv `name` and return its python executable."""
+    spec = SPECS[name]
+    venv = VENVS_DIR / name
+    stamp = venv / STAMP
+    want = spec.digest()
+    if stamp.exists() and stamp.read_text().strip() == want and python_of(name).exists():
+        return python_of(name)
+    t0 = time.perf_counter()
+    log(f"[venv] building {name} ({', '.join(spec.requirements + spec.editable)}) ...")
+    if venv.exists():
+        shutil.rmtree(venv)
+    VENVS_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    args = [str(python_of(name)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    args += list(spec.requirements)
+    for path in spec.editable:
+        args += ["-e", path]
+    logfile = VENVS_DIR / f"{name}.pip.log"
+    with logfile.open("w") as fh:
+        proc = subprocess.run(args, check=False, stdout=fh, stderr=subprocess.STDOUT, env=_pip_env())
+    if proc.returncode != 0:
+        tail = logfile.read_text()[-3000:]
+        raise RuntimeError(f"pip install failed for venv {name!r} (see {logfile}):\n{tail}")
+    stamp.write_text(want + "\n")
+    log(f"[venv] {name} ready in {time.perf_counter() - t0:.0f} s")
+    return python_of(name)
+
+
+def _pip_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def site_packages(name: str) -> Path:
+    venv = VENVS_DIR / name
+    found = sorted(venv.glob("lib/python3*/site-packages"))
+    if not found:
+        raise FileNotFoundError(f"no site-packages in {venv}")
+    return found[0]
+
+
+def dir_size(path: Path) -> int:
+    """Bytes on disk of the regular files under `path` (symlinks not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def installed_versions(name: str, packages: list[str]) -> dict[str, str]:
+    """Versions of `packages` inside venv `name` (importlib.metadata, run in that venv)."""
+    code = (
+        "import json,sys,importlib.metadata as m\n"
+        "out={}\n"
+        "for p in sys.argv[1:]:\n"
+        "    try: out[p]=m.version(p)\n"
+        "    except m.PackageNotFoundError: out[p]=None\n"
+        "print(json.dumps(out))\n"
+    )
+    res = subprocess.run([str(python_of(name)), "-c", code, *packages], check=False, capture_output=True, text=True)
+    if res.returncode != 0:
+        return {p: None for p in packages}
+    import json
+
+    return json.loads(res.stdout)

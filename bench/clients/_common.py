@@ -1,0 +1,264 @@
+"""The measuring side shared by every contender's client (stdlib only).
+
+A client script (`bench/clients/<name>.py`) defines a contender object and calls `serve(contender)`.
+The process then works as a small worker: it reads one JSON command per line on stdin and answers
+each with one JSON result line on stdout, prefixed by `@@BENCH ` so library chatter on stdout
+is never mistaken for a result. Keeping one worker per contender alive for a whole figure lets the
+orchestrator alternate contenders trial by trial without paying each library's import again.
+
+A contender provides:
+  async setup(url, options)           -- build its client/agent against the fake server at `url`
+  stream(prompt) -> async iterator    -- yields once per *content* event (streaming modes only)
+  async complete(prompt) -> str       -- one whole reply without streaming (the `go()` mode)
+  async tool_round_trip(prompt) -> str -- a reply that calls the `add` tool once, then answers
+`stream` may be None for a non-streaming mode; the sweep and first-event tasks then answer
+{"skipped": reason}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import math
+import resource
+import sys
+import time
+import traceback
+from typing import Any
+
+MARK = "@@BENCH "
+
+# The trivial tool of figure 4, in every contender's own tool format. OpenAI function schema:
+ADD_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two integers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+}
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def raise_fd_limit() -> int:
+    """Lift the open-files soft limit to the hard limit (K=1,000 sockets need it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def rss_kb() -> int | None:
+    return _status_kb("VmRSS")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) so a later read covers only what follows."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_kb() -> int:
+    hwm = _status_kb("VmHWM")
+    if hwm is not None:
+        return hwm
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+class Worker:
+    def __init__(self, contender: Any) -> None:
+        self.c = contender
+
+    async def warmup(self, cmd: dict) -> dict:
+        """One full stream (or reply) so lazy imports, pools and caches are hot before measuring."""
+        n = 0
+        if self.c.stream is not None:
+            async for _ in self.c.stream(cmd.get("prompt", "warm up")):
+                n += 1
+        else:
+            await self.c.complete(cmd.get("prompt", "warm up"))
+        return {"content_events": n}
+
+    async def cpu(self, cmd: dict) -> dict:
+        """Figure 1: user+sys CPU of this process around consuming whole replies, per server chunk."""
+        streams = int(cmd.get("streams", 1))
+        chunks = int(cmd["chunks"])
+        gc.collect()
+        n = 0
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        w0 = time.perf_counter()
+        for _ in range(streams):
+            if self.c.stream is not None:
+                async for _ in self.c.stream("cpu"):
+                    n += 1
+            else:
+                await self.c.complete("cpu")
+        wall = time.perf_counter() - w0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        return {
+            "cpu_s": cpu,
+            "user_s": r1.ru_utime - r0.ru_utime,
+            "sys_s": r1.ru_stime - r0.ru_stime,
+            "wall_s": wall,
+            "cpu_us_per_chunk": cpu * 1e6 / (chunks * streams),
+            "content_events": n,
+        }
+
+    async def first(self, cmd: dict) -> dict:
+        """Figure 2: wall clock at the first content event (the fake server stamps requests with
+        time.time(), the same clock for every process on the machine)."""
+        if self.c.stream is None:
+            return {"skipped": "no streaming in this mode"}
+        t_req = time.time()
+        t_first = None
+        n = 0
+        async for _ in self.c.stream("first"):
+            if t_first is None:
+                t_first = time.time()
+            n += 1
+        return {"t_request": t_req, "t_first_event": t_first, "content_events": n}
+
+    async def sweep(self, cmd: dict) -> dict:
+        """Figure 3: K concurrent streams; per-chunk arrival gaps, throughput and RSS."""
+        if self.c.stream is None:
+            return {"skipped": "no streaming in this mode"}
+        k = int(cmd["k"])
+        spacing = float(cmd["spacing_s"])
+        limit = float(cmd.get("time_limit_s", 120))
+        gc.collect()
+        base_rss = rss_kb() or 0
+        exact_peak = reset_peak_rss()
+        errors: list[str] = []
+        arrivals: list[list[float]] = [[] for _ in range(k)]
+
+        async def one(i: int) -> None:
+            times = arrivals[i]
+            try:
+                async for _ in self.c.stream(f"s{i}"):
+                    times.append(time.perf_counter())
+            except Exception as exc:  # counted and reported, never hidden
+                errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+        t0 = time.perf_counter()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        tasks = [asyncio.ensure_future(one(i)) for i in range(k)]
+        done, pending = await asyncio.wait(tasks, timeout=limit)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        peak = peak_rss_kb()
+        added: list[float] = []
+        total = 0
+        for times in arrivals:
+            total += len(times)
+            for a, b in zip(times, times[1:], strict=False):
+                added.append((b - a - spacing) * 1000.0)
+        return {
+            "k": k,
+            "wall_s": wall,
+            "chunks": total,
+            "throughput_chunks_s": total / wall if wall > 0 else None,
+            "added_gap_p50_ms": percentile(added, 50),
+            "added_gap_p99_ms": percentile(added, 99),
+            "added_gap_max_ms": max(added) if added else None,
+            "base_rss_kb": base_rss,
+            "peak_rss_kb": peak,
+            "peak_rss_exact": exact_peak,
+            "rss_per_stream_kb": (peak - base_rss) / k,
+            "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+            "errors": len(errors),
+            "error_sample": errors[:3],
+            "timed_out": len(pending),
+        }
+
+    async def tool(self, cmd: dict) -> dict:
+        """Figure 4: wall time of one tool round trip (two model calls around a local tool call)."""
+        t0 = time.perf_counter()
+        content = await self.c.tool_round_trip("tool")
+        return {"wall_s": time.perf_counter() - t0, "content": (content or "")[:200]}
+
+    async def dispatch(self, cmd: dict) -> dict:
+        task = cmd["task"]
+        if task == "ping":
+            return {"pong": True, "rss_kb": rss_kb()}
+        fn = getattr(self, task, None)
+        if fn is None or task.startswith("_"):
+            raise ValueError(f"unknown task {task!r}")
+        return await fn(cmd)
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(MARK + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def _main(contender: Any) -> None:
+    url = sys.argv[1]
+    options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    raise_fd_limit()
+    await contender.setup(url, options)
+    worker = Worker(contender)
+    _emit({"ready": True, "rss_kb": rss_kb()})
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        cmd = json.loads(line)
+        if cmd.get("task") == "quit":
+            break
+        try:
+            result = await worker.dispatch(cmd)
+            result["ok"] = True
+        except Exception as exc:
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        _emit(result)
+    close = getattr(contender, "close", None)
+    if close is not None:
+        await close()
+
+
+def serve(contender: Any) -> None:
+    """Run the worker loop for `contender` (argv: URL [options-json])."""
+    asyncio.run(_main(contender))
