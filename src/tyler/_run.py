@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import UTC, datetime
 from enum import Enum
@@ -167,7 +167,7 @@ class _Run:
         await self.save()
 
 
-async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncIterator[Any]:
+async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncGenerator[Any, None]:
     """The agent loop. Yields ExecutionEvents (EVENTS/RESULT) or RawChunks (RAW)."""
     state = _Run(agent, mode)
     completed = False
@@ -240,7 +240,7 @@ async def _load_thread(agent: Agent, thread: Thread | str) -> Thread:
     return loaded
 
 
-async def _iterations(state: _Run) -> AsyncIterator[Any]:
+async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
     agent = state.agent
     for iteration in range(1, agent.max_tool_iterations + 1):
         if state.events:
@@ -267,7 +267,8 @@ async def _iterations(state: _Run) -> AsyncIterator[Any]:
         yield _ev(_E.MESSAGE_CREATED, {"message": note})
 
 
-async def _model_turn(state: _Run, iteration: int) -> AsyncIterator[Any]:
+# The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.
+async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:  # noqa: C901
     agent = state.agent
     assert state.thread is not None
     request = ModelRequest(
@@ -356,12 +357,12 @@ def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent | None:
     })
 
 
-async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncIterator[ExecutionEvent]:
+async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncGenerator[ExecutionEvent, None]:
     """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order."""
     state.pending_tool_calls = list(calls)
     state.tool_messages = {}
     progress: asyncio.Queue[ExecutionEvent] = asyncio.Queue(_PROGRESS_BUFFER)
-    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]] = {}
+    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]] = {}
     try:
         for call in calls:
             for ev in _start_tool(state, call, progress, tasks):
@@ -389,7 +390,7 @@ def _start_tool(
     state: _Run,
     call: dict[str, Any],
     progress: asyncio.Queue[ExecutionEvent],
-    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]],
+    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
 ) -> list[ExecutionEvent]:
     name = call["function"]["name"]
     call_id = call["id"]
@@ -435,8 +436,8 @@ def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str,
 async def _await_tools(
     state: _Run,
     progress: asyncio.Queue[ExecutionEvent],
-    tasks: dict[asyncio.Task[Any], tuple[dict[str, Any], Tool, float]],
-) -> AsyncIterator[ExecutionEvent]:
+    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
+) -> AsyncGenerator[ExecutionEvent, None]:
     pending: set[asyncio.Future[Any]] = set(tasks)
     getter: asyncio.Task[ExecutionEvent] | None = None
     try:
@@ -447,10 +448,10 @@ async def _await_tools(
             if getter in done:
                 yield getter.result()
                 getter = None
-            for task in done - {getter}:
-                if task in pending:
+            for task in done:
+                if task is not getter and task in pending:
                     pending.discard(task)
-                    yield _tool_done(state, task, *tasks[task])  # type: ignore[index]
+                    yield _tool_done(state, *tasks[task], task)
         while not progress.empty():
             yield progress.get_nowait()
     finally:
@@ -459,7 +460,7 @@ async def _await_tools(
 
 
 def _tool_done(
-    state: _Run, task: asyncio.Task[Any], call: dict[str, Any], tool: Tool, started: float
+    state: _Run, call: dict[str, Any], tool: Tool, started: float, task: asyncio.Future[Any]
 ) -> ExecutionEvent:
     ms = (time.perf_counter() - started) * 1000
     exc = task.exception()

@@ -7,7 +7,7 @@ any number of concurrent runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,6 +60,7 @@ class Agent:
 
     def __init__(
         self,
+        *,
         name: str = "Tyler",
         model_name: str = "gpt-4.1",
         purpose: str = "To be a helpful assistant.",
@@ -201,7 +202,7 @@ class Agent:
 
     # -- running -------------------------------------------------------------------------------
 
-    def stream(self, thread: Thread | str, mode: StreamMode | bool = "events") -> AsyncIterator[Any]:
+    def stream(self, thread: Thread | str, mode: StreamMode | bool = "events") -> AsyncGenerator[Any, None]:
         """Run the agent and stream.
 
         mode="events" (or True): `ExecutionEvent`s, ending with exactly one EXECUTION_COMPLETE or

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .messages import Message, Thread
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """What an `ExecutionEvent` reports. Values are stable strings (JSON-friendly)."""
 
     ITERATION_START = "iteration_start"
@@ -34,9 +34,6 @@ class EventType(str, Enum):
     ITERATION_LIMIT = "iteration_limit"
     EXECUTION_ERROR = "execution_error"
     EXECUTION_COMPLETE = "execution_complete"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_terminal(self) -> bool:

@@ -218,7 +218,7 @@ def tool_from_callable(
             continue
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, Field(default, description=param_docs.get(pname)))
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
     schema = _strip_titles(model.model_json_schema())

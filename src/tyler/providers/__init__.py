@@ -6,7 +6,7 @@ Kept import-light: the adapters (and httpx) are imported when a provider is firs
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +110,7 @@ class _LocalModel:
         self.model = model
         self.headers = headers
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         from .local import ensure_local_server
         from .openai import OpenAIProvider
 
@@ -140,7 +140,9 @@ def resolve_provider(
         # An unknown bare name with an explicit endpoint: OpenAI-compatible is the lingua franca.
         from .openai import OpenAIProvider
 
-        return OpenAIProvider(base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers)
+        return OpenAIProvider(
+            base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers
+        )
     from .litellm import LiteLLMProvider
 
     return LiteLLMProvider(model_name, api_base=api_base, api_key=api_key, headers=headers)

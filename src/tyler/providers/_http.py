@@ -10,7 +10,7 @@ import asyncio
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,7 +204,7 @@ def _parse_block(block: bytes) -> tuple[str | None, bytes] | None:
 
 async def iter_sse(
     response: httpx.Response, settings: ModelSettings, *, provider: str, model: str
-) -> AsyncIterator[list[tuple[str | None, bytes]]]:
+) -> AsyncGenerator[list[tuple[str | None, bytes]], None]:
     """Yield, per network read, the list of (event, data) server-sent events it completed.
 
     Written out rather than taken from a library because this is the hottest loop of the package:

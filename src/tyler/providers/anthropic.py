@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -72,7 +72,7 @@ def convert_messages(messages: list[Message], system: str | None) -> tuple[str |
             systems.append(m.text)
             continue
         if m.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}
             if m.attributes.get("error"):
                 block["is_error"] = True
             role, blocks = "user", [block]
@@ -153,7 +153,7 @@ class AnthropicProvider:
             thinking = s.reasoning.get("thinking", s.reasoning)
         if thinking:
             body["thinking"] = thinking
-            budget = int(thinking.get("budget_tokens") or 0)
+            budget = int(str(thinking.get("budget_tokens") or 0))
             if body["max_tokens"] <= budget:
                 body["max_tokens"] = budget + DEFAULT_MAX_TOKENS
         elif s.temperature is not None:  # Anthropic refuses a temperature with thinking on
@@ -162,7 +162,7 @@ class AnthropicProvider:
             body.update(s.extra_body)
         return body
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         headers = self.headers
         if request.settings.extra_headers:
             headers = {**headers, **request.settings.extra_headers}
@@ -272,7 +272,9 @@ class AnthropicProvider:
             index = state.tool_index.setdefault(d.get("index", 0), len(state.tool_index))
             part = delta.get("partial_json", "")
             call = {"index": index, "function": {"arguments": part}}
-            return ModelChunk(raw=state.raw({"tool_calls": [call]}), tool_calls=[ToolCallDelta(index, None, None, part)])
+            return ModelChunk(
+                raw=state.raw({"tool_calls": [call]}), tool_calls=[ToolCallDelta(index, None, None, part)]
+            )
         return None
 
 

@@ -9,7 +9,7 @@ is a chunk per token: a single slotted object keeps the cost near that of parsin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -117,7 +117,7 @@ class Provider(Protocol):
 
     name: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]: ...
+    def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]: ...
 
 
 __all__ = ["ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ToolCallDelta", "ToolSpec", "Usage"]

@@ -7,7 +7,7 @@ unless told not to), so it is never imported until such a model is actually used
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from ..exceptions import ModelError, ProviderNotFoundError, TylerError
@@ -40,7 +40,7 @@ class LiteLLMProvider:
         self.api_key = api_key
         self.headers = headers
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         litellm = _import_litellm(self.model)
         s = request.settings
         messages = [m.to_chat_dict() for m in request.messages]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -142,7 +142,7 @@ class OpenAIProvider:
             )
         return parse_chunk(d)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         headers = self.headers
         if request.settings.extra_headers:
             headers = {**headers, **request.settings.extra_headers}
