@@ -89,9 +89,7 @@ def test_thinking_text_and_tool_use_sequence(server: FakeModelServer) -> None:
     assert json.loads(blocks[2]["partial"]) == {"city": "Paris", "unit": "celsius"}
 
     # The signature arrives after all thinking deltas, then the block stops.
-    thinking_deltas = [
-        d["delta"]["type"] for n, d in events if n == "content_block_delta" and d["index"] == 0
-    ]
+    thinking_deltas = [d["delta"]["type"] for n, d in events if n == "content_block_delta" and d["index"] == 0]
     assert thinking_deltas[-1] == "signature_delta" and set(thinking_deltas[:-1]) == {"thinking_delta"}
 
     final = events[-2][1]
@@ -109,9 +107,7 @@ def test_text_only_ends_with_end_turn_and_max_tokens_override(server: FakeModelS
 
 
 def test_non_streaming_message(server: FakeModelServer) -> None:
-    server.enqueue(
-        Turn(thinking="hm", text="Sure.", tool_calls=[FakeToolCall("f", {"a": [1, 2]}, id="toolu_1")])
-    )
+    server.enqueue(Turn(thinking="hm", text="Sure.", tool_calls=[FakeToolCall("f", {"a": [1, 2]}, id="toolu_1")]))
     body = anthropic_body()
     del body["stream"]
     response = httpx.post(server.url + "/v1/messages", json=body)

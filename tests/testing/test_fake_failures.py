@@ -54,9 +54,7 @@ def test_anthropic_http_error_shape(server: FakeModelServer) -> None:
 def test_connection_survives_error_responses(server: FakeModelServer) -> None:
     server.enqueue(Turn(status=500), Turn(text="ok"))
     with httpx.Client() as client:
-        assert (
-            client.post(server.openai_base_url + "/chat/completions", json=openai_body()).status_code == 500
-        )
+        assert client.post(server.openai_base_url + "/chat/completions", json=openai_body()).status_code == 500
         response = client.post(server.openai_base_url + "/chat/completions", json=openai_body())
     assert response.status_code == 200 and '"content":"ok"' in response.text
 
@@ -192,9 +190,7 @@ def test_api_key_is_enforced_when_configured() -> None:
             headers={"Authorization": "Bearer sekret"},
         )
         assert response.status_code == 200
-        response = httpx.post(
-            server.url + "/v1/messages", json=anthropic_body(), headers={"x-api-key": "sekret"}
-        )
+        response = httpx.post(server.url + "/v1/messages", json=anthropic_body(), headers={"x-api-key": "sekret"})
         assert response.status_code == 200
         assert server.env()["OPENAI_API_KEY"] == "sekret"
 

@@ -19,9 +19,7 @@ def openai_body(**extra: Any) -> dict[str, Any]:
     }
 
 
-def read_sse_data(
-    server: FakeModelServer, body: dict[str, Any], path: str = "/v1/chat/completions"
-) -> list[str]:
+def read_sse_data(server: FakeModelServer, body: dict[str, Any], path: str = "/v1/chat/completions") -> list[str]:
     with httpx.stream("POST", server.url + path, json=body, timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -66,9 +64,7 @@ def test_chat_completions_without_v1_prefix(server: FakeModelServer) -> None:
 
 
 def test_reasoning_content_then_text(server: FakeModelServer) -> None:
-    server.enqueue(
-        Turn(thinking="Let me think", text="Answer"), Turn(thinking="Hmm", reasoning_field="reasoning")
-    )
+    server.enqueue(Turn(thinking="Let me think", text="Answer"), Turn(thinking="Hmm", reasoning_field="reasoning"))
     chunks = chunks_of(read_sse_data(server, openai_body()))
     deltas = [c["choices"][0]["delta"] for c in chunks[1:-1]]
     assert deltas == [
@@ -83,9 +79,7 @@ def test_reasoning_content_then_text(server: FakeModelServer) -> None:
 
 def test_tool_call_arguments_are_split_with_id_and_name_first(server: FakeModelServer) -> None:
     args = {"city": "Paris", "units": "metric", "days": 3}
-    server.enqueue(
-        Turn(tool_calls=[FakeToolCall("get_weather", args), FakeToolCall("noop", {}, id="call_x")])
-    )
+    server.enqueue(Turn(tool_calls=[FakeToolCall("get_weather", args), FakeToolCall("noop", {}, id="call_x")]))
     chunks = chunks_of(read_sse_data(server, openai_body()))
     calls: dict[int, dict[str, Any]] = {}
     pieces_per_call: dict[int, int] = {}
@@ -124,9 +118,7 @@ def test_usage_chunk_only_with_include_usage(server: FakeModelServer) -> None:
 
 
 def test_usage_override_and_finish_reason_override(server: FakeModelServer) -> None:
-    server.enqueue(
-        Turn(text="cut", usage={"prompt_tokens": 100, "completion_tokens": 7}, finish_reason="max_tokens")
-    )
+    server.enqueue(Turn(text="cut", usage={"prompt_tokens": 100, "completion_tokens": 7}, finish_reason="max_tokens"))
     chunks = chunks_of(read_sse_data(server, openai_body(stream_options={"include_usage": True})))
     assert chunks[-1]["usage"]["prompt_tokens"] == 100
     assert chunks[-1]["usage"]["total_tokens"] == 107

@@ -80,9 +80,7 @@ def test_code_under_test_may_run_its_own_event_loop(server: FakeModelServer) -> 
 
     async def client() -> str:
         async with httpx.AsyncClient() as http:
-            response = await http.post(
-                server.openai_base_url + "/chat/completions", json=openai_body(stream=False)
-            )
+            response = await http.post(server.openai_base_url + "/chat/completions", json=openai_body(stream=False))
             return response.json()["choices"][0]["message"]["content"]
 
     assert asyncio.run(client()) == "from asyncio.run"
@@ -92,9 +90,7 @@ async def test_async_with() -> None:
     async with FakeModelServer() as server:
         server.enqueue(Turn(text="async ok"))
         async with httpx.AsyncClient() as http:
-            response = await http.post(
-                server.openai_base_url + "/chat/completions", json=openai_body(stream=False)
-            )
+            response = await http.post(server.openai_base_url + "/chat/completions", json=openai_body(stream=False))
         assert response.json()["choices"][0]["message"]["content"] == "async ok"
 
 
@@ -148,9 +144,7 @@ def test_enqueue_repeat_and_dict_turns(server: FakeModelServer) -> None:
 
 
 def test_turn_dict_round_trip() -> None:
-    turn = Turn(
-        text="x", tool_calls=[FakeToolCall("f", {"a": 1}, id="c1")], stall_after=2, usage={"prompt_tokens": 3}
-    )
+    turn = Turn(text="x", tool_calls=[FakeToolCall("f", {"a": 1}, id="c1")], stall_after=2, usage={"prompt_tokens": 3})
     assert Turn.from_dict(json.loads(json.dumps(turn.to_dict()))) == turn
 
 

@@ -20,9 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--chunks", type=int, default=None, help="default reply: this many text events")
-    parser.add_argument(
-        "--chunk-delay", type=float, default=0.0, help="seconds between events of the default reply"
-    )
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between events of the default reply")
     parser.add_argument("--text", default=None, help="default reply text (split by words)")
     parser.add_argument("--max-recorded", type=int, default=10_000, help="keep only the last N requests")
     parser.add_argument("--api-key", default=None, help="require this API key")

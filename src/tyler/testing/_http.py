@@ -156,9 +156,7 @@ class HTTPConnection(asyncio.Protocol):
     def _bad_request(self, reason: str) -> None:
         log.warning("fake model server: bad HTTP request: %s", reason)
         if self._h11.our_state is h11.SEND_RESPONSE:
-            self.send_response(
-                400, [("content-type", "text/plain"), ("connection", "close")], reason.encode()
-            )
+            self.send_response(400, [("content-type", "text/plain"), ("connection", "close")], reason.encode())
         self.close()
 
     # -- response writing -------------------------------------------------------------------
@@ -186,9 +184,7 @@ class HTTPConnection(asyncio.Protocol):
     def send_response(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """A complete response with Content-Length."""
         assert self.transport is not None
-        head = self._h11.send(
-            h11.Response(status_code=status, headers=[*headers, ("content-length", str(len(body)))])
-        )
+        head = self._h11.send(h11.Response(status_code=status, headers=[*headers, ("content-length", str(len(body)))]))
         data = self._h11.send(h11.Data(data=body)) if body else b""
         self.transport.write((head or b"") + (data or b"") + (self._h11.send(h11.EndOfMessage()) or b""))
 

@@ -25,6 +25,7 @@ from typing import Any
 from ..exceptions import ConfigurationError
 from . import wire
 from ._http import HTTPConnection, HTTPRequest
+from ._pacer import Pacer
 from .turns import RecordedRequest, Turn
 
 log = logging.getLogger("tyler.testing")
@@ -118,6 +119,7 @@ class FakeModelServer:
         self._connections: set[HTTPConnection] = set()
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pacer: Pacer | None = None
         self._thread: threading.Thread | None = None
 
     # -- addresses --------------------------------------------------------------------------
@@ -286,6 +288,7 @@ class FakeModelServer:
         """Start serving on the running loop (used by the standalone process)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._pacer = Pacer(loop)
         self._server = await loop.create_server(
             lambda: HTTPConnection(self._handle, self._connections), self.host, self.port, backlog=4096
         )
@@ -405,9 +408,7 @@ class FakeModelServer:
 
     def _check(self, api: str, req: HTTPRequest, body: Any) -> tuple[int, str] | None:
         if self.api_key is not None:
-            given = req.headers.get("x-api-key") or req.headers.get("authorization", "").removeprefix(
-                "Bearer "
-            )
+            given = req.headers.get("x-api-key") or req.headers.get("authorization", "").removeprefix("Bearer ")
             if given != self.api_key:
                 return 401, "invalid or missing API key"
         problem = _validation_error(api, body)
@@ -443,9 +444,7 @@ class FakeModelServer:
         if turn.first_byte_delay:
             await asyncio.sleep(turn.first_byte_delay)
         if turn.status is not None:
-            self._send_error(
-                conn, record, turn.status, turn.error_message, error_type=turn.error_type, turn=turn
-            )
+            self._send_error(conn, record, turn.status, turn.error_message, error_type=turn.error_type, turn=turn)
             return
         body: dict[str, Any] = record.body
         model = body["model"]
@@ -505,9 +504,7 @@ class FakeModelServer:
         )
         await self._stream(conn, record, turn, plan)
 
-    async def _stream(
-        self, conn: HTTPConnection, record: RecordedRequest, turn: Turn, plan: wire.StreamPlan
-    ) -> None:
+    async def _stream(self, conn: HTTPConnection, record: RecordedRequest, turn: Turn, plan: wire.StreamPlan) -> None:
         events = plan.events
         if turn.error_event is not None:
             at = plan.content_end if turn.error_event_at is None else turn.error_event_at
@@ -515,9 +512,7 @@ class FakeModelServer:
         if turn.malformed_at is not None:
             at = turn.malformed_at
             events = [*events[:at], plan.malformed, *events[at:]]
-        stops = sorted(
-            {s for s in (turn.abort_after, turn.stall_after) if s is not None and s <= len(events)}
-        )
+        stops = sorted({s for s in (turn.abort_after, turn.stall_after) if s is not None and s <= len(events)})
         position = 0
         for stop in [*stops, len(events)]:
             await self._send_events(conn, record, events, start=position, stop=stop, delay=turn.delay)
@@ -549,14 +544,8 @@ class FakeModelServer:
             conn.write_raw(b"".join([conn.frame(e) for e in events[start:stop]]))
             await conn.drain()
             return
-        sleep, send = asyncio.sleep, conn.send_chunk
-        for i in range(start, stop):
-            if i:
-                await sleep(delay)
-            record.chunks_sent += 1
-            send(events[i])
-            if conn.paused:
-                await conn.drain()
+        assert self._pacer is not None
+        await self._pacer.run(conn, record, events, start=start, stop=stop, delay=delay)
 
     async def _stall(self, conn: HTTPConnection, turn: Turn, plan: wire.StreamPlan) -> None:
         """Send nothing (but optional keepalives) for `stall_seconds`, or until the client leaves."""
@@ -586,9 +575,7 @@ class FakeModelServer:
             conn.send_response(400, [_JSON], _json_bytes({"error": str(exc)}))
             return
         if result is None:
-            conn.send_response(
-                404, [_JSON], _json_bytes({"error": f"no control endpoint {req.method} {req.path}"})
-            )
+            conn.send_response(404, [_JSON], _json_bytes({"error": f"no control endpoint {req.method} {req.path}"}))
             return
         conn.send_response(200, [_JSON], _json_bytes(result))
 

@@ -132,9 +132,7 @@ def compute_usage(turn: Turn, prompt: int) -> dict[str, int]:
         else:
             usage[aliases.get(key, key)] = int(value)
     usage["total_tokens"] = (
-        explicit_total
-        if explicit_total is not None
-        else (usage["prompt_tokens"] + usage["completion_tokens"])
+        explicit_total if explicit_total is not None else (usage["prompt_tokens"] + usage["completion_tokens"])
     )
     return usage
 
@@ -231,9 +229,7 @@ def openai_stream(
         events.extend(head + (prefix + _dumps(p) + "}}]}").encode() + tail for p in call.argument_pieces())
     content_end = len(events)
     finish = _dumps(openai_finish_reason(turn))
-    events.append(
-        head + b"{}" + (',"finish_reason":' + finish + ',"logprobs":null}]' + usage_null + "}\n\n").encode()
-    )
+    events.append(head + b"{}" + (',"finish_reason":' + finish + ',"logprobs":null}]' + usage_null + "}\n\n").encode())
     if include_usage:
         final = {
             "id": completion_id,
@@ -271,9 +267,7 @@ def openai_completion(
         "created": created,
         "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": openai_finish_reason(turn), "logprobs": None}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": openai_finish_reason(turn), "logprobs": None}],
         "usage": _openai_usage(usage),
     }
     return _dumps(body).encode()
@@ -408,9 +402,7 @@ def anthropic_stream(
     )
 
 
-def anthropic_message(
-    turn: Turn, *, model: str, message_id: str, usage: dict[str, int], tool_ids: list[str]
-) -> bytes:
+def anthropic_message(turn: Turn, *, model: str, message_id: str, usage: dict[str, int], tool_ids: list[str]) -> bytes:
     """A non-streamed Messages API `message` object."""
     content: list[dict[str, Any]] = []
     if turn.thinking is not None or turn.thinking_chunks is not None:
