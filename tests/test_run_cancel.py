@@ -1,0 +1,219 @@
+"""Cancellation: break, aclose, task.cancel() mid-stream and during tools; no leaked connections."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+import pytest
+
+from tyler import Agent, EventType, Message, Thread
+from tyler.providers._http import get_client
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+
+OPENAI_MODEL = "gpt-4o"
+ANTHROPIC_MODEL = "anthropic/claude-3-7-sonnet-20250219"
+BOTH = pytest.mark.parametrize("model", [OPENAI_MODEL, ANTHROPIC_MODEL], ids=["openai", "anthropic"])
+
+LONG = " ".join(f"word{i}" for i in range(200))
+
+
+def user_thread(text: str = "Tell me a long story") -> Thread:
+    thread = Thread()
+    thread.add_message(Message(role="user", content=text))
+    return thread
+
+
+async def wait_until(predicate, timeout: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def busy_connections() -> list[object]:
+    """Connections of the shared pool that are not idle (a leaked stream would be one)."""
+    pool = get_client()._transport._pool  # type: ignore[attr-defined]
+    return [c for c in pool.connections if not c.is_idle() and not c.is_closed()]
+
+
+@BOTH
+async def test_break_with_aclosing_closes_upstream_and_keeps_partial(env: FakeModelServer, model: str) -> None:
+    env.enqueue(Turn(text=LONG, delay=0.01))
+    thread = user_thread()
+    seen: list[str] = []
+    async with aclosing(Agent(model_name=model).stream(thread)) as events:
+        async for event in events:
+            if event.type is EventType.LLM_STREAM_CHUNK:
+                seen.append(event.data["content_chunk"])
+                if len(seen) == 3:
+                    break
+    # aclose() has returned: the partial message is already on the thread.
+    partial = thread.messages[-1]
+    assert partial.role == "assistant"
+    assert partial.interrupted is True
+    assert partial.content == "".join(seen) == "word0 word1 word2 "
+    assert await env.await_disconnect(timeout=2.0)
+    assert env.requests[0].disconnected_early
+    assert not env.requests[0].completed
+
+
+@BOTH
+async def test_plain_break_closes_upstream_promptly(env: FakeModelServer, model: str) -> None:
+    """The spec's CancellableStream: a bare `break` out of `async for`."""
+    env.enqueue(Turn(text=LONG, delay=0.01))
+    thread = user_thread()
+    seen: list[str] = []
+    async for event in Agent(model_name=model).stream(thread):
+        if event.type is EventType.LLM_STREAM_CHUNK:
+            seen.append(event.data["content_chunk"])
+            if len(seen) == 3:
+                break
+    # The abandoned generator is finalized by the event loop right away (not at shutdown).
+    assert await env.await_disconnect(timeout=2.0)
+    assert await wait_until(lambda: thread.messages[-1].role == "assistant")
+    partial = thread.messages[-1]
+    assert partial.interrupted is True
+    assert partial.content == "".join(seen)
+    assert len(thread.messages) == 2
+
+
+@BOTH
+async def test_task_cancel_during_streaming(env: FakeModelServer, model: str) -> None:
+    env.enqueue(Turn(text=LONG, delay=0.01))
+    thread = user_thread()
+    seen: list[str] = []
+    three = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in Agent(model_name=model).stream(thread):
+            if event.type is EventType.LLM_STREAM_CHUNK:
+                seen.append(event.data["content_chunk"])
+                if len(seen) == 3:
+                    three.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(three.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await env.await_disconnect(timeout=2.0)
+    partial = thread.messages[-1]
+    assert partial.role == "assistant"
+    assert partial.interrupted is True
+    assert partial.content == "".join(seen)
+    assert len(seen) < 200
+
+
+async def test_cancel_before_first_byte(env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="late", first_byte_delay=5))
+    thread = user_thread()
+    task = asyncio.create_task(Agent(model_name=OPENAI_MODEL).go(thread))
+    assert await wait_until(lambda: len(env.requests) == 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await env.await_disconnect(timeout=2.0)
+    assert [m.role for m in thread.messages] == ["user"]  # nothing was said: nothing to keep
+
+
+@BOTH
+async def test_cancel_during_a_slow_tool(env: FakeModelServer, model: str) -> None:
+    env.enqueue(Turn(text="Working on it.", tool_calls=[FakeToolCall("slow", {"n": 1})]))
+    started = asyncio.Event()
+    observed: list[str] = []
+
+    async def slow(n: int) -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            observed.append("cancelled")
+            raise
+        return "finished"
+
+    thread = user_thread()
+    task = asyncio.create_task(Agent(model_name=model, tools=[slow]).go(thread))
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert observed == ["cancelled"]
+    assistant, tool_msg = thread.messages[-2:]
+    assert assistant.role == "assistant"
+    assert assistant.content == "Working on it."
+    assert assistant.interrupted is False  # the model's turn was complete
+    assert tool_msg.role == "tool"
+    assert tool_msg.tool_call_id == assistant.tool_calls[0]["id"]
+    assert tool_msg.interrupted is True
+    assert tool_msg.attributes.get("cancelled") is True
+    assert "cancelled" in tool_msg.content
+
+    # The thread is valid for the next run: every tool call has its answer.
+    env.enqueue(Turn(text="Resumed."))
+    thread.add_message(Message(role="user", content="continue"))
+    result = await Agent(model_name=model, tools=[slow]).go(thread)
+    assert result.content == "Resumed."
+
+
+async def test_break_during_a_slow_tool_cancels_it(env: FakeModelServer) -> None:
+    env.enqueue(Turn(tool_calls=[FakeToolCall("slow", {}), FakeToolCall("fast", {})]))
+    observed: list[str] = []
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            observed.append("slow cancelled")
+            raise
+        return "slow done"
+
+    async def fast() -> str:
+        return "fast done"
+
+    thread = user_thread()
+    async with aclosing(Agent(model_name=OPENAI_MODEL, tools=[slow, fast]).stream(thread)) as events:
+        async for event in events:
+            if event.type is EventType.TOOL_RESULT:
+                assert event.data["tool_name"] == "fast"
+                break
+    assert observed == ["slow cancelled"]
+    tools = [m for m in thread.messages if m.role == "tool"]
+    # Model order is kept; the finished result is kept, the cancelled call is marked.
+    assert [m.name for m in tools] == ["slow", "fast"]
+    assert tools[0].attributes.get("cancelled") is True
+    assert tools[1].content == "fast done"
+    assert tools[1].interrupted is False
+
+
+async def test_many_cancelled_streams_leak_no_connections(env: FakeModelServer) -> None:
+    env.enqueue(Turn(text=LONG, delay=0.005), repeat=12)
+    agent = Agent(model_name=OPENAI_MODEL)
+    for i in range(12):
+        thread = user_thread()
+        async with aclosing(agent.stream(thread)) as events:
+            async for event in events:
+                if event.type is EventType.LLM_STREAM_CHUNK:
+                    break
+        assert thread.messages[-1].interrupted, i
+    for i in range(12):
+        assert await env.await_disconnect(index=i, timeout=2.0), i
+    assert busy_connections() == []
+    # Cancel a few as tasks, too.
+    env.enqueue(Turn(text=LONG, delay=0.005), repeat=5)
+    tasks = [asyncio.create_task(agent.go(user_thread())) for _ in range(5)]
+    assert await wait_until(lambda: len(env.requests) == 17 and all(r.chunks_sent for r in env.requests))
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert await wait_until(lambda: all(r.done for r in env.requests))
+    assert busy_connections() == []
+    # The pool still works.
+    env.enqueue(Turn(text="still fine"))
+    result = await agent.go(user_thread())
+    assert result.content == "still fine"
+    assert busy_connections() == []
