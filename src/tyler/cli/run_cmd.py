@@ -13,6 +13,16 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def read_prompt(prompt: str | None, stdin: TextIO) -> str:
@@ -49,6 +59,10 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool) -> int:
     except KeyboardInterrupt:
         renderer.interrupted()
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`tyler run ... | head`): stop quietly, like other Unix tools.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     if outcome == TurnOutcome.INTERRUPTED:
         return EXIT_INTERRUPTED
     if outcome == TurnOutcome.ERROR:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +53,11 @@ async def stream_reply(agent: Any, thread: Thread, renderer: Renderer) -> str:
     """
 
     async def consume() -> None:
-        async for event in agent.stream(thread, mode="events"):
-            renderer.handle(event)
+        # aclosing: if rendering fails (e.g. a closed pipe), the agent's stream is closed at once,
+        # which closes the upstream HTTP response instead of leaving it to garbage collection.
+        async with aclosing(agent.stream(thread, mode="events")) as events:
+            async for event in events:
+                renderer.handle(event)
 
     loop = asyncio.get_running_loop()
     consumer = asyncio.create_task(consume())
