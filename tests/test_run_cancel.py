@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import aclosing
 
 import pytest
@@ -24,9 +25,9 @@ def user_thread(text: str = "Tell me a long story") -> Thread:
     return thread
 
 
-async def wait_until(predicate, timeout: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+async def wait_until(predicate: Callable[[], bool], within: float = 3.0) -> bool:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not predicate():
         if loop.time() > deadline:
             return False
