@@ -7,6 +7,7 @@ users call `asyncio.run` more than once per process (the spec's examples do).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import weakref
@@ -183,6 +184,26 @@ async def open_stream(
         raise http_error(response.status_code, err_body, provider=provider, model=model)
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def decode_json(data: bytes) -> Any:
+    """json.loads for one SSE data field, about twice as fast on this hot path.
+
+    `json.loads(bytes)` sniffs the encoding in Python and `json.loads(str)` runs two regex passes
+    for surrounding whitespace; SSE data is UTF-8 with none, so decode and scan directly, and
+    still refuse trailing garbage. Raises ValueError like json.loads.
+    """
+    text = data.decode("utf-8")
+    try:
+        obj, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # leading whitespace and friends: the full parser decides
+    if end != len(text) and text[end:].strip():
+        raise ValueError(f"extra data after JSON at position {end}")
+    return obj
+
+
 def _parse_block(block: bytes) -> tuple[str | None, bytes] | None:
     """One SSE event (the lines between blank lines) → (event name, data), None for no data."""
     if block.startswith(b"data: ") and b"\n" not in block:
@@ -257,4 +278,4 @@ async def iter_sse(
         ) from exc
 
 
-__all__ = ["aclose_http", "configure_http", "get_client", "http_error", "iter_sse", "open_stream"]
+__all__ = ["aclose_http", "decode_json", "configure_http", "get_client", "http_error", "iter_sse", "open_stream"]

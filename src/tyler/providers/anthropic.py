@@ -15,7 +15,7 @@ from typing import Any
 
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ..messages import Message
-from ._http import iter_sse, open_stream
+from ._http import decode_json, iter_sse, open_stream
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
 
 API_VERSION = "2023-06-01"
@@ -177,7 +177,7 @@ class AnthropicProvider:
                 async for batch in events:
                     for event, data in batch:
                         try:
-                            d = json.loads(data)
+                            d = decode_json(data)
                         except ValueError:
                             raise ModelResponseError(
                                 f"{self.name} sent a malformed event: {data[:200]!r}",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
 from ..exceptions import ModelConnectionError, ModelResponseError
-from ._http import iter_sse, open_stream
+from ._http import decode_json, iter_sse, open_stream
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
 
 _EFFORTS = ("minimal", "low", "medium", "high")
@@ -125,7 +124,7 @@ class OpenAIProvider:
 
     def _chunk(self, data: bytes) -> ModelChunk:
         try:
-            d = json.loads(data)
+            d = decode_json(data)
         except ValueError:
             raise ModelResponseError(
                 f"{self.name} sent a malformed chunk: {data[:200]!r}", provider=self.name, model=self.model
