@@ -22,9 +22,7 @@ def full_thread() -> Thread:
             content=None,
             reasoning_content="Let me think… 137 * 284",
             thinking_blocks=[{"type": "thinking", "thinking": "hmm", "signature": "sig=="}],
-            tool_calls=[
-                {"id": "call_1", "type": "function", "function": {"name": "calc", "arguments": '{"a": 1}'}}
-            ],
+            tool_calls=[{"id": "call_1", "type": "function", "function": {"name": "calc", "arguments": '{"a": 1}'}}],
             metrics={"model": "gpt-4", "usage": {"prompt_tokens": 3, "total_tokens": 5}, "latency_ms": 1.5},
         )
     )

@@ -142,9 +142,7 @@ def _v2(dialect: str) -> list[str]:
     # list()/list_recent() order by recency; find_by_attributes() uses JSONB containment.
     steps = ["CREATE INDEX ix_tyler_threads_updated ON tyler_threads (updated_at DESC, id)"]
     if dialect == "postgresql":
-        steps.append(
-            "CREATE INDEX ix_tyler_threads_attributes ON tyler_threads USING GIN (attributes jsonb_path_ops)"
-        )
+        steps.append("CREATE INDEX ix_tyler_threads_attributes ON tyler_threads USING GIN (attributes jsonb_path_ops)")
     return steps
 
 

@@ -14,7 +14,6 @@ process (not necessarily a power cut), and readers never block the writer.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,9 +88,7 @@ class SQLBackend:
     def _check_sqlite_path(self) -> None:
         parent = Path(self.url.database or "").expanduser().absolute().parent
         if not parent.is_dir():
-            raise StorageError(
-                f"cannot open {self._shown}: directory {str(parent)!r} does not exist (create it first)"
-            )
+            raise StorageError(f"cannot open {self._shown}: directory {str(parent)!r} does not exist (create it first)")
 
     def _setup_sqlite(self, engine: AsyncEngine) -> None:
         busy_ms = int(self._busy_timeout * 1000)
@@ -126,7 +123,7 @@ class SQLBackend:
             yield
         except TylerError:
             raise
-        except (Exception, asyncio.TimeoutError) as exc:
+        except Exception as exc:  # TimeoutError and OSError included
             raise StorageError(f"{action} failed ({self._shown}): {type(exc).__name__}: {exc}") from exc
 
     @asynccontextmanager
@@ -157,9 +154,7 @@ class SQLBackend:
         if write_meta:
             set_["title"] = ins.excluded.title
             set_["attributes"] = ins.excluded.attributes
-        return ins.on_conflict_do_update(index_elements=[threads.c.id], set_=set_).returning(
-            threads.c.last_seq
-        )
+        return ins.on_conflict_do_update(index_elements=[threads.c.id], set_=set_).returning(threads.c.last_seq)
 
     def _message_upsert(self) -> Any:
         ins = self._insert(messages)

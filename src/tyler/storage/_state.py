@@ -128,9 +128,7 @@ def _plan(thread: Thread, write_meta: bool, rows: list[Message], state: Saved) -
     return Plan(encode_thread(thread), write_meta, [encode_message(m) for m in rows], state)
 
 
-def _changed_prefix(
-    msgs: list[Message], snaps: list[dict[str, Any]]
-) -> tuple[list[Message], list[dict[str, Any]]]:
+def _changed_prefix(msgs: list[Message], snaps: list[dict[str, Any]]) -> tuple[list[Message], list[dict[str, Any]]]:
     # Fast path: one C-level comparison of every field of every message.
     if list(map(_dict_of, msgs)) == snaps:
         return [], snaps

@@ -73,15 +73,11 @@ def _backend_for(url: Any, connect_timeout: float, busy_timeout: float) -> Memor
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif backend in ("postgresql", "postgres"):
         if driver not in ("asyncpg", "psycopg2", "postgres"):
-            raise ConfigurationError(
-                f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://user@host/db"
-            )
+            raise ConfigurationError(f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://user@host/db")
         try:
             import asyncpg  # noqa: F401
         except ImportError as exc:
-            raise ConfigurationError(
-                "PostgreSQL needs asyncpg: pip install 'tyler-stream[postgres]'"
-            ) from exc
+            raise ConfigurationError("PostgreSQL needs asyncpg: pip install 'tyler-stream[postgres]'") from exc
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
         raise ConfigurationError(
@@ -137,7 +133,7 @@ class ThreadStore:
 
     @property
     def dialect(self) -> str:
-        """"memory", "sqlite" or "postgresql"."""
+        """The backend: "memory", "sqlite" or "postgresql"."""
         return self._backend.dialect
 
     @property
@@ -225,9 +221,7 @@ class ThreadStore:
             raise TypeError("attributes must be a dict with string keys")
         await self._ready()
         found = await self._backend.find(attributes)
-        hits = [
-            t for t in found if all(k in t.attributes and _same(t.attributes[k], v) for k, v in attributes.items())
-        ]
+        hits = [t for t in found if all(k in t.attributes and _same(t.attributes[k], v) for k, v in attributes.items())]
         return self._track(hits)
 
     # -- writing ---------------------------------------------------------------------------
