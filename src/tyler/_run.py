@@ -451,6 +451,9 @@ async def _await_tools(
             for task in done:
                 if task is not getter and task in pending:
                     pending.discard(task)
+                    # Progress a tool reported before returning must not arrive after its result.
+                    while not progress.empty():
+                        yield progress.get_nowait()
                     yield _tool_done(state, *tasks[task], task)
         while not progress.empty():
             yield progress.get_nowait()
