@@ -15,9 +15,10 @@ import asyncio
 import inspect
 import json
 import re
+import types
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from .messages import Thread
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Google-style docstring sections that are not part of the description.
+_OTHER_SECTIONS = re.compile(
+    r"(returns?|yields?|raises?|examples?|notes?|warnings?|see also|attributes|references|todo)\s*:", re.I
+)
 
 ProgressSink = Callable[[float, "float | None", "str | None"], Awaitable[None]]
 
@@ -156,7 +161,7 @@ def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     params: dict[str, str] = {}
     lines = doc.splitlines()
     desc_lines: list[str] = []
-    in_args = False
+    in_args = in_other = False
     current: str | None = None
     for line in lines:
         stripped = line.strip()
@@ -165,7 +170,12 @@ def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
             params[sphinx.group(1)] = sphinx.group(2)
             continue
         if stripped.lower() in ("args:", "arguments:", "parameters:"):
-            in_args = True
+            in_args, in_other = True, False
+            continue
+        if not line.startswith((" ", "\t")) and _OTHER_SECTIONS.fullmatch(stripped):
+            in_args, in_other = False, True  # Returns:/Raises:... are not the description
+            continue
+        if in_other:
             continue
         if in_args:
             if stripped.endswith(":") and not line.startswith((" ", "\t")):
@@ -213,7 +223,9 @@ def tool_from_callable(
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = hints.get(pname, Any)
-        if annotation is ToolContext:
+        if annotation is ToolContext or (  # also `ToolContext | None`
+            get_origin(annotation) in (Union, types.UnionType) and ToolContext in get_args(annotation)
+        ):
             context_param = pname
             continue
         default = ... if param.default is param.empty else param.default
