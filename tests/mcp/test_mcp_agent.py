@@ -1,0 +1,92 @@
+"""MCP tools through the Agent: scripted model calls, progress events, servers closed with the agent."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tyler import Agent, EventType, Message, Thread
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+
+
+def _thread(text: str) -> Thread:
+    thread = Thread()
+    thread.add_message(Message(role="user", content=text))
+    return thread
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_agent_calls_mcp_tool_with_progress_events(env: FakeModelServer, stdio_config: dict) -> None:
+    env.enqueue(
+        Turn(tool_calls=[FakeToolCall("test__count_slowly", {"steps": 3})]),
+        Turn(tool_calls=[FakeToolCall("test__pid", {})]),
+        Turn(text="All counted."),
+    )
+    async with Agent(name="mcp-user", model_name="gpt-4o", mcp=stdio_config) as agent:
+        events = [e async for e in agent.stream(_thread("count to three"))]
+        kinds = [e.type for e in events]
+        assert kinds[-1] == EventType.EXECUTION_COMPLETE
+        progress = [e.data for e in events if e.type == EventType.TOOL_PROGRESS]
+        assert [(p["progress"], p["total"], p["message"]) for p in progress] == [
+            (1, 3, "step 1 of 3"), (2, 3, "step 2 of 3"), (3, 3, "step 3 of 3"),
+        ]
+        assert all(p["tool_name"] == "test__count_slowly" for p in progress)
+        results = [e.data for e in events if e.type == EventType.TOOL_RESULT]
+        assert results[0]["result"] == "counted to 3"
+        # Progress comes before the result of the same call.
+        assert kinds.index(EventType.TOOL_PROGRESS) < kinds.index(EventType.TOOL_RESULT)
+        pid = int(results[1]["result"])
+        assert _alive(pid)
+        # The model saw the MCP tools with their prefixed names and schemas.
+        offered = {t["function"]["name"] for t in env.requests[0].body["tools"]}
+        assert {"test__add", "test__count_slowly", "test__fail"} <= offered
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "leaving `async with agent` must stop the MCP server process"
+
+
+async def test_mcp_tool_error_becomes_tool_error_event(env: FakeModelServer, http_server: str) -> None:
+    env.enqueue(Turn(tool_calls=[FakeToolCall("web__fail", {"message": "quota exceeded"})]), Turn(text="Sorry."))
+    agent = Agent(name="mcp-user", model_name="gpt-4o",
+                  mcp={"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]})
+    try:
+        events = [e async for e in agent.stream(_thread("try it"))]
+    finally:
+        await agent.close()
+    errors = [e.data for e in events if e.type == EventType.TOOL_ERROR]
+    assert len(errors) == 1 and "quota exceeded" in str(errors[0])
+    tool_message = env.requests[1].messages[-1]
+    assert tool_message["role"] == "tool" and "quota exceeded" in tool_message["content"]
+    assert events[-1].type == EventType.EXECUTION_COMPLETE
+
+
+async def test_unreachable_mcp_server_fails_the_run_clearly(env: FakeModelServer) -> None:
+    agent = Agent(name="mcp-user", model_name="gpt-4o",
+                  mcp={"servers": [{"name": "ghost", "command": "/nonexistent/server"}]})
+    events = [e async for e in agent.stream(_thread("hi"))]
+    await agent.close()
+    assert events[-1].type == EventType.EXECUTION_ERROR
+    assert "ghost" in str(events[-1].data)
+    assert env.requests == []  # the model was never called
+
+
+@pytest.mark.parametrize("transport", ["stdio", "streamablehttp"])
+async def test_go_with_mcp_tools(env: FakeModelServer, stdio_config: dict, http_server: str, transport: str) -> None:
+    config = stdio_config if transport == "stdio" else {
+        "servers": [{"name": "test", "transport": "streamablehttp", "url": http_server}]
+    }
+    env.enqueue(Turn(tool_calls=[FakeToolCall("test__add", {"a": 20, "b": 22})]), Turn(text="It is 42."))
+    async with Agent(name="calc", model_name="gpt-4o", mcp=config) as agent:
+        result = await agent.go(_thread("what is 20 + 22?"))
+    assert result.content == "It is 42."
+    assert env.requests[1].messages[-1]["content"] == "42"
