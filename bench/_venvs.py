@@ -7,6 +7,7 @@ Stdlib only, because `bench/run.py` may be started by any Python 3.11+.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -60,7 +61,21 @@ def python_of(name: str) -> Path:
 
 
 def ensure(name: str, log=print) -> Path:
-    """Create (or reuse) the venv `name` and return its python executable."""
+    """Create (or reuse) the venv `name` and return its python executable.
+
+    Holds an exclusive lock on bench/.venvs/.lock meanwhile: two runs started at once (a developer's
+    and the test suite's) must not build the same venv over each other.
+    """
+    VENVS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(VENVS_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _ensure_locked(name, log)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure_locked(name: str, log) -> Path:
     spec = SPECS[name]
     venv = VENVS_DIR / name
     stamp = venv / STAMP

@@ -142,11 +142,15 @@ def main(argv: list[str] | None = None) -> int:
 def _guard(res: dict, key: str, fn) -> None:
     """Run one figure; a failure is recorded (and makes the run exit non-zero), others go on."""
     print(f"== {key}", flush=True)
+    t0 = time.perf_counter()
     try:
         res["figures"][key] = fn()
     except Exception as exc:
         res["errors"][key] = f"{type(exc).__name__}: {exc}"
         print(f"!! {key} failed:\n{traceback.format_exc()}", flush=True)
+    took = time.perf_counter() - t0
+    res["meta"].setdefault("seconds", {})[key] = round(took, 1)
+    print(f"   ({key} took {took:.0f} s)", flush=True)
 
 
 def _run_worker_figures(res: dict, cfg, only: list[str], contenders: list[Contender], echo: bool) -> None:
@@ -156,9 +160,11 @@ def _run_worker_figures(res: dict, cfg, only: list[str], contenders: list[Conten
     try:
         for c in contenders:
             workers.append(WorkerProc(c, _venvs.python_of(c.venv), url, echo=echo))
+        t0 = time.perf_counter()
         for w in workers:
             w.wait_ready()
             print(f"  started {w.c.label} (pid {w.pid}, {w.ready.get('rss_kb', 0) / 1024:.0f} MB)", flush=True)
+        res["meta"].setdefault("seconds", {})["start_workers"] = round(time.perf_counter() - t0, 1)
         steps = [
             ("fig1", _figures.fig1_cpu),
             ("fig2", _figures.fig2_first_event),
