@@ -210,3 +210,36 @@ def test_unknown_path_is_404(server: FakeModelServer) -> None:
     response = httpx.post(server.url + "/v1/embeddings", json={})
     assert response.status_code == 404
     assert server.requests == []
+
+
+def test_abort_after_past_the_end_drops_the_connection_before_the_body_ends(server: FakeModelServer) -> None:
+    server.enqueue(Turn(text="a b", abort_after=999))
+    lines: list[str] = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", server.openai_base_url + "/chat/completions", json=openai_body()) as response,
+    ):
+        for line in response.iter_lines():
+            lines.append(line)
+    assert "data: [DONE]" in lines  # every event arrived, only the end of the HTTP body is missing
+    request = server.wait_for_request_finished()
+    assert request is not None and not request.completed and request.chunks_sent == 5
+
+
+def test_stall_at_the_end_then_resume_completes_once(server: FakeModelServer) -> None:
+    server.enqueue(Turn(text="a b", stall_after=999, stall_seconds=0.05))
+    with httpx.stream("POST", server.openai_base_url + "/chat/completions", json=openai_body()) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]" and len(lines) == 5
+    assert server.requests[0].completed
+
+
+def test_stall_then_abort(server: FakeModelServer) -> None:
+    server.enqueue(Turn(text="a b c", stall_after=2, stall_seconds=0.05, abort_after=2))
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", server.openai_base_url + "/chat/completions", json=openai_body()) as response,
+    ):
+        for _ in response.iter_lines():
+            pass
+    assert server.requests[0].chunks_sent == 2

@@ -512,17 +512,19 @@ class FakeModelServer:
         if turn.malformed_at is not None:
             at = turn.malformed_at
             events = [*events[:at], plan.malformed, *events[at:]]
-        stops = sorted({s for s in (turn.abort_after, turn.stall_after) if s is not None and s <= len(events)})
+        # Past the end, an abort/stall happens before the terminating chunk of the body.
+        abort = None if turn.abort_after is None else min(turn.abort_after, len(events))
+        stall = None if turn.stall_after is None else min(turn.stall_after, len(events))
         position = 0
-        for stop in [*stops, len(events)]:
+        for stop in sorted({p for p in (abort, stall, len(events)) if p is not None}):
             await self._send_events(conn, record, events, start=position, stop=stop, delay=turn.delay)
             position = stop
-            if stop == turn.abort_after:
+            if stop == stall:
+                await self._stall(conn, turn, plan)
+            if stop == abort:
                 self._finish(record, error=f"aborted by script after {stop} events")
                 conn.close()
                 return
-            if stop == turn.stall_after:
-                await self._stall(conn, turn, plan)
         self._finish(record, completed=True)
         conn.end_body()
 

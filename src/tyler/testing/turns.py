@@ -195,7 +195,10 @@ class RecordedRequest:
     """One model API request the fake server received, updated while its response streams.
 
     `disconnected_early` is True when the client closed the connection before the server had
-    sent the whole response; `completed` is True when the full response was sent.
+    sent the whole response; `completed` is True when the full response was sent. A response the
+    server wrote in full (e.g. an unpaced one) counts as completed even if the client stopped
+    reading it: use `Turn.delay` or `stall_after` to test that a client closes its stream.
+    `error` says why a response ended otherwise (scripted error status, abort, responder failure).
     """
 
     method: str
