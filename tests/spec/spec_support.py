@@ -12,8 +12,13 @@ import ast
 import inspect
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,8 +115,15 @@ def run_program(
     """Run `code` as a script (cwd = `cwd`) against `server`; fail with its stderr if it fails."""
     script = cwd / name
     script.write_text(code, encoding="utf-8")
+    return run_script(script, server, cwd, stdin=stdin, **extra_env)
+
+
+def run_script(
+    script: Path, server: FakeModelServer, cwd: Path, *args: str, stdin: str = "", **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a Python file with `args` against `server`; fail with its output if it exits non-zero."""
     proc = subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *args],
         cwd=cwd,
         env=program_env(server, **extra_env),
         input=stdin,
@@ -123,7 +135,7 @@ def run_program(
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"{name} exited with {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+            f"{script.name} exited with {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
         )
     return proc
 
@@ -162,3 +174,26 @@ def user_thread(text: str) -> Any:
     thread = Thread()
     thread.add_message(Message(role="user", content=text))
     return thread
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

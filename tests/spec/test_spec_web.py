@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from spec_support import exec_fragment, namespace, user_thread
+from spec_support import exec_fragment, namespace, serve, user_thread
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -72,27 +66,6 @@ async def test_serialize_tool_call_and_anthropic_chunks(blocks, fake: FakeModelS
     finishes = [c["finish_reason"] for p in parsed for c in p["choices"] if c["finish_reason"]]
     assert finishes == ["tool_calls", "stop"]
     assert sum(1 for p in parsed if "usage" in p) == 2  # one per model turn
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def _check_sse_stream(raw: str, text: str, total_tokens: int) -> None:

@@ -1,0 +1,204 @@
+"""The runnable examples in examples/, run as scripts against the fake model server."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+from spec_support import REPO, run_script, serve
+
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+from tyler.testing.server import last_user_text
+
+EXAMPLES = REPO / "examples"
+CLAUDE = "anthropic/claude-3-7-sonnet-20250219"
+
+
+def example(name: str) -> Path:
+    path = EXAMPLES / name
+    assert path.is_file(), f"missing example {path}"
+    return path
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py").replace("0", "ex0", 1), example(name))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_004_event_streaming(fake: FakeModelServer, tmp_path: Path) -> None:
+    fake.enqueue(
+        Turn(
+            text="Let me check.",
+            tool_calls=[
+                FakeToolCall("current_time", {"city": "Tokyo"}),
+                FakeToolCall("multiply", {"a": 17, "b": 23}),
+                FakeToolCall("current_time", {"city": "Atlantis"}),
+            ],
+            usage={"prompt_tokens": 50, "completion_tokens": 20},
+        ),
+        Turn(text="It is late in Tokyo, and 17 * 23 = 391.", usage={"prompt_tokens": 90, "completion_tokens": 12}),
+    )
+    out = run_script(example("004_event_streaming.py"), fake, tmp_path, "Time", "in", "Tokyo?").stdout
+    lines = out.splitlines()
+    assert lines[0] == "🤖 Let me check."
+    assert lines[1:4] == [
+        "🔧 current_time({'city': 'Tokyo'})",
+        "🔧 multiply({'a': 17.0, 'b': 23.0})",
+        "🔧 current_time({'city': 'Atlantis'})",
+    ]
+    results = sorted(lines[4:7])
+    assert re.fullmatch(r"   ✅ current_time: \d\d:\d\d", results[0]), results
+    assert results[1] == "   ✅ multiply: 391.0"
+    assert results[2].startswith("   ❌ current_time: ValueError: unknown city 'Atlantis'")
+    assert lines[7] == "🤖 It is late in Tokyo, and 17 * 23 = 391."
+    assert re.fullmatch(r"📊 172 tokens in \d+ ms", lines[-1])
+    assert fake.requests[0].messages[-1]["content"] == "Time in Tokyo?"
+    assert [t["function"]["name"] for t in fake.requests[0].body["tools"]] == ["current_time", "multiply"]
+
+
+def test_005_raw_streaming_prints_text_and_tokens(fake: FakeModelServer, tmp_path: Path) -> None:
+    fake.enqueue(Turn(text="Hello there, proxy user!", usage={"prompt_tokens": 4, "completion_tokens": 3}))
+    out = run_script(example("005_raw_streaming.py"), fake, tmp_path, "Hi").stdout
+    assert out == "Hello there, proxy user!\n\nTokens: 7\n"
+    assert fake.requests[0].model == "gpt-4o"
+
+
+def _sse_payloads(raw: str) -> list[str]:
+    assert raw.endswith("\n\n")
+    events = raw.split("\n\n")[:-1]
+    assert all(e.startswith("data: ") for e in events), events
+    return [e.removeprefix("data: ") for e in events]
+
+
+def test_005_raw_streaming_sse(fake: FakeModelServer, tmp_path: Path) -> None:
+    fake.enqueue(
+        Turn(tool_calls=[FakeToolCall("nothing", {})], usage={"prompt_tokens": 2, "completion_tokens": 1}),
+        Turn(text="As SSE.", usage={"prompt_tokens": 3, "completion_tokens": 2}),
+    )
+    out = run_script(example("005_raw_streaming.py"), fake, tmp_path, "--sse", "Hi").stdout
+    payloads = _sse_payloads(out)
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    finishes = [ch["finish_reason"] for c in chunks for ch in c["choices"] if ch["finish_reason"]]
+    assert finishes == ["tool_calls", "stop"]
+    assert "".join(ch["delta"].get("content") or "" for c in chunks for ch in c["choices"]) == "As SSE."
+    assert [c["usage"]["total_tokens"] for c in chunks if c.get("usage")] == [3, 5]
+
+
+async def test_005_openai_compatible_server(fake: FakeModelServer) -> None:
+    module = load("005_raw_streaming.py")
+    fake.enqueue(Turn(text="Streamed to an OpenAI client."), Turn(text="Not streamed."))
+    with serve(module.create_app(module.make_agent())) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            body = {"model": "any", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                assert response.status_code == 200
+                raw = "".join([part async for part in response.aiter_text()])
+            plain = await client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}]})
+            bad = await client.post("/v1/chat/completions", json={"messages": []})
+    payloads = _sse_payloads(raw)
+    assert payloads[-1] == "[DONE]"
+    text = "".join(ch["delta"].get("content") or "" for p in payloads[:-1] for ch in json.loads(p)["choices"])
+    assert text == "Streamed to an OpenAI client."
+    assert plain.status_code == 200
+    assert plain.json()["choices"][0]["message"] == {"role": "assistant", "content": "Not streamed."}
+    assert plain.json()["usage"]["total_tokens"] > 0
+    assert bad.status_code == 400
+    assert len(fake.requests) == 2
+
+
+def test_006_thinking_tokens_claude(fake: FakeModelServer, tmp_path: Path) -> None:
+    turn = Turn(thinking_chunks=["137 * 284 = ", "38,908."], text="The answer is 38,908.")
+    fake.enqueue(turn, turn, turn)
+    out = run_script(example("006_thinking_tokens.py"), fake, tmp_path).stdout
+    assert out == (
+        "=== 1. Events ===\n"
+        "💭 [thinking] 137 * 284 = 38,908.\n💬 The answer is 38,908.\n"
+        "=== 2. The message ===\n"
+        "Full reasoning: 137 * 284 = 38,908.\n"
+        "Answer: The answer is 38,908.\n"
+        "=== 3. Raw chunks ===\n"
+        "[Reasoning] 137 * 284 = \n[Reasoning] 38,908.\nThe answer is 38,908.\n"
+    )
+    assert all(r.api == "anthropic" and r.body["thinking"]["type"] == "enabled" for r in fake.requests)
+
+
+def test_006_thinking_tokens_o1(fake: FakeModelServer, tmp_path: Path) -> None:
+    turn = Turn(thinking_chunks=["Multiply. "], text="38,908")
+    fake.enqueue(turn, turn, turn)
+    out = run_script(example("006_thinking_tokens.py"), fake, tmp_path, "o1-preview", "What's", "137*284?").stdout
+    assert "💭 [reasoning] Multiply. \n💬 38,908\n" in out
+    assert "Full reasoning: Multiply. \n" in out and "[Reasoning] Multiply. \n38,908\n" in out
+    assert all(r.api == "openai" and r.body["reasoning_effort"] == "low" for r in fake.requests)
+    assert fake.requests[0].messages[-1]["content"] == "What's 137*284?"
+
+
+def test_006_without_thinking(fake: FakeModelServer, tmp_path: Path) -> None:
+    fake.set_default_turn(Turn(text="Plain."))
+    out = run_script(example("006_thinking_tokens.py"), fake, tmp_path, "gpt-4o").stdout
+    assert "💭" not in out and "Full reasoning: (none)\n" in out and "[Reasoning]" not in out
+
+
+def test_007_streaming_chat_resumes(fake: FakeModelServer, tmp_path: Path) -> None:
+    script = example("007_streaming_chat.py")
+    fake.enqueue(Turn(text="Hi! I am listening."))
+    first = run_script(script, fake, tmp_path, stdin="hello\n\nexit\n").stdout
+    assert first.startswith("🆕 Starting new conversation 'main-chat'...\n")
+    assert "🤖 Hi! I am listening.\n\n" in first and first.endswith("👋 Bye\n")
+    assert len(fake.requests) == 1  # the empty line was not sent
+
+    fake.enqueue(Turn(text="You said hello."))
+    second = run_script(script, fake, tmp_path, stdin="what did I say?\n").stdout  # EOF leaves too
+    assert second.startswith("📚 Resuming conversation 'main-chat' (2 messages)...\n")
+    assert "🤖 You said hello.\n\n" in second
+    history = [(m["role"], m["content"]) for m in fake.requests[1].messages if m["role"] != "system"]
+    assert history == [("user", "hello"), ("assistant", "Hi! I am listening."), ("user", "what did I say?")]
+
+    fake.enqueue(Turn(text="Fresh start."))
+    third = run_script(script, fake, tmp_path, stdin="/new\nagain\n/exit\n").stdout
+    assert "🧹 History cleared." in third and "🤖 Fresh start." in third
+    assert [m["role"] for m in fake.requests[2].messages] == ["system", "user"]
+    other = run_script(script, fake, tmp_path, "other-session", stdin="").stdout
+    assert other.startswith("🆕 Starting new conversation 'other-session'...")
+
+
+STORY = " ".join(f"wave{i}" for i in range(300))
+PIECES = [f"p{i} " for i in range(12)]
+
+
+def test_008_streaming_patterns(fake: FakeModelServer, tmp_path: Path) -> None:
+    def respond(request) -> Turn:
+        said = last_user_text(request.body) or ""
+        if said.startswith("Name five planets"):
+            return Turn(chunks=PIECES)
+        if said.startswith("Tell me a long story"):
+            return Turn(text=STORY, delay=0.01)
+        return Turn(text=f"An answer about {said.removeprefix('What is ').rstrip('?')}.", delay=0.005)
+
+    fake.set_responder(respond)
+    out = run_script(example("008_streaming_patterns.py"), fake, tmp_path).stdout
+    lines = out.splitlines()
+    assert lines[:2] == ["=== 1. Buffered ===", "[p0 p1 p2 p3 p4 ][p5 p6 p7 p8 p9 ][p10 p11 ]"]
+    assert lines[2:9] == [
+        "=== 2. Concurrent ===",
+        "Q: What is a comet?", "A: An answer about a comet.",
+        "Q: What is a quasar?", "A: An answer about a quasar.",
+        "Q: What is a nebula?", "A: An answer about a nebula.",
+    ]
+    assert lines[9] == "=== 3. Stopping early ==="
+    shown = lines[10].removeprefix("Shown: ")
+    assert len(shown) >= 40 and STORY.startswith(shown) and len(shown) < len(STORY)
+    kept = re.fullmatch(r"Kept on the thread: assistant, interrupted=True, (\d+) characters", lines[11])
+    assert kept and len(shown) <= int(kept.group(1)) < len(STORY)
+    story_request = next(r for r in fake.requests if "long story" in (last_user_text(r.body) or ""))
+    assert story_request.disconnected_early and not story_request.completed
+    concurrent = [r for r in fake.requests if (last_user_text(r.body) or "").startswith("What is")]
+    assert max(r.started for r in concurrent) < min(r.finished for r in concurrent)
