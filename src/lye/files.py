@@ -179,9 +179,7 @@ def _write_sync(ws: Workspace, path: str, content: str, mode: str) -> str:
     return f"{verb} {human_size(len(data))} to {ws.relative(target, root=root)}"
 
 
-async def write_file(
-    path: str, content: str, mode: str = "overwrite", *, workspace: Workspace | None = None
-) -> str:
+async def write_file(path: str, content: str, mode: str = "overwrite", *, workspace: Workspace | None = None) -> str:
     """Write text to a file in the workspace (creating folders); mode overwrite, append or create."""
     if mode not in ("overwrite", "append", "create"):
         raise FileToolError(f"unknown mode {mode!r}: use 'overwrite', 'append' or 'create'")
@@ -282,8 +280,9 @@ def _content_hits(path: Path, query: str, case_sensitive: bool, room: int) -> li
     return hits
 
 
-def _search_sync(ws: Workspace, query: str, path: str, search_in: str, glob: str | None,
-                 case_sensitive: bool, limit: int) -> str:
+def _search_sync(
+    ws: Workspace, query: str, *, path: str, search_in: str, glob: str | None, case_sensitive: bool, limit: int
+) -> str:
     root = ws.root
     base = ws.resolve(path, root=root)
     if not base.is_dir():
@@ -316,11 +315,11 @@ def _search_sync(ws: Workspace, query: str, path: str, search_in: str, glob: str
 async def search_files(
     query: str,
     path: str = ".",
+    *,
     search_in: str = "both",
     glob: str | None = None,
     case_sensitive: bool = False,
     max_results: int = 50,
-    *,
     workspace: Workspace | None = None,
 ) -> str:
     """Find files in the workspace by name (substring or glob) and/or by a substring of their text."""
@@ -332,7 +331,14 @@ async def search_files(
         raise FileToolError("max_results must be positive")
     ws = workspace or Workspace()
     return await asyncio.to_thread(
-        _search_sync, ws, query, path, search_in, glob, case_sensitive, max_results
+        _search_sync,
+        ws,
+        query,
+        path=path,
+        search_in=search_in,
+        glob=glob,
+        case_sensitive=case_sensitive,
+        limit=max_results,
     )
 
 
@@ -351,13 +357,29 @@ def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[dict[st
     async def files_write(path: str, content: str, mode: str = "overwrite") -> str:
         return await write_file(path, content, mode, workspace=ws)
 
-    async def files_list(path: str = ".", recursive: bool = False, pattern: str | None = None,
-                         max_entries: int = 200) -> str:
+    async def files_list(
+        path: str = ".", recursive: bool = False, pattern: str | None = None, max_entries: int = 200
+    ) -> str:
         return await list_files(path, recursive, pattern, max_entries, workspace=ws)
 
-    async def files_search(query: str, path: str = ".", search_in: str = "both", glob: str | None = None,
-                           case_sensitive: bool = False, max_results: int = 50) -> str:
-        return await search_files(query, path, search_in, glob, case_sensitive, max_results, workspace=ws)
+    async def files_search(
+        query: str,
+        path: str = ".",
+        *,
+        search_in: str = "both",
+        glob: str | None = None,
+        case_sensitive: bool = False,
+        max_results: int = 50,
+    ) -> str:
+        return await search_files(
+            query,
+            path,
+            search_in=search_in,
+            glob=glob,
+            case_sensitive=case_sensitive,
+            max_results=max_results,
+            workspace=ws,
+        )
 
     return [
         make_tool(
@@ -367,10 +389,18 @@ def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[dict[st
             schema(
                 {
                     "path": _PATH,
-                    "offset": {"type": "integer", "minimum": 0, "default": 0,
-                               "description": "Character offset to start reading at."},
-                    "max_chars": {"type": "integer", "minimum": 1, "maximum": 200_000,
-                                  "description": "Maximum characters to return (default 20000)."},
+                    "offset": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "default": 0,
+                        "description": "Character offset to start reading at.",
+                    },
+                    "max_chars": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 200_000,
+                        "description": "Maximum characters to return (default 20000).",
+                    },
                 },
                 ["path"],
             ),

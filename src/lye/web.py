@@ -25,7 +25,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
@@ -138,8 +138,8 @@ def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: 
             return pdf_to_text(body)[0]
         except ValueError as exc:
             raise FetchError(f"{response.url}: {exc}") from exc
-    textual = ctype.startswith("text/") or ctype in HTML_TYPES or ctype in TEXT_TYPES or ctype.endswith(
-        ("+json", "+xml")
+    textual = (
+        ctype.startswith("text/") or ctype in HTML_TYPES or ctype in TEXT_TYPES or ctype.endswith(("+json", "+xml"))
     )
     if not textual and (ctype or b"\x00" in body[:1024]):
         return (
@@ -152,9 +152,7 @@ def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: 
     return text
 
 
-async def fetch_page(
-    url: str, output_format: str = "markdown", *, settings: WebSettings | None = None
-) -> str:
+async def fetch_page(url: str, output_format: str = "markdown", *, settings: WebSettings | None = None) -> str:
     """Fetch a URL and return its readable content (HTML as Markdown or text, PDF as text).
 
     The result starts with the final URL (after redirects) and ends with a note when the body
@@ -233,7 +231,8 @@ async def download_file(
                     size = await _stream_to(response, handle, limit, ctx)
             os.replace(tmp_name, target)
         except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
             raise
         ctype = response.headers.get("content-type", "unknown type").split(";")[0]
         final_url = str(response.url)
@@ -257,7 +256,11 @@ def make_web_tools(
     those hosts through. `workspace` is where web-download saves files.
     """
     settings = WebSettings(
-        allow_private, max_bytes, max_chars, download_max_bytes, timeout,
+        allow_private,
+        max_bytes,
+        max_chars,
+        download_max_bytes,
+        timeout,
         allowed_hosts=frozenset(allowed_hosts) if allowed_hosts is not None else None,
     )
     ws = Workspace(workspace)

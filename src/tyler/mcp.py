@@ -137,9 +137,7 @@ async def _open_transport(stack: contextlib.AsyncExitStack, server: MCPServerCon
     if server.transport == "stdio":
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
-        params = StdioServerParameters(
-            command=server.command or "", args=server.args, env=server.env, cwd=server.cwd
-        )
+        params = StdioServerParameters(command=server.command or "", args=server.args, env=server.env, cwd=server.cwd)
         streams = await stack.enter_async_context(stdio_client(params, errlog=_errlog()))
         return streams[0], streams[1]
     from mcp.client import streamable_http
@@ -365,6 +363,7 @@ def _progress_forwarder(ctx: Any) -> Callable[[float, float | None, str | None],
 async def _open_session(own: contextlib.AsyncExitStack, server: MCPServerConfig) -> tuple[Any, list[Any]]:
     """Enter the transport and the ClientSession into `own`, initialize, and list the tools."""
     import anyio
+
     from mcp import ClientSession
 
     await own.__aenter__()

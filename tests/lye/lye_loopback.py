@@ -34,6 +34,7 @@ DDG_HTML = """<html><body>
  href="https://duckduckgo.com/y.js?ad_domain=ads.example">Buy now</a></h2></div>
 </body></html>"""
 
+
 # A one-page PDF whose page shows "Hello PDF world".
 def make_pdf(text: str = "Hello PDF world") -> bytes:
     stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
@@ -135,8 +136,11 @@ class LoopbackServer:
         elif path == "/slow":
             self._slow(h)
         elif path == "/latin1":
-            h._send(200, "<html><body><p>Café crème à Paris</p></body></html>".encode("latin-1"),
-                    "text/html; charset=iso-8859-1")
+            h._send(
+                200,
+                "<html><body><p>Café crème à Paris</p></body></html>".encode("latin-1"),
+                "text/html; charset=iso-8859-1",
+            )
         elif path == "/bogus-charset":
             h._send(200, "naïve text".encode(), "text/plain; charset=no-such-codec")
         elif path == "/bad-utf8":
@@ -166,20 +170,39 @@ class LoopbackServer:
             if h.headers.get("X-Subscription-Token") != "brave-key":
                 h._send(401, b'{"error": "bad token"}', "application/json")
                 return
-            body = {"web": {"results": [{"title": f"Brave: {query['q'][0]}", "url": "https://brave.example/1",
-                                         "description": "brave snippet"}]}}
+            body = {
+                "web": {
+                    "results": [
+                        {
+                            "title": f"Brave: {query['q'][0]}",
+                            "url": "https://brave.example/1",
+                            "description": "brave snippet",
+                        }
+                    ]
+                }
+            }
             h._send(200, json.dumps(body).encode(), "application/json")
         elif path == "/tavily":
             if h.headers.get("Authorization") != "Bearer tavily-key":
                 h._send(401, b'{"error": "bad key"}', "application/json")
                 return
             asked = json.loads(self.seen[-1].body)
-            body = {"results": [{"title": f"Tavily: {asked['query']}", "url": "https://tavily.example/1",
-                                 "content": "tavily snippet"}]}
+            body = {
+                "results": [
+                    {
+                        "title": f"Tavily: {asked['query']}",
+                        "url": "https://tavily.example/1",
+                        "content": "tavily snippet",
+                    }
+                ]
+            }
             h._send(200, json.dumps(body).encode(), "application/json")
         elif path == "/searx/search":
-            body = {"results": [{"title": f"Searx: {query['q'][0]}", "url": "https://searx.example/1",
-                                 "content": "searx snippet"}]}
+            body = {
+                "results": [
+                    {"title": f"Searx: {query['q'][0]}", "url": "https://searx.example/1", "content": "searx snippet"}
+                ]
+            }
             h._send(200, json.dumps(body).encode(), "application/json")
         else:
             h._send(404, b"not found", "text/plain")

@@ -43,8 +43,15 @@ async def test_localhost_name_refused_after_resolution(server: LoopbackServer) -
 
 @pytest.mark.parametrize(
     "url",
-    ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://10.0.0.1/",
-     "http://192.168.1.1/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://[::1]/"],
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://10.0.0.1/",
+        "http://192.168.1.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://[::1]/",
+    ],
 )
 async def test_private_literals_refused_without_traffic(url: str) -> None:
     with pytest.raises(BlockedAddressError):
@@ -53,9 +60,18 @@ async def test_private_literals_refused_without_traffic(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("address", "blocked"),
-    [("8.8.8.8", False), ("2606:4700::1111", False), ("127.0.0.1", True), ("169.254.169.254", True),
-     ("172.16.5.4", True), ("100.64.0.1", True), ("224.0.0.1", True), ("fe80::1", True),
-     ("::ffff:10.0.0.1", True), ("2002:7f00:1::", True)],
+    [
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("127.0.0.1", True),
+        ("169.254.169.254", True),
+        ("172.16.5.4", True),
+        ("100.64.0.1", True),
+        ("224.0.0.1", True),
+        ("fe80::1", True),
+        ("::ffff:10.0.0.1", True),
+        ("2002:7f00:1::", True),
+    ],
 )
 def test_blocked_reason_classification(address: str, blocked: bool) -> None:
     assert (blocked_reason(ipaddress.ip_address(address)) is not None) is blocked
@@ -71,8 +87,11 @@ async def test_redirect_to_private_address_is_checked_on_every_hop(server: Loopb
     tools = make_web_tools(allowed_hosts=[f"127.0.0.1:{server.port}"])
     fetch = _impl(tools, "web-fetch")
     assert "Quantum computing" in await fetch(url=f"{server.url}/page")
-    for target in ("http://169.254.169.254/latest/meta-data/", f"http://localhost:{server.port}/page",
-                   "http://127.0.0.2/"):
+    for target in (
+        "http://169.254.169.254/latest/meta-data/",
+        f"http://localhost:{server.port}/page",
+        "http://127.0.0.2/",
+    ):
         with pytest.raises(BlockedAddressError):
             await fetch(url=f"{server.url}/redirect?to={target}")
     assert server.paths().count("/page") == 1  # no refused hop reached the server
@@ -115,8 +134,9 @@ async def test_redirects_followed_and_bounded(server: LoopbackServer, allow_priv
     assert sum(p.startswith("/chain/") for p in server.paths()) == 4 + 6  # 5 redirects max, then stop
 
 
-async def test_huge_body_is_cut_with_a_note(server: LoopbackServer, allow_private: None,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_huge_body_is_cut_with_a_note(
+    server: LoopbackServer, allow_private: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LYE_FETCH_MAX_BYTES", str(256 * 1024))
     text = await fetch_page(f"{server.url}/huge?mb=50")
     assert "[body cut at 256.0 KB" in text
@@ -124,8 +144,9 @@ async def test_huge_body_is_cut_with_a_note(server: LoopbackServer, allow_privat
     assert len(text) < 21_000
 
 
-async def test_slow_response_times_out(server: LoopbackServer, allow_private: None,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_slow_response_times_out(
+    server: LoopbackServer, allow_private: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LYE_HTTP_TIMEOUT", "1")
     with pytest.raises(FetchError, match="took longer than 1 s|timed out"):
         await fetch_page(f"{server.url}/slow")

@@ -50,9 +50,14 @@ def _research_turns(server: LoopbackServer, topic: str, filename: str) -> list[T
     ]
 
 
-async def test_see_tool_usage_in_real_time(spec_blocks, env: FakeModelServer, server: LoopbackServer,
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+async def test_see_tool_usage_in_real_time(
+    spec_blocks,
+    env: FakeModelServer,
+    server: LoopbackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     for name, value in _lye_env(server, tmp_path).items():
         monkeypatch.setenv(name, value)
     env.enqueue(*_research_turns(server, "quantum computing", "reports/quantum.md"))
@@ -74,14 +79,25 @@ async def test_see_tool_usage_in_real_time(spec_blocks, env: FakeModelServer, se
     assert "# Quantum computing breakthroughs" in fetch_msg["content"]
     assert write_msg["content"] == "Wrote 34 bytes to reports/quantum.md"
     offered = {t["function"]["name"] for t in env.requests[0].body["tools"]}
-    assert offered == {"web-search", "web-fetch", "web-download", "files-read", "files-write", "files-list",
-                       "files-search"}
+    assert offered == {
+        "web-search",
+        "web-fetch",
+        "web-download",
+        "files-read",
+        "files-write",
+        "files-list",
+        "files-search",
+    }
 
 
-def test_live_research_assistant_program(spec_blocks, env: FakeModelServer, server: LoopbackServer,
-                                         tmp_path: Path) -> None:
-    topics = ["Latest breakthroughs in quantum computing", "Climate change solutions for 2024",
-              "AI safety research progress"]
+def test_live_research_assistant_program(
+    spec_blocks, env: FakeModelServer, server: LoopbackServer, tmp_path: Path
+) -> None:
+    topics = [
+        "Latest breakthroughs in quantum computing",
+        "Climate change solutions for 2024",
+        "AI safety research progress",
+    ]
     files = ["quantum.md", "climate.md", "ai-safety.md"]
     workspace = tmp_path / "workspace"
     workspace.mkdir()

@@ -52,8 +52,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture()
 def stdio_config() -> dict:
-    return {"servers": [{"name": "test", "transport": "stdio", "command": sys.executable,
-                         "args": [str(SERVER), "stdio"], "env": {"TYLER_MCP_TEST": "from-config"}}]}
+    return {
+        "servers": [
+            {
+                "name": "test",
+                "transport": "stdio",
+                "command": sys.executable,
+                "args": [str(SERVER), "stdio"],
+                "env": {"TYLER_MCP_TEST": "from-config"},
+            }
+        ]
+    }
 
 
 @pytest.fixture(scope="module")

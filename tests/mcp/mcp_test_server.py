@@ -19,7 +19,8 @@ try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as Server
     from mcp.server.mcpserver.exceptions import ToolError
 except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import Context, FastMCP as Server, Image  # type: ignore[no-redef]
+    from mcp.server.fastmcp import Context, Image  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as Server
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
 
 server = Server("tyler-test-server")

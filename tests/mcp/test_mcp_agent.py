@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import time
 
 import pytest
 
@@ -15,6 +15,13 @@ def _thread(text: str) -> Thread:
     thread = Thread()
     thread.add_message(Message(role="user", content=text))
     return thread
+
+
+async def _wait_for_exit(pid: int, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if not _alive(pid):
+            return
+        await asyncio.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -37,7 +44,9 @@ async def test_agent_calls_mcp_tool_with_progress_events(env: FakeModelServer, s
         assert kinds[-1] == EventType.EXECUTION_COMPLETE
         progress = [e.data for e in events if e.type == EventType.TOOL_PROGRESS]
         assert [(p["progress"], p["total"], p["message"]) for p in progress] == [
-            (1, 3, "step 1 of 3"), (2, 3, "step 2 of 3"), (3, 3, "step 3 of 3"),
+            (1, 3, "step 1 of 3"),
+            (2, 3, "step 2 of 3"),
+            (3, 3, "step 3 of 3"),
         ]
         assert all(p["tool_name"] == "test__count_slowly" for p in progress)
         results = [e.data for e in events if e.type == EventType.TOOL_RESULT]
@@ -49,16 +58,17 @@ async def test_agent_calls_mcp_tool_with_progress_events(env: FakeModelServer, s
         # The model saw the MCP tools with their prefixed names and schemas.
         offered = {t["function"]["name"] for t in env.requests[0].body["tools"]}
         assert {"test__add", "test__count_slowly", "test__fail"} <= offered
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    await _wait_for_exit(pid)
     assert not _alive(pid), "leaving `async with agent` must stop the MCP server process"
 
 
 async def test_mcp_tool_error_becomes_tool_error_event(env: FakeModelServer, http_server: str) -> None:
     env.enqueue(Turn(tool_calls=[FakeToolCall("web__fail", {"message": "quota exceeded"})]), Turn(text="Sorry."))
-    agent = Agent(name="mcp-user", model_name="gpt-4o",
-                  mcp={"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]})
+    agent = Agent(
+        name="mcp-user",
+        model_name="gpt-4o",
+        mcp={"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]},
+    )
     try:
         events = [e async for e in agent.stream(_thread("try it"))]
     finally:
@@ -71,8 +81,9 @@ async def test_mcp_tool_error_becomes_tool_error_event(env: FakeModelServer, htt
 
 
 async def test_unreachable_mcp_server_fails_the_run_clearly(env: FakeModelServer) -> None:
-    agent = Agent(name="mcp-user", model_name="gpt-4o",
-                  mcp={"servers": [{"name": "ghost", "command": "/nonexistent/server"}]})
+    agent = Agent(
+        name="mcp-user", model_name="gpt-4o", mcp={"servers": [{"name": "ghost", "command": "/nonexistent/server"}]}
+    )
     events = [e async for e in agent.stream(_thread("hi"))]
     await agent.close()
     assert events[-1].type == EventType.EXECUTION_ERROR
@@ -82,9 +93,11 @@ async def test_unreachable_mcp_server_fails_the_run_clearly(env: FakeModelServer
 
 @pytest.mark.parametrize("transport", ["stdio", "streamablehttp"])
 async def test_go_with_mcp_tools(env: FakeModelServer, stdio_config: dict, http_server: str, transport: str) -> None:
-    config = stdio_config if transport == "stdio" else {
-        "servers": [{"name": "test", "transport": "streamablehttp", "url": http_server}]
-    }
+    config = (
+        stdio_config
+        if transport == "stdio"
+        else {"servers": [{"name": "test", "transport": "streamablehttp", "url": http_server}]}
+    )
     env.enqueue(Turn(tool_calls=[FakeToolCall("test__add", {"a": 20, "b": 22})]), Turn(text="It is 42."))
     async with Agent(name="calc", model_name="gpt-4o", mcp=config) as agent:
         result = await agent.go(_thread("what is 20 + 22?"))

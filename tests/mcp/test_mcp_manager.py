@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-import time
 
 import pytest
 
@@ -28,6 +28,13 @@ def by_name(tools: list[dict]) -> dict[str, dict]:
 
 async def call(tool: dict, ctx: object = None, **arguments: object) -> str:
     return await tool["implementation"](**{CONTEXT_PARAM: ctx}, **arguments)
+
+
+async def _wait_for_exit(pid: int, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if not _alive(pid):
+            return
+        await asyncio.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -60,9 +67,7 @@ async def test_stdio_tools_progress_and_close(stdio_config: dict) -> None:
     pid = int(await call(tools["test__pid"]))
     assert _alive(pid)
     await manager.close()
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    await _wait_for_exit(pid)
     assert not _alive(pid), "closing the manager must stop the stdio server process"
     with pytest.raises(MCPToolCallError, match="not connected"):
         await call(add, a=1, b=1)
@@ -71,9 +76,9 @@ async def test_stdio_tools_progress_and_close(stdio_config: dict) -> None:
 
 async def test_streamable_http(http_server: str) -> None:
     async with MCPManager() as manager:
-        tools = by_name(await manager.connect(
-            {"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]}
-        ))
+        tools = by_name(
+            await manager.connect({"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]})
+        )
         assert await call(tools["web__add"], a=40, b=2) == "42"
         progress = Progress()
         assert await call(tools["web__count_slowly"], progress, steps=4) == "counted to 4"
@@ -86,16 +91,19 @@ async def test_http_headers_are_sent(http_server_with_token: str) -> None:
     with pytest.raises(ConfigurationError, match="'auth' could not be connected"):
         await MCPManager().connect({"servers": [server]})
     async with MCPManager() as manager:
-        tools = by_name(await manager.connect(
-            {"servers": [{**server, "headers": {"Authorization": "Bearer s3cret"}}]}
-        ))
+        tools = by_name(await manager.connect({"servers": [{**server, "headers": {"Authorization": "Bearer s3cret"}}]}))
         assert await call(tools["auth__add"], a=1, b=2) == "3"
 
 
 async def test_prefix_filters_and_two_servers(stdio_config: dict, http_server: str) -> None:
     stdio = {**stdio_config["servers"][0], "prefix": "", "include_tools": ["add", "pid"]}
-    http = {"name": "remote", "transport": "streamablehttp", "url": http_server, "prefix": "r-",
-            "exclude_tools": ["fail"]}
+    http = {
+        "name": "remote",
+        "transport": "streamablehttp",
+        "url": http_server,
+        "prefix": "r-",
+        "exclude_tools": ["fail"],
+    }
     async with MCPManager() as manager:
         names = set(by_name(await manager.connect({"servers": [stdio, http]})))
     assert {"add", "pid"} <= names and "echo_env" not in names
@@ -106,8 +114,12 @@ async def test_unreachable_servers(http_server: str) -> None:
     missing = {"name": "ghost", "transport": "stdio", "command": "/nonexistent/mcp-server"}
     with pytest.raises(ConfigurationError, match="'ghost' could not be connected"):
         await MCPManager().connect({"servers": [missing]})
-    crashing = {"name": "crash", "command": sys.executable, "args": ["-c", "import sys; sys.exit(3)"],
-                "connect_timeout": 20}
+    crashing = {
+        "name": "crash",
+        "command": sys.executable,
+        "args": ["-c", "import sys; sys.exit(3)"],
+        "connect_timeout": 20,
+    }
     with pytest.raises(ConfigurationError, match="'crash' could not be connected"):
         await MCPManager().connect([crashing])
     ok = {"name": "ok", "transport": "streamablehttp", "url": http_server}
