@@ -76,17 +76,12 @@ def load_tools(names: list[str]) -> list[Any]:
         import lye
     except ImportError as exc:
         raise ConfigurationError(f"tool sets need the 'lye' package: {exc}") from exc
+    sets: dict[str, list[Any]] = getattr(lye, "TOOL_SETS", {})
     tools: list[Any] = []
     for name in names:
-        attr = f"{name.upper()}_TOOLS"
-        found = getattr(lye, attr, None)
+        found = sets.get(name)
         if found is None:
-            available = sorted(
-                n.removesuffix("_TOOLS").lower() for n in dir(lye) if n.endswith("_TOOLS") and n != "TOOLS"
-            )
-            raise ConfigurationError(
-                f"unknown tool set {name!r}; available: {', '.join(available) or '(none)'}"
-            )
+            raise ConfigurationError(f"unknown tool set {name!r}; available: {', '.join(sorted(sets)) or '(none)'}")
         tools.extend(found)
     return tools
 

@@ -20,4 +20,5 @@ def out_console() -> Console:
 def err_console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # soft_wrap: an error line piped to a log must stay one line (a terminal wraps it itself).
+    return Console(stderr=True, highlight=False, soft_wrap=True)

@@ -167,6 +167,7 @@ class RichRenderer:
         self._kind: str | None = None
         self._view: _Tail | None = None
         self._tools: dict[str, tuple[str, Any]] = {}
+        self._closed = False
         self._spin("thinking…")
 
     # -- live segment management -------------------------------------------------------------
@@ -255,18 +256,22 @@ class RichRenderer:
     def interrupted(self) -> None:
         """The user stopped the generation: keep what was shown, say so."""
         self._stop()
+        self._closed = True
         self.console.print("[dim]⏹ interrupted[/dim]")
 
     def close(self) -> None:
-        """End of the reply: freeze the output, then print the error or the usage line."""
-        if self._kind == "spinner" or self._live is not None:
-            self._stop()
+        """End of the reply: freeze the output, then print the error or the usage line (once)."""
+        self._stop()
+        if self._closed:
+            return
+        self._closed = True
         if self.stats.error is not None:
             label = self.stats.error_type or "error"
-            self.errors.print(f"[bold red]{label}:[/bold red] {self.stats.error}", highlight=False)
+            from rich.text import Text
+
+            self.errors.print(Text.assemble((f"{label}: ", "bold red"), self.stats.error))
         elif self.show_usage and self.stats.duration_ms is not None:
             self.console.print(f"[dim]{self.stats.summary()}[/dim]", highlight=False)
-        self.show_usage = False  # close() may be called again by the caller's cleanup
 
 
 class PlainRenderer:

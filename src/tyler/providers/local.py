@@ -140,6 +140,10 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     params.sse_ping_interval = 1
     params.sampling.temp = _DEFAULT_TEMPERATURE
     params.sampling.top_p = _DEFAULT_TOP_P
+    # A 135M model at low temperature falls into loops ("a tapestry of life, a tapestry of...");
+    # DRY penalizes repeated sequences without punishing markdown's repeated single tokens.
+    params.sampling.dry_multiplier = 0.8
+    params.sampling.penalty_repeat = 1.05
     return params
 
 

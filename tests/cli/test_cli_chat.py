@@ -1,0 +1,140 @@
+"""`tyler chat` driven in a real pseudo-terminal against the fake model server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+
+PROMPT = r"you › "
+
+
+def test_round_trip_markdown_usage_and_exit(cli_env: dict[str, str], fake_server: FakeModelServer,
+                                            spawn) -> None:
+    chat = spawn(["chat"], cli_env)
+    chat.expect(r"model: gpt-4o \(TYLER_MODEL\)")
+    chat.expect(PROMPT)
+    fake_server.enqueue(Turn(text="Here is **bold** text and a list:\n\n- first item\n- second item\n"))
+    at = chat.mark()
+    chat.sendline("hello fake")
+    # Rendered as Markdown: no asterisks, bullets drawn by rich.
+    chat.expect(r"Here is bold text and a list:", start=at)
+    chat.expect(r"• first item", start=at)
+    chat.expect(r"\d+ tokens \(\d+ in, \d+ out\) · [\d.]+ s · first token [\d.]+ s", start=at)
+    chat.expect(PROMPT, start=at)
+    assert fake_server.requests[-1].body["messages"][-1] == {"role": "user", "content": "hello fake"}
+    chat.sendline("/exit")
+    assert chat.wait() == 0
+
+
+def test_ctrl_c_stops_the_reply_and_keeps_the_chat(cli_env: dict[str, str], fake_server: FakeModelServer,
+                                                   spawn) -> None:
+    chat = spawn(["chat"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(Turn(text=" ".join(f"w{i}" for i in range(400)), delay=0.05))
+    at = chat.mark()
+    chat.sendline("tell me a long story")
+    chat.expect(r"w5 w6", start=at)
+    chat.ctrl_c()
+    chat.expect(r"⏹ interrupted", start=at)
+    assert fake_server.wait_for_disconnect(timeout=10), "the upstream request was not closed"
+    assert fake_server.requests[-1].disconnected_early
+    chat.expect(PROMPT, start=at)
+    # Still chatting: the next message gets a reply, and the interrupted one is in the history.
+    fake_server.enqueue(Turn(text="still here"))
+    at = chat.mark()
+    chat.sendline("are you there?")
+    chat.expect(r"still here", start=at)
+    chat.expect(PROMPT, start=at)
+    sent = fake_server.requests[-1].body["messages"]
+    partial = [m for m in sent if m["role"] == "assistant"]
+    assert partial and partial[0]["content"].startswith("w0 w1")
+    assert "w399" not in partial[0]["content"]
+    # Ctrl-C at the prompt quits.
+    chat.ctrl_c()
+    assert chat.wait() == 0
+
+
+def test_history_persists_and_resumes(cli_env: dict[str, str], fake_server: FakeModelServer, spawn,
+                                      tmp_path: Path) -> None:
+    first = spawn(["chat"], cli_env)
+    first.expect(PROMPT)
+    fake_server.enqueue(Turn(text="Paris is the capital."))
+    first.sendline("What is the capital of France?")
+    first.expect(r"Paris is the capital\.")
+    first.expect(PROMPT)
+    first.sendline("/exit")
+    assert first.wait() == 0
+    assert (tmp_path / "data" / "chat.db").is_file()
+
+    second = spawn(["chat", "--resume"], cli_env)
+    second.expect(r"resumed [0-9a-f]{8} · What is the capital of France\? · 2 messages")
+    second.expect(PROMPT)
+    at = second.mark()
+    second.sendline("/threads")
+    second.expect(r"What is the capital of France\?\s+2", start=at)
+    fake_server.enqueue(Turn(text="About 2 million people."))
+    second.sendline("And its population?")
+    second.expect(r"About 2 million people\.")
+    second.expect(PROMPT)
+    history = [(m["role"], m["content"]) for m in fake_server.requests[-1].body["messages"] if m["role"] != "system"]
+    assert history == [
+        ("user", "What is the capital of France?"),
+        ("assistant", "Paris is the capital."),
+        ("user", "And its population?"),
+    ]
+    # /new starts an empty conversation: the next request carries only the new message.
+    second.sendline("/new")
+    second.expect(r"new conversation")
+    fake_server.enqueue(Turn(text="Fresh start."))
+    second.sendline("hi again")
+    second.expect(r"Fresh start\.")
+    fresh = [m for m in fake_server.requests[-1].body["messages"] if m["role"] != "system"]
+    assert fresh == [{"role": "user", "content": "hi again"}]
+    second.sendline("/exit")
+    assert second.wait() == 0
+
+
+def test_thinking_section_and_tool_panel(cli_env: dict[str, str], fake_server: FakeModelServer, spawn,
+                                         tmp_path: Path) -> None:
+    (tmp_path / "todo.md").write_text("buy oat milk\n")
+    chat = spawn(["chat", "--tools", "files", "--reasoning", "low"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(
+        Turn(thinking="I should read the file first", tool_calls=[FakeToolCall("files-read", {"path": "todo.md"})]),
+        Turn(text="Your list says: buy oat milk."),
+    )
+    at = chat.mark()
+    chat.sendline("what is on my list?")
+    chat.expect(r"▾ thinking", start=at)
+    chat.expect(r"I should read the file first", start=at)
+    chat.expect(r"🔧 files-read", start=at)
+    chat.expect(r"args\s+\{\"path\": \"todo.md\"\}", start=at)
+    chat.expect(r"result\s+.*buy oat milk", start=at)
+    chat.expect(r"Your list says: buy oat milk\.", start=at)
+    chat.expect(PROMPT, start=at)
+    chat.sendline("/exit")
+    assert chat.wait() == 0
+
+
+def test_model_errors_keep_the_chat_open(cli_env: dict[str, str], fake_server: FakeModelServer, spawn) -> None:
+    chat = spawn(["chat"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(Turn(status=401, error_message="invalid api key"))
+    at = chat.mark()
+    chat.sendline("hello")
+    chat.expect(r"AuthenticationError: .*invalid api key", start=at)
+    chat.expect(PROMPT, start=at)
+    assert chat.text[at:].count("invalid api key") == 1
+    at = chat.mark()
+    chat.sendline("/nonsense")
+    chat.expect(r"unknown command /nonsense", start=at)
+    chat.sendline("/model claude-sonnet-4-5")
+    chat.expect(r"model: claude-sonnet-4-5", start=at)
+    fake_server.enqueue(Turn(text="now via anthropic"))
+    chat.sendline("again")
+    chat.expect(r"now via anthropic", start=at)
+    assert fake_server.requests[-1].api == "anthropic"
+    chat.expect(PROMPT, start=chat.mark() - 10)
+    chat.send("\x04")  # Ctrl-D quits too
+    assert chat.wait() == 0
