@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tyler import Message, Thread, ThreadStore
-from tyler.exceptions import StorageError, ThreadNotFoundError
+from tyler.exceptions import ConfigurationError, StorageError, ThreadNotFoundError
 
 
 def full_thread() -> Thread:
@@ -255,3 +255,29 @@ async def test_one_thread_saved_to_two_stores(url: str | None) -> None:
     for s in (a, b, memory):
         assert [m.content for m in (await s.get_thread("t-two")).messages] == ["x", "y"]
         await s.close()
+
+
+async def test_edit_window_and_full_save(url: str | None) -> None:
+    store = await ThreadStore.create(url, edit_window=3)
+    thread = Thread(id="t-window")
+    for i in range(8):
+        thread.add_message(Message(role="user", content=f"m{i}"))
+    await store.save(thread)
+    thread.messages[6].content = "recent edit"  # inside the window: written by a plain save
+    thread.messages[1].content = "old edit"  # outside the window: needs full=True
+    await store.save(thread)
+    stored = [m.content for m in (await store.get_thread("t-window")).messages]
+    assert stored[6] == "recent edit" and stored[1] == "m1"
+    await store.save(thread, full=True)
+    stored = [m.content for m in (await store.get_thread("t-window")).messages]
+    assert stored[6] == "recent edit" and stored[1] == "old edit"
+    await store.close()
+    every = await ThreadStore.create(url, edit_window=None) if url else store
+    if url:
+        loaded = await every.get_thread("t-window")
+        loaded.messages[0].content = "first, edited"
+        await every.save(loaded)
+        assert (await every.get_thread("t-window")).messages[0].content == "first, edited"
+        await every.close()
+    with pytest.raises(ConfigurationError, match="edit_window"):
+        ThreadStore(url, edit_window=-1)

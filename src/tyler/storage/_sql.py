@@ -19,14 +19,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, bindparam, case, delete, event, func, select
+from sqlalchemy import URL, bindparam, delete, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..exceptions import StorageError, TylerError
 from ..messages import Message, Thread
 from . import _schema
 from ._codec import MESSAGE_COLUMNS, decode_message, decode_thread
-from ._schema import messages, threads
+from ._schema import UTCDateTime, messages, threads
 from ._state import Plan
 
 _IN_CHUNK = 500  # ids per `IN (...)` when loading many threads
@@ -47,11 +47,11 @@ class SQLBackend:
         self._connect_timeout = connect_timeout
         self._busy_timeout = busy_timeout
         self._engine: AsyncEngine | None = None
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        self._insert = insert
+        self._upserts: dict[Any, Any] = {
+            True: self._thread_upsert(True),
+            False: self._thread_upsert(False),
+            "messages": self._message_upsert(),
+        }
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -75,12 +75,18 @@ class SQLBackend:
         opts: dict[str, Any] = {"json_serializer": _raw, "json_deserializer": _raw}
         if self.dialect == "sqlite":
             self._check_sqlite_path()
-            engine = create_async_engine(self.url, connect_args={"timeout": self._busy_timeout}, **opts)
+            engine = create_async_engine(
+                self.url,
+                connect_args={"timeout": self._busy_timeout},
+                pool_reset_on_return=None,  # every use ends in an explicit COMMIT or ROLLBACK
+                **opts,
+            )
             self._setup_sqlite(engine)
             return engine
         return create_async_engine(
             self.url,
             pool_pre_ping=True,
+            pool_reset_on_return=None,  # every use ends in an explicit COMMIT or ROLLBACK
             connect_args={"timeout": self._connect_timeout, "command_timeout": 60.0},
             **opts,
         )
@@ -144,34 +150,44 @@ class SQLBackend:
 
     # -- writes ------------------------------------------------------------------------------
 
+    # Written as SQL text: the dialect `insert().on_conflict_do_update()` constructs are not
+    # cacheable, and recompiling them on every save costs more than the save itself.
     def _thread_upsert(self, write_meta: bool) -> Any:
-        ins = self._insert(threads)
-        newer = ins.excluded.updated_at > threads.c.updated_at
-        set_: dict[str, Any] = {
-            "last_seq": threads.c.last_seq + ins.excluded.last_seq,
-            "updated_at": case((newer, ins.excluded.updated_at), else_=threads.c.updated_at),
-        }
-        if write_meta:
-            set_["title"] = ins.excluded.title
-            set_["attributes"] = ins.excluded.attributes
-        return ins.on_conflict_do_update(index_elements=[threads.c.id], set_=set_).returning(threads.c.last_seq)
+        meta = ", title = excluded.title, attributes = excluded.attributes" if write_meta else ""
+        sql = (
+            "INSERT INTO tyler_threads (id, title, attributes, created_at, updated_at, last_seq) "
+            "VALUES (:id, :title, :attributes, :created_at, :updated_at, :last_seq) "
+            "ON CONFLICT (id) DO UPDATE SET last_seq = tyler_threads.last_seq + excluded.last_seq, "
+            "updated_at = CASE WHEN excluded.updated_at > tyler_threads.updated_at "
+            f"THEN excluded.updated_at ELSE tyler_threads.updated_at END{meta} "
+            "RETURNING last_seq"
+        )
+        return text(sql).bindparams(
+            bindparam("created_at", type_=UTCDateTime()), bindparam("updated_at", type_=UTCDateTime())
+        )
 
     def _message_upsert(self) -> Any:
-        ins = self._insert(messages)
-        set_ = {name: ins.excluded[name] for name in MESSAGE_COLUMNS if name != "id"}
-        return ins.on_conflict_do_update(index_elements=[messages.c.thread_id, messages.c.id], set_=set_)
+        columns = ("thread_id", "seq", *MESSAGE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in MESSAGE_COLUMNS if c != "id")
+        sql = (
+            f"INSERT INTO tyler_messages ({', '.join(columns)}) "
+            f"VALUES ({', '.join(':' + c for c in columns)}) "
+            f"ON CONFLICT (thread_id, id) DO UPDATE SET {updates}"
+        )
+        return text(sql).bindparams(bindparam("timestamp", type_=UTCDateTime()))
 
     async def write(self, plan: Plan) -> None:
         """Apply `plan` in one transaction."""
         tid = plan.thread_row["id"]
         n = len(plan.rows)
         async with self._guard(f"saving thread {tid!r}"), self._write() as conn:
-            result = await conn.execute(self._thread_upsert(plan.write_meta), {**plan.thread_row, "last_seq": n})
+            upsert = self._upserts[plan.write_meta]
+            result = await conn.execute(upsert, {**plan.thread_row, "last_seq": n})
             last = int(result.scalar_one())
             if n:
                 first = last - n + 1
                 params = [{**row, "thread_id": tid, "seq": first + i} for i, row in enumerate(plan.rows)]
-                await conn.execute(self._message_upsert(), params)
+                await conn.execute(self._upserts["messages"], params)
 
     async def delete(self, thread_id: str) -> bool:
         async with self._guard(f"deleting thread {thread_id!r}"), self._write() as conn:

@@ -8,7 +8,8 @@
 Save semantics (the same on every backend):
 
 * Append-only. A save inserts the messages this store has not written for the thread yet and
-  updates those edited in place since its last save (see `tyler.storage._state`); it never deletes
+  updates those edited in place since its last save (among the last `edit_window` = 1000 saved
+  messages; `save(thread, full=True)` checks all; see `tyler.storage._state`); it never deletes
   a message row, neither its own nor one another writer added. Messages removed from
   `thread.messages` stay stored; `delete()` removes a whole thread.
 * Incremental. Appending one message to a 5,000-message thread writes one message row plus the
@@ -113,10 +114,22 @@ class ThreadStore:
 
     `connect_timeout` bounds connecting to PostgreSQL; `busy_timeout` bounds waiting for another
     process's write lock on SQLite. Both end in `StorageError` rather than hanging.
+    `edit_window`: how many of the most recent already-saved messages each save checks for
+    in-place edits (None: all; see `save`).
     """
 
-    def __init__(self, url: Any = None, *, connect_timeout: float = 10.0, busy_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        url: Any = None,
+        *,
+        connect_timeout: float = 10.0,
+        busy_timeout: float = 15.0,
+        edit_window: int | None = 1000,
+    ) -> None:
+        if edit_window is not None and (not isinstance(edit_window, int) or edit_window < 0):
+            raise ConfigurationError(f"edit_window must be a non-negative int or None, got {edit_window!r}")
         self._backend = _backend_for(url, connect_timeout, busy_timeout)
+        self._edit_window = edit_window
         self._token = uuid.uuid4().hex  # keys this store's bookkeeping in Thread._store_state
         self._opened = False
         self._closed = False
@@ -226,14 +239,19 @@ class ThreadStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def save(self, thread: Thread) -> Thread:
-        """Write what changed in `thread` since this store last loaded/saved it; returns `thread`."""
+    async def save(self, thread: Thread, *, full: bool = False) -> Thread:
+        """Write what changed in `thread` since this store last loaded/saved it; returns `thread`.
+
+        New messages are always written. Messages edited in place are detected among the last
+        `edit_window` saved messages (1000 by default), so a save costs the same whatever the
+        thread's length; `full=True` checks every message (for an edit of an older message).
+        """
         if not isinstance(thread, Thread):
             raise TypeError(f"save expects a Thread, got {type(thread).__name__}")
         _check_id(thread.id)
         await self._ready()
         # Shielded: a cancelled caller must not abort a save half-way through its bookkeeping.
-        task = asyncio.ensure_future(self._save(thread))
+        task = asyncio.ensure_future(self._save(thread, None if full else self._edit_window))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         try:
@@ -243,12 +261,12 @@ class ThreadStore:
             task.add_done_callback(_log_orphan_failure)
             raise
 
-    async def _save(self, thread: Thread) -> Thread:
+    async def _save(self, thread: Thread, window: int | None) -> Thread:
         lock = self._locks.get(thread.id)
         if lock is None:
             lock = self._locks[thread.id] = asyncio.Lock()
         async with lock:
-            plan = plan_save(thread, self._token)
+            plan = plan_save(thread, self._token, window)
             if plan is not None:
                 await self._backend.write(plan)
                 remember(thread, self._token, plan.next_state)
