@@ -15,7 +15,7 @@ COVERED = {
     "Raw Streaming with Thinking#1": "test_spec_thinking",
     "UI Pattern: Separated Display#1": "test_spec_thinking",
     "Backward Compatibility#1": "test_spec_thinking",
-    "See tool usage in real-time#1": "test_spec_lye",
+    "See tool usage in real-time#1": "test_spec_lye_blocks",
     "Terminal chat interface#1": "test_spec_programs",
     "Web application streaming#1": "test_spec_web",
     "Progress indicators#1": "test_spec_fragments",
@@ -26,7 +26,7 @@ COVERED = {
     "1. Chunk Size Optimization#1": "test_spec_fragments",
     "2. Async Processing#1": "test_spec_fragments",
     "3. Error Handling in Streams#1": "test_spec_fragments",
-    "Real-World Example: Live Research Assistant#1": "test_spec_lye",
+    "Real-World Example: Live Research Assistant#1": "test_spec_lye_blocks",
 }
 PROGRAMS = {
     "Event Streaming (Recommended)#1",
