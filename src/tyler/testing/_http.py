@@ -24,6 +24,8 @@ import h11
 
 log = logging.getLogger("tyler.testing")
 
+TASK_PREFIX = "fake-model-http: "
+
 
 @dataclass(slots=True)
 class HTTPRequest:
@@ -124,7 +126,9 @@ class HTTPConnection(asyncio.Protocol):
         )
         self._chunked = req.http_version == b"1.1"
         self._request, self._body = None, []
-        self._task = asyncio.get_running_loop().create_task(self._run(request))
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(request), name=f"{TASK_PREFIX}{request.method} {request.path}"
+        )
 
     async def _run(self, request: HTTPRequest) -> None:
         try:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from . import wire
-from ._http import HTTPConnection, HTTPRequest
+from ._http import TASK_PREFIX, HTTPConnection, HTTPRequest
 from ._pacer import Pacer
 from .turns import RecordedRequest, Turn
 
@@ -300,9 +300,13 @@ class FakeModelServer:
             self._server.close()
         for conn in list(self._connections):
             conn.close(abort=True)
-        # Let connection_lost run and the cancelled handlers unwind.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        # Connection handlers still running (stalled streams...) are cancelled and awaited, so
+        # that no task is left pending when the loop closes.
+        current = asyncio.current_task()
+        handlers = [t for t in asyncio.all_tasks() if t is not current and t.get_name().startswith(TASK_PREFIX)]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -347,6 +351,8 @@ class FakeModelServer:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        if thread.is_alive():
+            log.warning("fake model server thread did not stop within 10 s")
         self._thread = None
         self._server = None
 
