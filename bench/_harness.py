@@ -135,6 +135,16 @@ class FakeServer:
         if self._default is not None:
             self._call("POST", "/_fake/default", self._default)
 
+    def cpu_seconds(self) -> float | None:
+        """user+sys CPU the server process has used so far (from /proc)."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

@@ -13,6 +13,8 @@ Two ways of reaching N messages:
 
 * grow  - the real chat: one thread, append one message, save, repeat up to the largest size.
           "save @N" is the median of the 10 saves that brought the thread to N-9..N messages.
+          grow-all: the same with `ThreadStore(edit_window=None)`, i.e. every save compares every
+          message for in-place edits (the default compares the last 1,000).
           Only run for this project: a store whose save rewrites the thread is O(N) per save, so
           growing to 10,000 would be O(N^2) (hours).
 * point - a thread of N-1 messages saved once (untimed), then `reps` times: append one, save
@@ -68,9 +70,9 @@ def _message(message_cls: Any, i: int) -> Any:
     return message_cls(role="user", content=f"Question {i}: " + "what about this and that? " * 4)
 
 
-async def _open(impl: str, url: str) -> tuple[Any, Any, Any]:
+async def _open(impl: str, url: str, check_all: bool = False) -> tuple[Any, Any, Any]:
     message_cls, thread_cls, store_cls = _api(impl)
-    store = await store_cls.create(url)
+    store = await (store_cls.create(url, edit_window=None) if check_all else store_cls.create(url))
     save = store.save_thread if impl == "ours" else store.save
     return store, save, (message_cls, thread_cls)
 
@@ -83,8 +85,8 @@ async def _close(store: Any) -> None:
         await store._backend.engine.dispose()
 
 
-async def _grow(impl: str, url: str, sizes: list[int]) -> dict[str, Any]:
-    store, save, (message_cls, thread_cls) = await _open(impl, url)
+async def _grow(impl: str, url: str, sizes: list[int], check_all: bool = False) -> dict[str, Any]:
+    store, save, (message_cls, thread_cls) = await _open(impl, url, check_all)
     thread = thread_cls(id=f"grow-{uuid.uuid4().hex[:8]}")
     times: list[float] = []
     loads: dict[str, float] = {}
@@ -134,8 +136,8 @@ async def _point(impl: str, url: str, sizes: list[int], reps: int) -> dict[str, 
 
 
 def worker_main(spec: dict[str, Any]) -> None:
-    if spec["mode"] == "grow":
-        out = asyncio.run(_grow(spec["impl"], spec["url"], spec["sizes"]))
+    if spec["mode"].startswith("grow"):
+        out = asyncio.run(_grow(spec["impl"], spec["url"], spec["sizes"], spec["mode"] == "grow-all"))
     else:
         out = asyncio.run(_point(spec["impl"], spec["url"], spec["sizes"], spec["reps"]))
     print("@@RESULT " + json.dumps(out), flush=True)
@@ -256,6 +258,7 @@ def run(quick: bool, log: Any = print) -> dict[str, Any]:
     sizes = [10, 100, 1000] if quick else [10, 1000, 10000]
     reps = 3 if quick else 5
     ours = Path(sys.executable)
+    machine = machine_info()
     notes: list[str] = []
     try:
         theirs: Path | None = _tyler640_python(log)
@@ -268,7 +271,7 @@ def run(quick: bool, log: Any = print) -> dict[str, Any]:
         notes.append(f"PostgreSQL skipped: {problem}")
     else:
         backends.append("postgresql")
-    plan = [("ours", "grow", ours), ("ours", "point", ours)]
+    plan = [("ours", "grow", ours), ("ours", "grow-all", ours), ("ours", "point", ours)]
     if theirs is not None:
         plan.append(("tyler640", "point", theirs))
     rows = []
@@ -287,7 +290,7 @@ def run(quick: bool, log: Any = print) -> dict[str, Any]:
                 cleanup()
             rows.append({"impl": impl, "mode": mode, "backend": backend, **result})
             log(f"[storage]   done in {time.perf_counter() - t0:.0f} s: {result}")
-    return {"sizes": sizes, "rows": rows, "notes": notes, "machine": machine_info(), "quick": quick}
+    return {"sizes": sizes, "rows": rows, "notes": notes, "machine": machine, "quick": quick}
 
 
 def machine_info() -> dict[str, str]:
@@ -307,6 +310,7 @@ def machine_info() -> dict[str, str]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": _pg_version(),
+        "load": "load average {:.2f} {:.2f} {:.2f} at the start".format(*os.getloadavg()),
     }
 
 
@@ -332,7 +336,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     out = [
         f"Storage benchmark ({'quick' if result['quick'] else 'full'}), {m['date']}",
         "",
-        f"Machine: {m['machine']}; Python {m['python']}; SQLite {m['sqlite']}; PostgreSQL {m['postgresql']}.",
+        f"Machine: {m['machine']}; Python {m['python']}; SQLite {m['sqlite']}; PostgreSQL {m['postgresql']}; "
+        f"{m.get('load', '')} (shared machine: other jobs ran meanwhile).",
         "",
         *lines,
     ]
