@@ -12,6 +12,9 @@ ToolImpl = Callable[..., Awaitable[Any]]
 
 _TRUE = {"1", "true", "yes", "on"}
 
+ALLOW_PRIVATE_ENV = "LYE_ALLOW_PRIVATE_NETWORK"
+ALLOWED_HOSTS_ENV = "LYE_ALLOWED_HOSTS"
+
 
 def make_tool(
     name: str,

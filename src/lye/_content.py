@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import io
+from html.parser import HTMLParser
 
 from tyler.exceptions import ConfigurationError
 
@@ -49,6 +50,30 @@ def decode_bytes(data: bytes, charset: str | None = None, *, truncated: bool = F
     if text.count("\ufffd") * 100 <= max(len(text), 1):
         return text
     return data.decode("cp1252", errors="replace")
+
+
+class _MetaCharset(HTMLParser):
+    """Finds `<meta charset=...>` or `<meta http-equiv=content-type content="...; charset=...">`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.charset: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "meta" or self.charset:
+            return
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if values.get("charset"):
+            self.charset = values["charset"].strip()
+        elif values.get("http-equiv", "").lower() == "content-type" and "charset=" in values.get("content", ""):
+            self.charset = values["content"].split("charset=", 1)[1].split(";")[0].strip(" \"'")
+
+
+def html_declared_charset(data: bytes) -> str | None:
+    """The charset an HTML document declares in its first 4 KB (as browsers look for it), if any."""
+    parser = _MetaCharset()
+    parser.feed(data[:4096].decode("ascii", errors="replace"))
+    return parser.charset or None
 
 
 def looks_like_html(text: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ._common import ALLOW_PRIVATE_ENV, ALLOWED_HOSTS_ENV
 from .errors import BlockedAddressError, FetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -28,19 +29,13 @@ _METADATA = {
     ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
 }
 
-ALLOW_ENV = "LYE_ALLOW_PRIVATE_NETWORK"
-ALLOWED_HOSTS_ENV = "LYE_ALLOWED_HOSTS"
+ALLOW_ENV = ALLOW_PRIVATE_ENV
 
 
 def host_allowed(host: str, port: int, allowed: frozenset[str]) -> bool:
     """Whether `host` (or `host:port`) is on an explicit allow-list of private hosts."""
     host = host.strip("[]").lower()
     return host in allowed or f"{host}:{port}" in allowed
-
-
-def parse_allowed_hosts(raw: str | None) -> frozenset[str]:
-    """`"127.0.0.1:8080, intranet.local"` -> {"127.0.0.1:8080", "intranet.local"}."""
-    return frozenset(item.strip().lower() for item in (raw or "").split(",") if item.strip())
 
 
 def blocked_reason(ip: IPAddress) -> str | None:

@@ -137,6 +137,8 @@ def _read_sync(ws: Workspace, path: str, offset: int, max_chars: int) -> str:
         rendered = _render_json(raw) if suffix == ".json" else _render_csv(raw, suffix)
         return clip(rendered, max_chars, offset=offset, hint="call files-read again with offset={next}")
     window, more = _read_text_window(target, offset, max_chars)
+    if offset and not window:
+        return f"offset {offset} is at or past the end of {rel} ({human_size(size)}); nothing more to read."
     if offset == 0 and not more:
         return window
     end = offset + len(window)

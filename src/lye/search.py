@@ -19,12 +19,14 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
-
-import httpx
 
 from ._common import env_float
 from .errors import SearchError
+
+if TYPE_CHECKING:
+    import httpx
 
 DUCKDUCKGO_URL = "https://html.duckduckgo.com/html/"
 BRAVE_URL = "https://api.search.brave.com/res/v1/web/search"
@@ -177,6 +179,8 @@ def format_results(query: str, backend: str, results: list[SearchResult]) -> str
 
 async def search(query: str, max_results: int = 5, *, backend: str | None = None) -> tuple[str, list[SearchResult]]:
     """Run the search on the first backend that answers: (backend name, results)."""
+    import httpx  # imported here, not with lye: `import lye` stays cheap
+
     if not query.strip():
         raise SearchError("the search query is empty")
     failures: list[str] = []

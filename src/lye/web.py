@@ -26,17 +26,26 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import httpx
-
-from ._common import env_flag, env_float, env_int, human_size, make_tool, schema
-from ._content import HTML_TYPES, TEXT_TYPES, clip, decode_bytes, html_to_markdown, looks_like_html, pdf_to_text
-from ._net import ALLOW_ENV, ALLOWED_HOSTS_ENV, GuardedTransport, check_scheme, parse_allowed_hosts
+from ._common import ALLOW_PRIVATE_ENV, ALLOWED_HOSTS_ENV, env_flag, env_float, env_int, human_size, make_tool, schema
+from ._content import (
+    HTML_TYPES,
+    TEXT_TYPES,
+    clip,
+    decode_bytes,
+    html_declared_charset,
+    html_to_markdown,
+    looks_like_html,
+    pdf_to_text,
+)
 from .errors import FetchError, FileToolError
 from .search import search_web
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "Mozilla/5.0 (compatible; lye-web-tools/0.1; +https://pypi.org/project/tyler-stream/)"
 MAX_REDIRECTS = 5
@@ -55,12 +64,13 @@ class WebSettings:
     allowed_hosts: frozenset[str] | None = None
 
     def private_allowed(self) -> bool:
-        return self.allow_private if self.allow_private is not None else env_flag(ALLOW_ENV)
+        return self.allow_private if self.allow_private is not None else env_flag(ALLOW_PRIVATE_ENV)
 
     def hosts_allowed(self) -> frozenset[str]:
         if self.allowed_hosts is not None:
             return frozenset(h.lower() for h in self.allowed_hosts)
-        return parse_allowed_hosts(os.environ.get(ALLOWED_HOSTS_ENV))
+        raw = os.environ.get(ALLOWED_HOSTS_ENV) or ""
+        return frozenset(item.strip().lower() for item in raw.split(",") if item.strip())
 
     def fetch_bytes(self) -> int:
         return self.max_bytes or env_int("LYE_FETCH_MAX_BYTES", 5 * 1024 * 1024)
@@ -82,6 +92,10 @@ async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterat
     Yields the final response with its body not yet read. Raises FetchError for network
     failures and HTTP error statuses, BlockedAddressError for refused addresses.
     """
+    import httpx  # imported here, not with lye: `import lye` stays cheap
+
+    from ._net import GuardedTransport, check_scheme
+
     settings = settings or WebSettings()
     current = httpx.URL(url)
     check_scheme(current)
@@ -116,6 +130,8 @@ async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterat
 
 async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """Up to `limit` bytes of the body, and whether more was left unread."""
+    import httpx
+
     parts: list[bytes] = []
     size = 0
     try:
@@ -146,7 +162,10 @@ def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: 
             f"[binary content ({ctype or 'unknown type'}, {human_size(len(body))}"
             f"{'+' if cut else ''}) not shown; use web-download to save it to the workspace]"
         )
-    text = decode_bytes(body, response.charset_encoding, truncated=cut)
+    charset = response.charset_encoding
+    if charset is None and ctype in HTML_TYPES:
+        charset = html_declared_charset(body)
+    text = decode_bytes(body, charset, truncated=cut)
     if output_format != "raw" and (ctype in HTML_TYPES or (not ctype and looks_like_html(text))):
         return html_to_markdown(text, base_url=str(response.url), plain=output_format == "text")
     return text

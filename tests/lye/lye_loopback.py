@@ -146,6 +146,11 @@ class LoopbackServer:
         elif path == "/bad-utf8":
             body = ("ünïcödé text " * 20).encode() + b"broken \xc3( byte" + (" ünïcödé" * 20).encode()
             h._send(200, body, "text/plain")
+        elif path == "/meta-charset":
+            page = (
+                '<html><head><meta charset="shift_jis"><title>t</title></head><body><p>日本語のページ</p></body></html>'
+            )
+            h._send(200, page.encode("shift_jis"), "text/html")
         elif path == "/cp1252":
             h._send(200, "Déjà vu – no charset".encode("cp1252"), "text/plain")
         elif path == "/json":

@@ -57,6 +57,7 @@ async def test_large_file_comes_in_windows(ws: Path) -> None:
     note = "[truncated: showing characters 0-20000 of big.log (2.3 MB); call files-read again with offset=20000"
     assert note in first
     assert len(first) < 20_300
+    assert "past the end of big.log" in await read(path="big.log", offset=len(content) + 5)
     second = await read(path="big.log", offset=20000, max_chars=12)
     assert second.startswith(content[20000:20012] + "\n\n[truncated: showing characters 20000-20012 of")
 

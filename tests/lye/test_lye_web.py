@@ -158,6 +158,7 @@ async def test_bad_encodings(server: LoopbackServer, allow_private: None) -> Non
     broken = await fetch_page(f"{server.url}/bad-utf8")
     assert broken.count("\ufffd") == 1 and "ünïcödé text" in broken and "( byte" in broken
     assert "Déjà vu – no charset" in await fetch_page(f"{server.url}/cp1252")
+    assert "日本語のページ" in await fetch_page(f"{server.url}/meta-charset")  # <meta charset> honoured
 
 
 async def test_json_binary_pdf_and_errors(server: LoopbackServer, allow_private: None) -> None:
