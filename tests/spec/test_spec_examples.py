@@ -181,7 +181,7 @@ def test_008_streaming_patterns(fake: FakeModelServer, tmp_path: Path) -> None:
             return Turn(chunks=PIECES)
         if said.startswith("Tell me a long story"):
             return Turn(text=STORY, delay=0.01)
-        return Turn(text=f"An answer about {said.removeprefix('What is ').rstrip('?')}.", delay=0.005)
+        return Turn(text=f"An answer about {said.removeprefix('What is ').rstrip('?')}.", delay=0.03)
 
     fake.set_responder(respond)
     out = run_script(example("008_streaming_patterns.py"), fake, tmp_path).stdout

@@ -193,7 +193,7 @@ async def test_chunk_size_optimization_agent_streams(blocks, fake: FakeModelServ
 
 
 async def test_async_processing_runs_concurrently(blocks, fake: FakeModelServer) -> None:
-    fake.set_responder(lambda request: Turn(text=f"About {last_user_text(request.body)}: done.", delay=0.01))
+    fake.set_responder(lambda request: Turn(text=f"About {last_user_text(request.body)}: done.", delay=0.03))
     queries = ["the moon", "black holes", "comets", "Mars"]
     agent = Agent(model_name="gpt-4")
     ns = namespace(agent=agent, queries=queries)

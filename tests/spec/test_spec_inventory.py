@@ -61,3 +61,19 @@ def test_parser_sees_fences_and_headings() -> None:
     assert [(b.marker, b.code) for b in blocks] == [
         ("A#1", "x = 1\n"), ("B#1", "y\n"), ("B[text]#1", "out\n"), ("B#2", "z\n"),
     ]
+
+
+def test_spec_path_override(monkeypatch, tmp_path) -> None:
+    from spec_support import REPO, SPEC_ENV, spec_path
+
+    monkeypatch.delenv(SPEC_ENV, raising=False)
+    assert spec_path() == REPO.parent / "shared" / "spec" / "streaming.md"
+    monkeypatch.setenv(SPEC_ENV, str(tmp_path / "s.md"))
+    assert spec_path() == tmp_path / "s.md"
+
+
+def test_unclosed_fence_is_an_error() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unclosed code fence at line 2"):
+        parse_blocks("# A\n```python\nx = 1\n")
