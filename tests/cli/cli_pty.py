@@ -28,8 +28,9 @@ def strip_ansi(text: str) -> str:
 class PtyProcess:
     """A child process attached to a fresh pty of `rows` x `cols`."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None, rows: int = 40,
-                 cols: int = 120) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: str | None = None, rows: int = 40, cols: int = 120
+    ) -> None:
         pid, fd = pty.fork()
         if pid == 0:  # child
             try:

@@ -19,9 +19,25 @@ from cli_pty import PtyProcess
 from tyler.testing import FakeModelServer
 
 _DROP = (
-    "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE",
-    "ANTHROPIC_API_KEY", "TYLER_MODEL", "TYLER_DATA_DIR", "LYE_WORKSPACE", "NO_COLOR", "FORCE_COLOR",
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "COLUMNS", "LINES",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_BASE",
+    "ANTHROPIC_API_KEY",
+    "TYLER_MODEL",
+    "TYLER_DATA_DIR",
+    "LYE_WORKSPACE",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "COLUMNS",
+    "LINES",
 )
 
 TYLER = [sys.executable, "-m", "tyler.cli"]
@@ -45,12 +61,18 @@ def cli_env(fake_server: FakeModelServer, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run_tyler(args: list[str], env: dict[str, str], stdin: str | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_tyler(
+    args: list[str], env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """`tyler ARGS` with stdout/stderr as pipes (so: not a terminal)."""
     return subprocess.run(
-        [*TYLER, *args], env=env, input=stdin if stdin is not None else "", capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [*TYLER, *args],
+        env=env,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -9,8 +9,7 @@ from tyler.testing import FakeModelServer, FakeToolCall, Turn
 PROMPT = r"you › "
 
 
-def test_round_trip_markdown_usage_and_exit(cli_env: dict[str, str], fake_server: FakeModelServer,
-                                            spawn) -> None:
+def test_round_trip_markdown_usage_and_exit(cli_env: dict[str, str], fake_server: FakeModelServer, spawn) -> None:
     chat = spawn(["chat"], cli_env)
     chat.expect(r"model: gpt-4o \(TYLER_MODEL\)")
     chat.expect(PROMPT)
@@ -27,8 +26,9 @@ def test_round_trip_markdown_usage_and_exit(cli_env: dict[str, str], fake_server
     assert chat.wait() == 0
 
 
-def test_ctrl_c_stops_the_reply_and_keeps_the_chat(cli_env: dict[str, str], fake_server: FakeModelServer,
-                                                   spawn) -> None:
+def test_ctrl_c_stops_the_reply_and_keeps_the_chat(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn
+) -> None:
     chat = spawn(["chat"], cli_env)
     chat.expect(PROMPT)
     fake_server.enqueue(Turn(text=" ".join(f"w{i}" for i in range(400)), delay=0.05))
@@ -55,8 +55,9 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_chat(cli_env: dict[str, str], fake
     assert chat.wait() == 0
 
 
-def test_history_persists_and_resumes(cli_env: dict[str, str], fake_server: FakeModelServer, spawn,
-                                      tmp_path: Path) -> None:
+def test_history_persists_and_resumes(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn, tmp_path: Path
+) -> None:
     first = spawn(["chat"], cli_env)
     first.expect(PROMPT)
     fake_server.enqueue(Turn(text="Paris is the capital."))
@@ -95,8 +96,9 @@ def test_history_persists_and_resumes(cli_env: dict[str, str], fake_server: Fake
     assert second.wait() == 0
 
 
-def test_thinking_section_and_tool_panel(cli_env: dict[str, str], fake_server: FakeModelServer, spawn,
-                                         tmp_path: Path) -> None:
+def test_thinking_section_and_tool_panel(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn, tmp_path: Path
+) -> None:
     (tmp_path / "todo.md").write_text("buy oat milk\n")
     chat = spawn(["chat", "--tools", "files", "--reasoning", "low"], cli_env)
     chat.expect(PROMPT)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from conftest import run_tyler
-
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 
@@ -107,8 +106,9 @@ def test_usage_errors_exit_2(cli_env: dict[str, str]) -> None:
 
 
 def test_explicit_model_and_purpose(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:
-    done = run_tyler(["run", "--model", "anthropic/claude-sonnet-4-5", "--purpose", "To talk like a pirate",
-                      "hi"], cli_env)
+    done = run_tyler(
+        ["run", "--model", "anthropic/claude-sonnet-4-5", "--purpose", "To talk like a pirate", "hi"], cli_env
+    )
     assert done.returncode == 0, done.stderr
     assert "You said" in done.stdout  # the fake server's default reply
     (request,) = fake_server.requests
@@ -122,8 +122,9 @@ def test_broken_pipe_exits_quietly(cli_env: dict[str, str], fake_server: FakeMod
 
     fake_server.enqueue(Turn(text="word " * 400, delay=0.002))
     script = f"{sys.executable} -m tyler.cli run --json go | head -n 3"
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=cli_env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script], env=cli_env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert len(done.stdout.splitlines()) == 3
     assert done.returncode == 141
     assert "Traceback" not in done.stderr

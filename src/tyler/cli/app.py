@@ -78,7 +78,7 @@ def chat(
 
 
 @app.command()
-def run(
+def run(  # noqa: PLR0917  (typer maps parameters to options)
     prompt: Annotated[
         str | None, typer.Argument(help='The prompt; "-" reads it from stdin.', show_default=False)
     ] = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -97,10 +98,10 @@ class ChatSession:
         from ..providers.local import ensure_local_server_sync
 
         def load() -> None:
-            try:
+            # A failure here is not lost: the first reply meets it again and reports it, with the
+            # install command.
+            with contextlib.suppress(TylerError):
                 ensure_local_server_sync(self.options.model.name)
-            except TylerError:
-                pass  # the first reply reports it, with the install command
 
         threading.Thread(target=load, name="tyler-local-preload", daemon=True).start()
 
@@ -209,10 +210,7 @@ class ChatSession:
 async def _open_store() -> Any:
     from ..storage import ThreadStore
 
-    store = ThreadStore.create(chat_db_url())
-    if asyncio.iscoroutine(store):
-        store = await store
-    return store
+    return await ThreadStore.create(chat_db_url())
 
 
 async def _find_thread(store: Any, wanted: str) -> Thread:
@@ -258,10 +256,8 @@ def _escape(text: str) -> str:
 
 def run_chat(options: AgentOptions, resume: str | None) -> int:
     """Entry of `tyler chat`; returns the exit code."""
-    try:
+    with contextlib.suppress(ImportError):  # not on every platform; input() works without it
         import readline  # noqa: F401  (line editing and history for input())
-    except ImportError:
-        pass
     from .console import out_console
 
     return ChatSession(options, out_console()).run(resume)

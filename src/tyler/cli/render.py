@@ -249,8 +249,7 @@ class RichRenderer:
             grid.add_row("args", Text(abbreviate(arguments, 160, 3)))
         grid.add_row("error" if failed else "result", Text(abbreviate(result), style="red" if failed else ""))
         self.console.print(
-            Panel(grid, title=f"🔧 {name}", title_align="left", border_style="red" if failed else "cyan",
-                  expand=False)
+            Panel(grid, title=f"🔧 {name}", title_align="left", border_style="red" if failed else "cyan", expand=False)
         )
 
     def interrupted(self) -> None:
