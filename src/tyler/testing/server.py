@@ -90,6 +90,37 @@ def _validation_error(api: str, body: Any) -> str | None:
     return None
 
 
+def build_reply(record: RecordedRequest, turn: Turn, n: int) -> bytes | wire.StreamPlan:
+    """The JSON body (non-streamed request) or the SSE events (streamed) answering `record` with `turn`."""
+    body: dict[str, Any] = record.body
+    model = body["model"]
+    usage = wire.compute_usage(turn, wire.prompt_tokens(body))
+    anthropic = record.api == "anthropic"
+    tool_ids = [
+        call.id or (f"toolu_fake{n:06d}_{i}" if anthropic else f"call_fake{n:06d}_{i}")
+        for i, call in enumerate(turn.tool_calls)
+    ]
+    created = int(time.time())
+    if anthropic:
+        build = wire.anthropic_stream if record.stream else wire.anthropic_message
+        return build(turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage, tool_ids=tool_ids)
+    completion_id = f"chatcmpl-fake{n:06d}"
+    if not record.stream:
+        return wire.openai_completion(
+            turn, model=model, completion_id=completion_id, created=created, usage=usage, tool_ids=tool_ids
+        )
+    options = body.get("stream_options")
+    return wire.openai_stream(
+        turn,
+        model=model,
+        completion_id=completion_id,
+        created=created,
+        include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+        usage=usage,
+        tool_ids=tool_ids,
+    )
+
+
 class FakeModelServer:
     """A fake OpenAI/Anthropic model server for tests and benchmarks.
 
@@ -387,7 +418,7 @@ class FakeModelServer:
         try:
             body: Any = json.loads(req.body) if req.body else None
         except ValueError:
-            body = None
+            body = None  # answered with a 400 below, like a real provider
         record = RecordedRequest(
             method=req.method,
             path=req.path,
@@ -452,63 +483,20 @@ class FakeModelServer:
         if turn.status is not None:
             self._send_error(conn, record, turn.status, turn.error_message, error_type=turn.error_type, turn=turn)
             return
-        body: dict[str, Any] = record.body
-        model = body["model"]
         n = self._next_id()
-        usage = wire.compute_usage(turn, wire.prompt_tokens(body))
-        anthropic = record.api == "anthropic"
-        tool_ids = [
-            call.id or (f"toolu_fake{n:06d}_{i}" if anthropic else f"call_fake{n:06d}_{i}")
-            for i, call in enumerate(turn.tool_calls)
-        ]
-        extra = list(turn.headers.items()) if turn.headers else []
-        request_id = ("request-id" if anthropic else "x-request-id", f"req_fake{n:06d}")
-        if not record.stream:
-            if anthropic:
-                data = wire.anthropic_message(
-                    turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage, tool_ids=tool_ids
-                )
-            else:
-                data = wire.openai_completion(
-                    turn,
-                    model=model,
-                    completion_id=f"chatcmpl-fake{n:06d}",
-                    created=int(time.time()),
-                    usage=usage,
-                    tool_ids=tool_ids,
-                )
-            record.status = 200
+        reply = build_reply(record, turn, n)
+        headers = [("request-id" if record.api == "anthropic" else "x-request-id", f"req_fake{n:06d}")]
+        headers.extend(turn.headers.items() if turn.headers else ())
+        record.status = 200
+        if isinstance(reply, bytes):
             record.chunks_sent = 1
             self._finish(record, completed=True)
-            conn.send_response(200, [_JSON, request_id, *extra], data)
+            conn.send_response(200, [_JSON, *headers], reply)
             return
-        if anthropic:
-            plan = wire.anthropic_stream(
-                turn, model=model, message_id=f"msg_fake{n:06d}", usage=usage, tool_ids=tool_ids
-            )
-        else:
-            options = body.get("stream_options")
-            include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            plan = wire.openai_stream(
-                turn,
-                model=model,
-                completion_id=f"chatcmpl-fake{n:06d}",
-                created=int(time.time()),
-                include_usage=include_usage,
-                usage=usage,
-                tool_ids=tool_ids,
-            )
-        record.status = 200
         conn.send_head(
-            200,
-            [
-                ("content-type", "text/event-stream; charset=utf-8"),
-                ("cache-control", "no-cache"),
-                request_id,
-                *extra,
-            ],
+            200, [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), *headers]
         )
-        await self._stream(conn, record, turn, plan)
+        await self._stream(conn, record, turn, reply)
 
     async def _stream(self, conn: HTTPConnection, record: RecordedRequest, turn: Turn, plan: wire.StreamPlan) -> None:
         events = plan.events
