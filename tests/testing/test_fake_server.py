@@ -253,3 +253,43 @@ def test_remote_fake_server_client(standalone: str) -> None:
         remote.reset()
         assert remote.requests == []
         assert remote.env()["OPENAI_BASE_URL"] == standalone + "/v1"
+
+
+def _raw_exchange(port: int, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_http_1_0_client_gets_an_unframed_body_and_a_close(server: FakeModelServer) -> None:
+    server.enqueue(Turn(text="old client"))
+    body = json.dumps(openai_body()).encode()
+    raw = _raw_exchange(
+        server.port,
+        b"POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body),
+    )
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"transfer-encoding" not in head.lower()
+    assert payload.startswith(b"data: {") and payload.endswith(b"data: [DONE]\n\n")
+    assert b'"content":"old "' in payload
+
+
+def test_garbage_request_gets_a_400_and_is_not_recorded(server: FakeModelServer) -> None:
+    raw = _raw_exchange(server.port, b"THIS IS NOT HTTP\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 400")
+    assert server.requests == []
+
+
+def test_waits_time_out_with_false(server: FakeModelServer) -> None:
+    assert server.wait_for_disconnect(timeout=0.05) is False
+    assert server.wait_for_requests(1, timeout=0.05) is False
+    assert server.wait_for_request_finished(5, timeout=0.05) is None
+    stream_text(server.url, openai_body())
+    assert server.wait_for_requests(1, timeout=1)

@@ -159,7 +159,7 @@ class HTTPConnection(asyncio.Protocol):
 
     def _bad_request(self, reason: str) -> None:
         log.warning("fake model server: bad HTTP request: %s", reason)
-        if self._h11.our_state is h11.SEND_RESPONSE:
+        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # h11 allows an error reply here
             self.send_response(400, [("content-type", "text/plain"), ("connection", "close")], reason.encode())
         self.close()
 
