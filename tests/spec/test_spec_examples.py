@@ -198,7 +198,9 @@ def test_008_streaming_patterns(fake: FakeModelServer, tmp_path: Path) -> None:
     assert len(shown) >= 40 and STORY.startswith(shown) and len(shown) < len(STORY)
     kept = re.fullmatch(r"Kept on the thread: assistant, interrupted=True, (\d+) characters", lines[11])
     assert kept and len(shown) <= int(kept.group(1)) < len(STORY)
-    story_request = next(r for r in fake.requests if "long story" in (last_user_text(r.body) or ""))
+    finished = [fake.wait_for_request_finished(i) for i in range(len(fake.requests))]
+    assert all(finished), "a model request never finished"
+    story_request = next(r for r in finished if "long story" in (last_user_text(r.body) or ""))
     assert story_request.disconnected_early and not story_request.completed
-    concurrent = [r for r in fake.requests if (last_user_text(r.body) or "").startswith("What is")]
+    concurrent = [r for r in finished if (last_user_text(r.body) or "").startswith("What is")]
     assert max(r.started for r in concurrent) < min(r.finished for r in concurrent)

@@ -200,7 +200,8 @@ async def test_async_processing_runs_concurrently(blocks, fake: FakeModelServer)
     await exec_fragment(blocks["2. Async Processing#1"], ns)
     results = await ns["process_multiple_streams"]()
     assert results == [f"About {q}: done." for q in queries]
-    requests = fake.requests
+    requests = [await fake.await_request_finished(i) for i in range(len(queries))]
+    assert all(requests), "a model request never finished"
     assert sorted(last_user_text(r.body) for r in requests) == sorted(queries)
     # One agent, four streams at once: every request started before any finished.
     assert max(r.started for r in requests) < min(r.finished for r in requests)
