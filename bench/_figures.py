@@ -395,7 +395,10 @@ def fig6_store(cfg: Config) -> dict:
         "import json, sys\n"
         f"sys.path.insert(0, {str(BENCH_DIR)!r})\n"
         "import storage_bench\n"
-        f"print({MARK!r} + json.dumps(storage_bench.run(quick={cfg.quick!r}), default=str))\n"
+        f"result = storage_bench.run(quick={cfg.quick!r})\n"
+        "if hasattr(storage_bench, 'to_markdown'):\n"
+        "    result['markdown'] = storage_bench.to_markdown(result)\n"
+        f"print({MARK!r} + json.dumps(result, default=str))\n"
     )
     env = child_env({
         "BENCH_TYLER640_PYTHON": str(_venvs.python_of("tyler640")),

@@ -12,7 +12,9 @@ def _f(v: Any, digits: int = 1) -> str:
         return "—"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if isinstance(v, int | float):
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
         if abs(v) >= 1000:
             return f"{v:,.0f}"
         if abs(v) >= 100:
@@ -126,9 +128,15 @@ def targets(res: dict) -> list[tuple[str, str, bool | None]]:
         out.append(("events CPU/chunk ≥ 5× less than Tyler 6.4.0", f"{ty / ev:.1f}× less", ty / ev >= 5))
     if floor and raw:
         out.append(("raw CPU/chunk ≤ 1.3× floor", f"×{raw / floor:.2f}", raw / floor <= 1.3))
-    fe = med("fig2", "ours-events")
-    if fe is not None:
-        out.append(("first event < 1 ms over first byte", f"{fe:.2f} ms", fe < 1.0))
+    fe, ff = med("fig2", "ours-events"), med("fig2", "floor")
+    if fe is not None and ff is not None:
+        # The floor's own figure is the method's baseline (timer slack, loopback): a client cannot
+        # see content before the byte that carries it, so ours' cost is what it adds over the floor.
+        out.append((
+            "first event < 1 ms over first byte (judged as over the floor's)",
+            f"{fe:.2f} ms after the server's first byte; floor {ff:.2f} ms; {fe - ff:+.2f} ms over floor",
+            fe - ff < 1.0,
+        ))
     try:
         sweep = figs["fig3"]["contenders"]["ours-events"]
         k = sweep["max_sustained_k"]
@@ -155,6 +163,8 @@ def markdown(res: dict) -> str:
         f"- Machine: {m['cores']} cores ({m.get('cpu_model') or 'unknown CPU'}), {m.get('memory_gb', '?')} GB RAM, {m['platform']}",
         f"- Python: {m['python']}",
         f"- Mode: {'--quick (smoke, not for comparison)' if m['quick'] else 'full'}; total run time {m.get('elapsed_s', 0):.0f} s",
+        f"- Load average (1 min) at start / end: {m.get('load_start', '?')} / {m.get('load_end', '?')} "
+        "(a shared machine: other jobs may have run meanwhile)",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items()),
         "",
         "All contenders talk to the same fake model server (`python -m tyler.testing`) on loopback, in its own "

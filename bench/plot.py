@@ -53,11 +53,30 @@ def _sweep(ax_gap, ax_rss, fig: dict) -> None:
         ax.legend(fontsize=7)
 
 
+def _store(ax, fig: dict) -> None:
+    data = fig.get("data") or {}
+    names = {"ours": "ours", "tyler640": "Tyler 6.4.0"}
+    for row in data.get("rows", []):
+        save = row.get("save") or {}
+        ns = sorted(int(n) for n in save if save[n] is not None)
+        if not ns:
+            continue
+        style = "-" if row.get("impl") == "ours" else "--"
+        label = f"{names.get(row.get('impl'), row.get('impl'))} {row.get('backend')} {row.get('mode')}"
+        ax.plot(ns, [save[str(n)] * 1000 for n in ns], style, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title("6. Thread store: per-save cost vs thread length", fontsize=10)
+    ax.set_xlabel("messages in thread")
+    ax.set_ylabel("ms per save")
+    ax.legend(fontsize=6)
+
+
 def main(src: str, dst: str) -> None:
     with open(src) as fh:
         res = json.load(fh)
     figs = res["figures"]
-    fig, axes = plt.subplots(3, 2, figsize=(13, 13))
+    fig, axes = plt.subplots(4, 2, figsize=(13, 17))
     m = res["meta"]
     fig.suptitle(f"Benchmarks {m['date'][:10]} — {m['cores']} cores, Python {m['python'].split()[0]}"
                  + (" (--quick smoke)" if m["quick"] else ""), fontsize=12)
@@ -72,6 +91,11 @@ def main(src: str, dst: str) -> None:
     if "fig5" in figs:
         f5 = {"contenders": {k: v["import_s"] for k, v in figs["fig5"]["contenders"].items()}}
         _bars(axes[2][1], f5, "5. import wall time", "s")
+    if "fig5" in figs:
+        f5 = {"contenders": {k: v["import_rss_mb"] for k, v in figs["fig5"]["contenders"].items()}}
+        _bars(axes[3][1], f5, "5. import peak RSS", "MB")
+    if "fig6" in figs:
+        _store(axes[3][0], figs["fig6"])
     fig.tight_layout()
     fig.savefig(dst, dpi=90)
 

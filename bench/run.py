@@ -86,6 +86,7 @@ def machine_meta(quick: bool) -> dict:
         "python": sys.version.replace("\n", " "),
         "platform": platform.platform(),
         "quick": quick,
+        "load_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         _guard(res, "fig6", lambda: _figures.fig6_store(cfg))
 
     res["meta"]["elapsed_s"] = time.perf_counter() - t_start
+    res["meta"]["load_end"] = round(os.getloadavg()[0], 2)
     _write(res, out_dir)
     missing = [f for f in only if f not in res["figures"]]
     print(f"done in {res['meta']['elapsed_s']:.0f} s; results in {out_dir}"

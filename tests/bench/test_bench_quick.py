@@ -40,6 +40,7 @@ def quick_results(tmp_path_factory) -> tuple[Path, dict, str]:
 
 
 @pytest.mark.bench
+@pytest.mark.timeout(3600)  # first run builds four venvs (Tyler 6.4.0 alone installs ~1.2 GB)
 def test_quick_run_produces_every_figure(quick_results):
     out, res, log = quick_results
     assert res["errors"] == {}, (res["errors"], log[-5000:])
@@ -70,6 +71,7 @@ def test_quick_run_produces_every_figure(quick_results):
 
 
 @pytest.mark.bench
+@pytest.mark.timeout(3600)  # first run builds four venvs (Tyler 6.4.0 alone installs ~1.2 GB)
 def test_quick_run_writes_table_and_plot(quick_results):
     out, res, _log = quick_results
     md = (out / "results.md").read_text()
