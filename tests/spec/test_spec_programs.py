@@ -23,13 +23,6 @@ def test_event_streaming_prints_the_story(blocks, fake: FakeModelServer, tmp_pat
     assert request.messages[-1] == {"role": "user", "content": "Tell me a story about space exploration"}
 
 
-def test_event_streaming_prints_each_chunk_as_it_arrives(blocks, fake: FakeModelServer, tmp_path: Path) -> None:
-    # The chunking must not matter: one odd split still prints the exact text.
-    fake.enqueue(Turn(chunks=["Sp", "ace ", "is big", ".", " 🚀"]))
-    out = run_program(blocks["Event Streaming (Recommended)#1"].code, fake, tmp_path).stdout
-    assert out == "🤖 Assistant: Space is big. 🚀\n"
-
-
 def test_raw_streaming_prints_text_and_usage(blocks, fake: FakeModelServer, tmp_path: Path) -> None:
     fake.enqueue(Turn(text="Hello! How can I help you today?", usage={"prompt_tokens": 21, "completion_tokens": 9}))
     out = run_program(blocks["Raw Streaming (Advanced)#1"].code, fake, tmp_path).stdout
@@ -84,11 +77,3 @@ def test_terminal_chat_starts_then_resumes(blocks, fake: FakeModelServer, tmp_pa
     # The resumed thread carried the first conversation to the model.
     history = [(m["role"], m["content"]) for m in fake.requests[1].messages if m["role"] != "system"]
     assert history == [("user", "hello"), ("assistant", "Hi! Nice to meet you."), ("user", "again")]
-
-
-def test_terminal_chat_exits_without_calling_the_model(blocks, fake: FakeModelServer, tmp_path: Path) -> None:
-    if not _thread_store_available():
-        pytest.skip("tyler.ThreadStore has not landed yet")
-    out = run_program(blocks["Terminal chat interface#1"].code, fake, tmp_path, stdin="EXIT\n").stdout
-    assert out.startswith("🆕 Starting new conversation...\n")
-    assert fake.requests == []
