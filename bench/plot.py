@@ -45,8 +45,9 @@ def _sweep(ax_gap, ax_rss, fig: dict) -> None:
         (ax_gap, "p99 added inter-chunk gap vs concurrent streams", "ms"),
         (ax_rss, "RSS per stream vs concurrent streams", "KB"),
     ):
-        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(bottom=0)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("K concurrent streams")
         ax.set_ylabel(unit)
@@ -96,7 +97,7 @@ def main(src: str, dst: str) -> None:
         _bars(axes[3][1], f5, "5. import peak RSS", "MB")
     if "fig6" in figs:
         _store(axes[3][0], figs["fig6"])
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(dst, dpi=90)
 
 
