@@ -203,6 +203,8 @@ async def test_async_processing_runs_concurrently(blocks, fake: FakeModelServer)
     requests = [await fake.await_request_finished(i) for i in range(len(queries))]
     assert all(requests), "a model request never finished"
     assert sorted(last_user_text(r.body) for r in requests) == sorted(queries)
+    # No cross-talk: each request carried its own thread, one user message and nothing else.
+    assert all([m["role"] for m in r.messages] == ["system", "user"] for r in requests)
     # One agent, four streams at once: every request started before any finished.
     assert max(r.started for r in requests) < min(r.finished for r in requests)
 
