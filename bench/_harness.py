@@ -169,10 +169,12 @@ class Contender:
 class WorkerProc:
     """A contender's client process answering one JSON command per line."""
 
-    def __init__(self, contender: Contender, python: Path, url: str, echo: bool = False) -> None:
+    def __init__(
+        self, contender: Contender, python: Path, url: str, echo: bool = False, prefix: list[str] | None = None
+    ) -> None:
         self.c = contender
         self.proc = subprocess.Popen(
-            [str(python), str(CLIENTS_DIR / contender.script), url, json.dumps(contender.options)],
+            [*(prefix or []), str(python), str(CLIENTS_DIR / contender.script), url, json.dumps(contender.options)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

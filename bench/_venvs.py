@@ -55,6 +55,8 @@ SPECS: dict[str, VenvSpec] = {
     "tyler640": VenvSpec("tyler640", ("slide-tyler==6.4.0",)),
     # Report tooling (plot) only; never imported by a contender.
     "report": VenvSpec("report", ("matplotlib>=3.7",)),
+    # Sampling profiler for bench/profile.py (attaches from outside; the measured venvs stay clean).
+    "profile": VenvSpec("profile", ("py-spy>=0.3.14",)),
 }
 
 
