@@ -5,6 +5,7 @@
     TAVILY_API_KEY       key for the Tavily API              (base URL: LYE_TAVILY_URL)
     SEARXNG_URL          a SearXNG instance (JSON format enabled), no key
     LYE_DUCKDUCKGO_URL   DuckDuckGo's HTML endpoint (default https://html.duckduckgo.com/html/), no key
+    LYE_SEARCH_TIMEOUT   seconds per backend request (default 15)
 
 `auto` tries, in order, every backend that is configured (Brave and Tavily when their key is
 set, SearXNG when its URL is set) and then DuckDuckGo, and answers with the first that works.
