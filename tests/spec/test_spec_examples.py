@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 import httpx
-from spec_support import REPO, run_script, serve
+from spec_support import REPO, program_env, run_script, serve
 
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 from tyler.testing.server import last_user_text
@@ -202,3 +206,30 @@ def test_008_streaming_patterns(fake: FakeModelServer, tmp_path: Path) -> None:
     assert story_request.disconnected_early and not story_request.completed
     concurrent = [r for r in finished if (last_user_text(r.body) or "").startswith("What is")]
     assert max(r.started for r in concurrent) < min(r.finished for r in concurrent)
+
+
+def test_007_ctrl_c_stops_only_the_answer(fake: FakeModelServer, tmp_path: Path) -> None:
+    fake.enqueue(Turn(text=STORY, delay=0.02), Turn(text="Second answer."))
+    proc = subprocess.Popen(
+        [sys.executable, str(example("007_streaming_chat.py"))], cwd=tmp_path, env=program_env(fake),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("tell me a story\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 15
+        while not (fake.requests and fake.requests[0].chunks_sent >= 5):
+            assert time.monotonic() < deadline and proc.poll() is None, "the answer never started"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert fake.wait_for_disconnect(0, timeout=10), "Ctrl-C did not close the model request"
+        out, err = proc.communicate("again\nexit\n", timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "\n⚠️ stopped\n" in out and "🤖 Second answer.\n" in out and out.endswith("👋 Bye\n")
+    roles = [m["role"] for m in fake.requests[1].messages]
+    assert roles == ["system", "user", "assistant", "user"]  # the partial answer stayed in the history
+    assert STORY.startswith(fake.requests[1].messages[2]["content"])
