@@ -73,6 +73,8 @@ def _jsonable(value: Any) -> Any:
         return dump(mode="json")
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, BaseException):  # EXECUTION_ERROR's "exception"
+        return f"{type(value).__name__}: {value}"
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
