@@ -102,3 +102,14 @@ def test_agent_result_fields() -> None:
     assert result.messages == [reply]
     assert result.usage == {"total_tokens": 3}
     assert AgentResult(thread=thread, new_messages=[], content=None).usage == {}
+
+
+async def test_error_events_serialize(env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="one two three", abort_after=3))
+    thread = Thread()
+    thread.add_message(Message(role="user", content="hi"))
+    events = [e async for e in Agent(model_name="gpt-4").stream(thread)]
+    assert events[-1].type is EventType.EXECUTION_ERROR
+    out = json.loads(json.dumps(events[-1].to_dict()))
+    assert out["data"]["error_type"] == "ModelConnectionError"
+    assert "ModelConnectionError" in out["data"]["exception"]
