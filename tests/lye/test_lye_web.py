@@ -8,7 +8,7 @@ import pytest
 from lye_loopback import LoopbackServer
 
 from lye import WEB_TOOLS, BlockedAddressError, FetchError, FileToolError, WorkspaceEscapeError, tool_names
-from lye._net import blocked_reason
+from lye._net import blocked_reason, checked_addresses
 from lye.web import download_file, fetch_page, make_web_tools
 
 
@@ -212,3 +212,41 @@ async def test_download_guards(server: LoopbackServer, tmp_path, monkeypatch: py
     with pytest.raises(FetchError, match="over the 1.0 MB download limit"):
         await download_file(f"{server.url}/huge?mb=3")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial files left behind
+
+
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """Answer getaddrinfo for made-up names (.test is reserved, never resolvable for real)."""
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            return [
+                (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
+                for ip in answers[host]
+            ]
+        return await real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+
+
+async def test_any_private_answer_refuses_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dns(monkeypatch, {"mixed.test": ["93.184.216.34", "127.0.0.1"], "meta.test": ["169.254.169.254"]})
+    # Checked without fetching: even a broken guard must not open a connection to a public address.
+    with pytest.raises(BlockedAddressError, match=r"mixed\.test \(127\.0\.0\.1\): loopback"):
+        await checked_addresses("mixed.test", 80, allow_private=False)
+    assert len(await checked_addresses("mixed.test", 80, allow_private=True)) == 2
+    with pytest.raises(BlockedAddressError, match="cloud metadata address"):
+        await fetch_page("http://meta.test/latest/meta-data/")
+
+
+async def test_connection_goes_to_the_checked_address(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The name is resolved once, by the guard; the connection uses that answer (the system resolver
+    # could not resolve "site.test" at all), so a second, different DNS answer cannot be slipped in.
+    _fake_dns(monkeypatch, {"site.test": ["127.0.0.1"]})
+    tools = make_web_tools(allowed_hosts=[f"site.test:{server.port}"])
+    text = await _impl(tools, "web-fetch")(url=f"http://site.test:{server.port}/host", output_format="raw")
+    assert text.endswith(f"site.test:{server.port}")  # Host header kept for virtual hosting
