@@ -292,8 +292,6 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:
     text = turn.text
     async with aclosing(agent._provider().stream(request)) as chunks:
         async for c in chunks:
-            if raw and c.raw is not None:
-                yield RawChunk(c.raw)
             if c.text:
                 if turn.first_token_at is None:
                     turn.first_token_at = time.perf_counter()
@@ -317,6 +315,8 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:
                 turn.usage = c.usage.as_dict()
             if c.finish_reason:
                 turn.finish_reason = c.finish_reason
+            if raw and c.raw is not None:  # after accounting: a consumer that stops here keeps it
+                yield RawChunk(c.raw)
     message = turn.to_message(agent.model_name)
     state.turn = None
     state.add(message)
