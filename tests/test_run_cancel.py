@@ -218,3 +218,36 @@ async def test_many_cancelled_streams_leak_no_connections(env: FakeModelServer) 
     result = await agent.go(user_thread())
     assert result.content == "still fine"
     assert busy_connections() == []
+
+
+@BOTH
+async def test_break_during_tool_call_streaming_leaves_a_valid_thread(env: FakeModelServer, model: str) -> None:
+    env.enqueue(Turn(text="Let me look.", tool_calls=[FakeToolCall("lookup", {"key": "a long value to stream"},
+                                                                   chunks=['{"key": ', '"a long ', 'value"}'])],
+                     delay=0.01))
+    calls: list[str] = []
+
+    def lookup(key: str) -> str:
+        calls.append(key)
+        return key
+
+    agent = Agent(model_name=model, tools=[lookup])
+    thread = user_thread()
+    async with aclosing(agent.stream(thread)) as events:
+        async for event in events:
+            if event.type is EventType.LLM_TOOL_CALL_CHUNK and event.data["arguments_delta"]:
+                break
+    assert calls == []
+    partial = thread.messages[-1]
+    assert partial.role == "assistant"
+    assert partial.interrupted is True
+    assert partial.content == "Let me look."
+    # Half a tool call must not be sent back as a call without a result.
+    assert not partial.tool_calls
+    assert partial.attributes["partial_tool_calls"][0]["function"]["name"] == "lookup"
+    assert await env.await_disconnect(timeout=2.0)
+    env.enqueue(Turn(text="Resumed."))
+    thread.add_message(Message(role="user", content="go on"))
+    assert (await agent.go(thread)).content == "Resumed."
+    assert "tool_use" not in str(env.requests[-1].body["messages"])
+    assert "tool_calls" not in str(env.requests[-1].body["messages"])

@@ -252,3 +252,27 @@ async def test_go_raises_typed_errors(env: FakeModelServer) -> None:
     env.enqueue(Turn(status=401))
     with pytest.raises(AuthenticationError):
         await Agent(model_name=OPENAI_MODEL).go(user_thread())
+
+
+async def test_raw_mode_failure_keeps_partial_on_thread(env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="one two three four five six", abort_after=3))
+    thread = user_thread()
+    with pytest.raises(ModelConnectionError):
+        await raw_chunks(Agent(model_name=OPENAI_MODEL), thread)
+    assert thread.messages[-1].role == "assistant"
+    assert thread.messages[-1].content == "one two "
+    assert thread.messages[-1].interrupted is True
+
+
+async def test_raw_mode_break_closes_upstream(env: FakeModelServer) -> None:
+    from contextlib import aclosing
+
+    env.enqueue(Turn(text=" ".join(f"w{i}" for i in range(200)), delay=0.01))
+    thread = user_thread()
+    async with aclosing(Agent(model_name=OPENAI_MODEL).stream(thread, mode="raw")) as chunks:
+        async for chunk in chunks:
+            if delta_content(chunk):
+                break
+    assert await env.await_disconnect(timeout=2.0)
+    assert thread.messages[-1].content == "w0 "
+    assert thread.messages[-1].interrupted is True
