@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import AsyncIterator
+
 import pytest
 
 from tyler import Agent, EventType, ExecutionEvent, Message, Thread
@@ -127,6 +128,15 @@ async def test_retry_after_is_honoured(env: FakeModelServer) -> None:
     first, second = env.requests
     assert first.finished is not None
     assert second.started - first.finished >= 0.35
+
+
+async def test_retry_after_ms_is_honoured(env: FakeModelServer) -> None:
+    env.enqueue(Turn(status=503, headers={"retry-after-ms": "300"}), Turn(text="ok"))
+    result = await Agent(model_name=ANTHROPIC_MODEL).go(user_thread())
+    assert result.content == "ok"
+    first, second = env.requests
+    assert first.finished is not None
+    assert second.started - first.finished >= 0.25
 
 
 async def test_retry_without_retry_after_backs_off(env: FakeModelServer) -> None:
@@ -284,7 +294,11 @@ async def test_unknown_model_without_litellm_names_the_extra(
     agent = Agent(model_name="mistral/mistral-large-latest")
     with pytest.raises(ProviderNotFoundError) as info:
         await agent.go(user_thread())
-    assert "[litellm]" in str(info.value)
+    from importlib.metadata import metadata
+
+    dist = metadata("tyler-stream")
+    assert "litellm" in (dist.get_all("Provides-Extra") or [])
+    assert f"{dist['Name']}[litellm]" in str(info.value)
     assert "mistral/mistral-large-latest" in str(info.value)
     assert isinstance(info.value, ConfigurationError)
     events = await collect(agent, user_thread())
