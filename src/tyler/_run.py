@@ -466,6 +466,8 @@ def _tool_done(
     state: _Run, call: dict[str, Any], tool: Tool, started: float, task: asyncio.Future[Any]
 ) -> ExecutionEvent:
     ms = (time.perf_counter() - started) * 1000
+    if task.cancelled():  # the tool raised CancelledError itself: the run was not cancelled
+        return _tool_failed(state, call, f"tool {tool.name!r} was cancelled", "CancelledError", ms)
     exc = task.exception()
     if isinstance(exc, TimeoutError):
         timeout = tool.timeout if tool.timeout is not None else state.agent.tool_timeout
