@@ -444,6 +444,16 @@ async def test_tool_raising(env: FakeModelServer, model: str) -> None:
     check_error_reported(env, events, thread, "ValueError", "boom: bad")
 
 
+async def test_tool_raising_cancelled_error_does_not_end_the_run(env: FakeModelServer) -> None:
+    # Some libraries leak CancelledError out of their own cancel scopes; the run was not cancelled.
+    async def leaky() -> str:
+        raise asyncio.CancelledError()
+
+    events, thread = await run_failing_call(env, OPENAI_MODEL, FakeToolCall("leaky", {}), [leaky])
+    check_error_reported(env, events, thread, "CancelledError", "cancelled")
+    assert [e.type for e in events].count(EventType.EXECUTION_COMPLETE) == 1
+
+
 @pytest.mark.parametrize("how", ["tool", "agent", "dict"])
 async def test_tool_timeout(env: FakeModelServer, how: str) -> None:
     cancelled: list[bool] = []
