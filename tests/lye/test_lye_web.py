@@ -42,20 +42,21 @@ async def test_localhost_name_refused_after_resolution(server: LoopbackServer) -
 
 
 @pytest.mark.parametrize(
-    "url",
-    [
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[fd00:ec2::254]/",
-        "http://10.0.0.1/",
-        "http://192.168.1.1/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://0.0.0.0/",
-        "http://[::1]/",
-    ],
+    "url", ["http://127.0.0.2:1/", "http://[::1]:1/", "http://0.0.0.0:1/", "http://[::ffff:127.0.0.1]:1/"]
 )
-async def test_private_literals_refused_without_traffic(url: str) -> None:
+async def test_loopback_literals_refused(url: str) -> None:
     with pytest.raises(BlockedAddressError):
         await fetch_page(url)
+
+
+@pytest.mark.parametrize(
+    "host", ["169.254.169.254", "fd00:ec2::254", "10.0.0.1", "192.168.1.1", "172.16.0.1", "::ffff:10.1.2.3"]
+)
+async def test_private_and_metadata_literals_refused(host: str) -> None:
+    # Checked without fetching: these tests must never send traffic off the loopback interface,
+    # not even if the guard were broken.
+    with pytest.raises(BlockedAddressError):
+        await checked_addresses(host, 80, allow_private=False)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,8 @@ async def test_redirect_to_private_address_is_checked_on_every_hop(server: Loopb
     fetch = _impl(tools, "web-fetch")
     assert "Quantum computing" in await fetch(url=f"{server.url}/page")
     for target in (
-        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.2:1/latest/meta-data/",
+        "http://[::1]:1/",
         f"http://localhost:{server.port}/page",
         "http://127.0.0.2/",
     ):
@@ -170,9 +172,10 @@ async def test_json_binary_pdf_and_errors(server: LoopbackServer, allow_private:
         await fetch_page(f"{server.url}/status/404")
 
 
-async def test_unresolvable_and_refused_connections(allow_private: None) -> None:
-    with pytest.raises(FetchError, match="cannot resolve host"):
-        await fetch_page("http://no-such-host.invalid/")
+async def test_unresolvable_and_refused_connections(allow_private: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dns(monkeypatch, {"no-such-host.test": None})  # no real DNS query leaves the machine
+    with pytest.raises(FetchError, match="cannot resolve host 'no-such-host.test'"):
+        await fetch_page("http://no-such-host.test/")
     with pytest.raises(FetchError, match="could not fetch"):
         await fetch_page("http://127.0.0.1:1/")  # nothing listens on port 1
 
@@ -214,7 +217,7 @@ async def test_download_guards(server: LoopbackServer, tmp_path, monkeypatch: py
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial files left behind
 
 
-def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str] | None]) -> None:
     """Answer getaddrinfo for made-up names (.test is reserved, never resolvable for real)."""
     import asyncio
     import socket
@@ -223,6 +226,8 @@ def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) ->
     real = loop.getaddrinfo
 
     async def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers and answers[host] is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if host in answers:
             return [
                 (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))
