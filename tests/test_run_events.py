@@ -81,8 +81,9 @@ async def test_stream_chunks_carry_the_message_id_of_the_final_message(env: Fake
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 async def test_openai_reasoning_becomes_thinking_events(env: FakeModelServer, field: str) -> None:
-    env.enqueue(Turn(thinking="First multiply 137 by 280, then add.", reasoning_field=field,
-                     text="The answer is 38,908."))
+    env.enqueue(
+        Turn(thinking="First multiply 137 by 280, then add.", reasoning_field=field, text="The answer is 38,908.")
+    )
     thread = user_thread("What's 137 * 284?")
     events = await collect(Agent(model_name="o1-preview"), thread)
     thinking = of(events, EventType.LLM_THINKING_CHUNK)
@@ -107,15 +108,18 @@ async def test_anthropic_thinking_events_and_reasoning_content(env: FakeModelSer
     thread = user_thread("What's 137 * 284?")
     events = await collect(Agent(model_name=ANTHROPIC_MODEL, reasoning="low"), thread)
     thinking = of(events, EventType.LLM_THINKING_CHUNK)
-    assert {e.data["thinking_type"] for e in thinking} == {"thinking"}
+    assert {e.data["thinking_type"] for e in thinking} == {"reasoning"}
     assert "".join(e.data["thinking_chunk"] for e in thinking) == "137 * 284 = 137 * 280 + 137 * 4"
     msg = thread.messages[-1]
     assert msg.reasoning_content == "137 * 284 = 137 * 280 + 137 * 4"
     assert msg.content == "38,908"
-    assert msg.thinking_blocks == [{
-        "type": "thinking", "thinking": "137 * 284 = 137 * 280 + 137 * 4",
-        "signature": thinking_signature("137 * 284 = 137 * 280 + 137 * 4"),
-    }]
+    assert msg.thinking_blocks == [
+        {
+            "type": "thinking",
+            "thinking": "137 * 284 = 137 * 280 + 137 * 4",
+            "signature": thinking_signature("137 * 284 = 137 * 280 + 137 * 4"),
+        }
+    ]
     # reasoning="low" turns extended thinking on in the request.
     assert env.requests[0].body["thinking"]["type"] == "enabled"
     assert env.requests[0].body["max_tokens"] > env.requests[0].body["thinking"]["budget_tokens"]
@@ -136,10 +140,16 @@ async def test_tool_call_argument_deltas_reassemble(env: FakeModelServer, model:
     args_a = {"city": "Paris, France", "note": "a longer string to split in pieces"}
     args_b = {"city": "Tokyo"}
     env.enqueue(
-        Turn(tool_calls=[FakeToolCall("get_weather", args_a, chunks=['{"city": "Par', 'is, France", ',
-                                                                     '"note": "a longer string ',
-                                                                     'to split in pieces"}']),
-                         FakeToolCall("get_weather", args_b)]),
+        Turn(
+            tool_calls=[
+                FakeToolCall(
+                    "get_weather",
+                    args_a,
+                    chunks=['{"city": "Par', 'is, France", ', '"note": "a longer string ', 'to split in pieces"}'],
+                ),
+                FakeToolCall("get_weather", args_b),
+            ]
+        ),
         Turn(text="Done."),
     )
 
@@ -165,9 +175,10 @@ async def test_tool_call_argument_deltas_reassemble(env: FakeModelServer, model:
     # The ids tie the deltas, the tool events and the tool messages together.
     selected = of(events, EventType.TOOL_SELECTED)
     assert [e.data["tool_call_id"] for e in selected] == [c["id"] for c in assistant.tool_calls]
-    assert [e.data["arguments"] for e in selected] == [{"city": "Paris, France",
-                                                        "note": "a longer string to split in pieces"},
-                                                       {"city": "Tokyo", "note": ""}]
+    assert [e.data["arguments"] for e in selected] == [
+        {"city": "Paris, France", "note": "a longer string to split in pieces"},
+        {"city": "Tokyo", "note": ""},
+    ]
     tool_msgs = [m for m in thread.messages if m.role == "tool"]
     assert [m.tool_call_id for m in tool_msgs] == [c["id"] for c in assistant.tool_calls]
     assert [m.content for m in tool_msgs] == ["Sunny in Paris, France", "Sunny in Tokyo"]
@@ -184,9 +195,20 @@ async def test_event_order_with_a_tool_call(env: FakeModelServer, model: str) ->
     thread = user_thread("Weather in Paris?")
     events = await collect(Agent(model_name=model, tools=[get_weather]), thread)
     assert shape(events) == [
-        "iteration_start", "llm_request", "chunks", "llm_response", "message_created",
-        "tool_selected", "tool_executing", "tool_result", "message_created",
-        "iteration_start", "llm_request", "chunks", "llm_response", "message_created",
+        "iteration_start",
+        "llm_request",
+        "chunks",
+        "llm_response",
+        "message_created",
+        "tool_selected",
+        "tool_executing",
+        "tool_result",
+        "message_created",
+        "iteration_start",
+        "llm_request",
+        "chunks",
+        "llm_response",
+        "message_created",
         "execution_complete",
     ]
     created = [e.data["message"] for e in of(events, EventType.MESSAGE_CREATED)]
@@ -219,15 +241,21 @@ async def test_tool_result_is_sent_back_to_the_model(env: FakeModelServer, model
         assert second[-2]["role"] == "assistant"
         call = second[-2]["tool_calls"][0]
         assert call["function"]["name"] == "get_weather"
-        assert second[-1] == {"role": "tool", "content": "Sunny in Oslo", "name": "get_weather",
-                              "tool_call_id": call["id"]}
+        assert second[-1] == {
+            "role": "tool",
+            "content": "Sunny in Oslo",
+            "name": "get_weather",
+            "tool_call_id": call["id"],
+        }
     else:
         assert second[-2]["role"] == "assistant"
         tool_use = second[-2]["content"][-1]
         assert tool_use["type"] == "tool_use"
         assert tool_use["input"] == {"city": "Oslo"}
-        assert second[-1] == {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": tool_use["id"], "content": "Sunny in Oslo"}]}
+        assert second[-1] == {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "Sunny in Oslo"}],
+        }
 
 
 async def test_anthropic_thinking_signature_is_sent_back_before_tool_use(env: FakeModelServer) -> None:
@@ -236,8 +264,7 @@ async def test_anthropic_thinking_signature_is_sent_back_before_tool_use(env: Fa
         Turn(thinking=thinking, tool_calls=[FakeToolCall("get_weather", {"city": "Paris"})]),
         Turn(text="Sunny."),
     )
-    agent = Agent(model_name=ANTHROPIC_MODEL, tools=[get_weather],
-                  reasoning={"type": "enabled", "budget_tokens": 1024})
+    agent = Agent(model_name=ANTHROPIC_MODEL, tools=[get_weather], reasoning={"type": "enabled", "budget_tokens": 1024})
     events = await collect(agent, user_thread("Weather in Paris?"))
     assert assert_one_terminal(events).type is EventType.EXECUTION_COMPLETE
     assert len(env.requests) == 2

@@ -55,7 +55,7 @@ class _Turn:
         self.first_token_at: float | None = None
         self.text: list[str] = []
         self.thinking: list[str] = []
-        self.blocks: list[dict[str, Any]] = []  # Anthropic thinking blocks, with signatures
+        self.blocks: list[dict[str, Any]] = []  # thinking blocks; Anthropic signs them
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
@@ -65,18 +65,27 @@ class _Turn:
         return not (self.text or self.thinking or self.tool_calls)
 
     def add_thinking(self, chunk: ModelChunk) -> None:
+        # Blocks are built for every provider; only signed ones (Anthropic's) are kept and sent back.
         if chunk.thinking:
             self.thinking.append(chunk.thinking)
-            if chunk.thinking_type == "thinking":
-                if not self.blocks or self.blocks[-1].get("signature") is not None:
-                    self.blocks.append({"type": "thinking", "thinking": "", "signature": None})
-                self.blocks[-1]["thinking"] += chunk.thinking
+            if not self.blocks or self.blocks[-1]["signature"] is not None:
+                self.blocks.append({"type": "thinking", "parts": [], "signature": None})
+            self.blocks[-1]["parts"].append(chunk.thinking)
         if chunk.thinking_signature:
-            if not self.blocks or self.blocks[-1].get("signature") is not None:
-                self.blocks.append({"type": "thinking", "thinking": "", "signature": None})
+            if not self.blocks or self.blocks[-1]["signature"] is not None:
+                self.blocks.append({"type": "thinking", "parts": [], "signature": None})
             self.blocks[-1]["signature"] = chunk.thinking_signature
         if chunk.redacted_thinking:
-            self.blocks.append({"type": "redacted_thinking", "data": chunk.redacted_thinking})
+            self.blocks.append({"type": "redacted_thinking", "data": chunk.redacted_thinking, "signature": ""})
+
+    def signed_blocks(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for b in self.blocks:
+            if b["type"] == "redacted_thinking":
+                out.append({"type": "redacted_thinking", "data": b["data"]})
+            elif b["signature"]:
+                out.append({"type": "thinking", "thinking": "".join(b["parts"]), "signature": b["signature"]})
+        return out
 
     def finished_tool_calls(self) -> list[dict[str, Any]]:
         calls = []
@@ -108,7 +117,7 @@ class _Turn:
                 attributes["partial_tool_calls"] = self.finished_tool_calls()
         elif self.tool_calls:
             tool_calls = self.finished_tool_calls()
-        blocks = [b for b in self.blocks if b.get("type") == "redacted_thinking" or b.get("signature")]
+        blocks = self.signed_blocks()
         return Message(
             id=self.message_id,
             role="assistant",

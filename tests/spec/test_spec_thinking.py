@@ -17,7 +17,7 @@ from tyler.testing import FakeModelServer, Turn
 
 CLAUDE = "anthropic/claude-3-7-sonnet-20250219"
 # (model, thinking_type the events report, wire API the request must use)
-MODELS = [(CLAUDE, "thinking", "anthropic"), ("o1-preview", "reasoning", "openai")]
+MODELS = [(CLAUDE, "reasoning", "anthropic"), ("o1-preview", "reasoning", "openai")]
 
 
 def sample(spec_text: str) -> tuple[list[str], str]:

@@ -262,7 +262,7 @@ class AnthropicProvider:
         if dtype == "thinking_delta":
             text = delta.get("thinking", "")
             return ModelChunk(
-                raw=state.raw({"reasoning_content": text}), thinking=text, thinking_type="thinking"
+                raw=state.raw({"reasoning_content": text}), thinking=text, thinking_type="reasoning"
             )
         if dtype == "signature_delta":
             sig = delta.get("signature", "")
