@@ -43,8 +43,9 @@ def test_thread_store_is_lazily_importable() -> None:
 
 def _run_python(code: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                         timeout=60, env=env, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -104,19 +105,22 @@ def test_base_url_is_an_alias_of_api_base() -> None:
     assert same.api_base == "http://127.0.0.1:9/v1"
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"max_tool_iterations": 0},
-    {"max_tool_iterations": -1},
-    {"max_tool_iterations": 2.5},
-    {"temperature": 3},
-    {"temperature": -0.1},
-    {"reasoning": "extreme"},
-    {"stall_timeout": 0},
-    {"connect_timeout": -1},
-    {"api_base": "http://a/v1", "base_url": "http://b/v1"},
-    {"model_name": ""},
-    {"model_name": "   "},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_tool_iterations": 0},
+        {"max_tool_iterations": -1},
+        {"max_tool_iterations": 2.5},
+        {"temperature": 3},
+        {"temperature": -0.1},
+        {"reasoning": "extreme"},
+        {"stall_timeout": 0},
+        {"connect_timeout": -1},
+        {"api_base": "http://a/v1", "base_url": "http://b/v1"},
+        {"model_name": ""},
+        {"model_name": "   "},
+    ],
+)
 def test_bad_agent_arguments(kwargs: dict[str, object]) -> None:
     kwargs = {"model_name": "gpt-4o", **kwargs}
     with pytest.raises(ConfigurationError):

@@ -11,9 +11,20 @@ import pytest
 from tyler.chunks import RawChunk
 
 CHUNK = {
-    "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o",
-    "choices": [{"index": 0, "delta": {"content": "Hi", "tool_calls": [
-        {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": None}],
+    "id": "chatcmpl-1",
+    "object": "chat.completion.chunk",
+    "created": 1700000000,
+    "model": "gpt-4o",
+    "choices": [
+        {
+            "index": 0,
+            "delta": {
+                "content": "Hi",
+                "tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            "finish_reason": None,
+        }
+    ],
     "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
 }
 

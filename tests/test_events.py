@@ -13,8 +13,9 @@ from tyler.testing import FakeModelServer, Turn
 
 
 def test_user_constructible_as_in_the_spec() -> None:
-    event = ExecutionEvent(type=EventType.EXECUTION_ERROR, timestamp=datetime.now(),
-                           data={"message": "Stream timed out"})
+    event = ExecutionEvent(
+        type=EventType.EXECUTION_ERROR, timestamp=datetime.now(), data={"message": "Stream timed out"}
+    )
     assert event.type is EventType.EXECUTION_ERROR
     assert event.data["message"] == "Stream timed out"
     assert event.attributes is None
@@ -26,18 +27,27 @@ def test_defaults_and_positional_construction() -> None:
     assert event.data == {}
     assert event.timestamp.tzinfo is not None
     assert ExecutionEvent(EventType.ITERATION_START, event.timestamp, {"a": 1}).data == {"a": 1}
-    assert ExecutionEvent(EventType.ITERATION_START, event.timestamp, {"a": 1}) == \
-        ExecutionEvent(EventType.ITERATION_START, event.timestamp, {"a": 1})
+    assert ExecutionEvent(EventType.ITERATION_START, event.timestamp, {"a": 1}) == ExecutionEvent(
+        EventType.ITERATION_START, event.timestamp, {"a": 1}
+    )
 
 
 def test_event_types_are_stable_strings() -> None:
     expected = {
-        "ITERATION_START": "iteration_start", "LLM_REQUEST": "llm_request",
-        "LLM_STREAM_CHUNK": "llm_stream_chunk", "LLM_THINKING_CHUNK": "llm_thinking_chunk",
-        "LLM_TOOL_CALL_CHUNK": "llm_tool_call_chunk", "LLM_RESPONSE": "llm_response",
-        "TOOL_SELECTED": "tool_selected", "TOOL_EXECUTING": "tool_executing", "TOOL_PROGRESS": "tool_progress",
-        "TOOL_RESULT": "tool_result", "TOOL_ERROR": "tool_error", "MESSAGE_CREATED": "message_created",
-        "ITERATION_LIMIT": "iteration_limit", "EXECUTION_ERROR": "execution_error",
+        "ITERATION_START": "iteration_start",
+        "LLM_REQUEST": "llm_request",
+        "LLM_STREAM_CHUNK": "llm_stream_chunk",
+        "LLM_THINKING_CHUNK": "llm_thinking_chunk",
+        "LLM_TOOL_CALL_CHUNK": "llm_tool_call_chunk",
+        "LLM_RESPONSE": "llm_response",
+        "TOOL_SELECTED": "tool_selected",
+        "TOOL_EXECUTING": "tool_executing",
+        "TOOL_PROGRESS": "tool_progress",
+        "TOOL_RESULT": "tool_result",
+        "TOOL_ERROR": "tool_error",
+        "MESSAGE_CREATED": "message_created",
+        "ITERATION_LIMIT": "iteration_limit",
+        "EXECUTION_ERROR": "execution_error",
         "EXECUTION_COMPLETE": "execution_complete",
     }
     assert {e.name: e.value for e in EventType} == expected
@@ -53,8 +63,9 @@ def test_is_terminal() -> None:
 
 def test_to_dict_is_json_ready() -> None:
     message = Message(role="assistant", content="hi", reasoning_content="hmm")
-    event = ExecutionEvent(EventType.MESSAGE_CREATED, data={"message": message, "nested": [{"m": message}],
-                                                            "when": datetime(2025, 1, 1)})
+    event = ExecutionEvent(
+        EventType.MESSAGE_CREATED, data={"message": message, "nested": [{"m": message}], "when": datetime(2025, 1, 1)}
+    )
     out = json.loads(json.dumps(event.to_dict()))
     assert out["type"] == "message_created"
     assert out["data"]["message"]["content"] == "hi"
@@ -84,8 +95,9 @@ async def test_spec_safe_stream_wrapper(env: FakeModelServer) -> None:
             async for update in agent.stream(thread):
                 yield update
         except Exception as e:  # pragma: no cover - the spec's shape
-            yield ExecutionEvent(type=EventType.EXECUTION_ERROR, timestamp=datetime.now(),
-                                 data={"message": f"Stream error: {e!s}"})
+            yield ExecutionEvent(
+                type=EventType.EXECUTION_ERROR, timestamp=datetime.now(), data={"message": f"Stream error: {e!s}"}
+            )
 
     thread = Thread()
     thread.add_message(Message(role="user", content="hi"))
@@ -96,8 +108,9 @@ async def test_spec_safe_stream_wrapper(env: FakeModelServer) -> None:
 def test_agent_result_fields() -> None:
     thread = Thread()
     reply = Message(role="assistant", content="done")
-    result = AgentResult(thread=thread, new_messages=[reply], content="done", usage={"total_tokens": 3},
-                         duration_ms=1.5)
+    result = AgentResult(
+        thread=thread, new_messages=[reply], content="done", usage={"total_tokens": 3}, duration_ms=1.5
+    )
     assert result.output == "done"
     assert result.messages == [reply]
     assert result.usage == {"total_tokens": 3}

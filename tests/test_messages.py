@@ -14,26 +14,54 @@ from tyler.testing import FakeModelServer, FakeToolCall, Turn
 def full_thread() -> Thread:
     thread = Thread(title="Trip planning", attributes={"user": "ana", "tags": ["travel"]})
     thread.add_message(Message(role="system", content="Be concise."))
-    thread.add_message(Message(role="user", content=[
-        {"type": "text", "text": "What is in this picture?"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-    ], name="ana"))
-    thread.add_message(Message(
-        role="assistant",
-        content="Let me check the weather.",
-        tool_calls=[{"id": "call_1", "type": "function",
-                     "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
-        reasoning_content="The user wants the weather; call the tool.",
-        thinking_blocks=[{"type": "thinking", "thinking": "The user wants the weather; call the tool.",
-                          "signature": "sig=="}, {"type": "redacted_thinking", "data": "opaque"}],
-        metrics={"model": "gpt-4o", "timing": {"latency": 12.5, "time_to_first_token": 3.25},
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
-        attributes={"finish_reason": "tool_calls"},
-    ))
-    thread.add_message(Message(role="tool", name="get_weather", tool_call_id="call_1", content="Sunny, 24°C 🌞",
-                               attributes={"error": False}))
-    thread.add_message(Message(role="assistant", content="It is sunny in Par", interrupted=True,
-                               attributes={"error": "connection dropped"}))
+    thread.add_message(
+        Message(
+            role="user",
+            content=[
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            ],
+            name="ana",
+        )
+    )
+    thread.add_message(
+        Message(
+            role="assistant",
+            content="Let me check the weather.",
+            tool_calls=[
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+            reasoning_content="The user wants the weather; call the tool.",
+            thinking_blocks=[
+                {"type": "thinking", "thinking": "The user wants the weather; call the tool.", "signature": "sig=="},
+                {"type": "redacted_thinking", "data": "opaque"},
+            ],
+            metrics={
+                "model": "gpt-4o",
+                "timing": {"latency": 12.5, "time_to_first_token": 3.25},
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            },
+            attributes={"finish_reason": "tool_calls"},
+        )
+    )
+    thread.add_message(
+        Message(
+            role="tool",
+            name="get_weather",
+            tool_call_id="call_1",
+            content="Sunny, 24°C 🌞",
+            attributes={"error": False},
+        )
+    )
+    thread.add_message(
+        Message(
+            role="assistant", content="It is sunny in Par", interrupted=True, attributes={"error": "connection dropped"}
+        )
+    )
     return thread
 
 
@@ -101,8 +129,11 @@ def test_thread_helpers() -> None:
     assert thread.get_message("nope") is None
     assert thread.get_total_tokens() == 15
     chat = thread.get_messages_for_chat_completion()
-    assert chat[2] == {"role": "assistant", "content": "Let me check the weather.",
-                       "tool_calls": thread.messages[2].tool_calls}
+    assert chat[2] == {
+        "role": "assistant",
+        "content": "Let me check the weather.",
+        "tool_calls": thread.messages[2].tool_calls,
+    }
     assert chat[3] == {"role": "tool", "content": "Sunny, 24°C 🌞", "name": "get_weather", "tool_call_id": "call_1"}
     assert chat[1]["name"] == "ana"
 

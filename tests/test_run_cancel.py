@@ -222,9 +222,15 @@ async def test_many_cancelled_streams_leak_no_connections(env: FakeModelServer) 
 
 @BOTH
 async def test_break_during_tool_call_streaming_leaves_a_valid_thread(env: FakeModelServer, model: str) -> None:
-    env.enqueue(Turn(text="Let me look.", tool_calls=[FakeToolCall("lookup", {"key": "a long value to stream"},
-                                                                   chunks=['{"key": ', '"a long ', 'value"}'])],
-                     delay=0.01))
+    env.enqueue(
+        Turn(
+            text="Let me look.",
+            tool_calls=[
+                FakeToolCall("lookup", {"key": "a long value to stream"}, chunks=['{"key": ', '"a long ', 'value"}'])
+            ],
+            delay=0.01,
+        )
+    )
     calls: list[str] = []
 
     def lookup(key: str) -> str:

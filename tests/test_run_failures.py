@@ -376,4 +376,3 @@ async def test_custom_provider_is_used() -> None:
 
     result = await Agent(provider=Echo()).go(user_thread("ping"))
     assert result.content == "echo: ping"
-

@@ -86,7 +86,7 @@ async def test_raw_chunks_are_openai_shaped(env: FakeModelServer, model: str) ->
         json.loads(json.dumps(chunk))  # a proxy can forward it as is
         sse = serialize_chunk_to_sse(chunk)
         assert sse.startswith("data: {") and sse.endswith("\n\n")
-        json.loads(sse[len("data: "):])
+        json.loads(sse[len("data: ") :])
     text = "".join(c for c in map(delta_content, chunks) if c)
     assert text == "Hello there, proxy user."
     # Dict access gives the same values as attribute access.
@@ -147,8 +147,7 @@ async def test_raw_tool_call_deltas_reassemble(env: FakeModelServer) -> None:
         return key
 
     chunks = await raw_chunks(Agent(model_name=OPENAI_MODEL, tools=[lookup]), user_thread())
-    pieces = [tc.function.arguments or "" for c in chunks if c.choices
-              for tc in (c.choices[0].delta.tool_calls or [])]
+    pieces = [tc.function.arguments or "" for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert json.loads("".join(pieces)) == {"key": "a fairly long key value"}
     ids = {tc.id for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or []) if tc.id}
     assert len(ids) == 1

@@ -43,8 +43,9 @@ def tool_messages_sent(body: dict[str, Any]) -> list[dict[str, Any]]:
         elif isinstance(m.get("content"), list):
             for block in m["content"]:
                 if block.get("type") == "tool_result":
-                    out.append({"id": block["tool_use_id"], "content": block["content"],
-                                "is_error": block.get("is_error")})
+                    out.append(
+                        {"id": block["tool_use_id"], "content": block["content"], "is_error": block.get("is_error")}
+                    )
     return out
 
 
@@ -79,8 +80,11 @@ SEARCH_SCHEMA = {
     "properties": {
         "query": {"type": "string", "description": "what to search for"},
         "limit": {"type": "integer", "default": 5, "description": "how many results at most."},
-        "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
-                 "default": None, "description": "optional tags"},
+        "tags": {
+            "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+            "default": None,
+            "description": "optional tags",
+        },
         "mode": {"type": "string", "enum": ["fast", "deep"], "default": "fast", "description": "speed or depth"},
     },
     "required": ["query"],
@@ -183,19 +187,29 @@ def test_tool_decorator_overrides() -> None:
 
 def test_dict_tool_keeps_its_schema() -> None:
     params = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    t = tool_from_dict({"definition": {"type": "function", "function": {
-        "name": "double", "description": "Double n.", "parameters": params}},
-        "implementation": lambda n: n * 2, "timeout": 2})
+    t = tool_from_dict(
+        {
+            "definition": {
+                "type": "function",
+                "function": {"name": "double", "description": "Double n.", "parameters": params},
+            },
+            "implementation": lambda n: n * 2,
+            "timeout": 2,
+        }
+    )
     assert (t.name, t.description, t.parameters, t.timeout) == ("double", "Double n.", params, 2)
 
 
-@pytest.mark.parametrize("bad", [
-    42,
-    {"definition": {"type": "function", "function": {"name": "x"}}},
-    {"definition": {"type": "function", "function": {"description": "no name"}}, "implementation": print},
-    {"definition": {"type": "function", "function": {"name": "x"}}, "implementation": "not callable"},
-    {"definition": {"type": "function", "function": {"name": "has space"}}, "implementation": print},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        42,
+        {"definition": {"type": "function", "function": {"name": "x"}}},
+        {"definition": {"type": "function", "function": {"description": "no name"}}, "implementation": print},
+        {"definition": {"type": "function", "function": {"name": "x"}}, "implementation": "not callable"},
+        {"definition": {"type": "function", "function": {"name": "has space"}}, "implementation": print},
+    ],
+)
 def test_bad_tools_are_rejected(bad: Any) -> None:
     with pytest.raises(ToolError):
         Agent(model_name=OPENAI_MODEL, tools=[bad])
@@ -220,12 +234,24 @@ async def test_tools_are_offered_to_the_model(env: FakeModelServer, model: str) 
     await collect(Agent(model_name=model, tools=[search]), user_thread())
     tools = env.requests[0].body["tools"]
     if model == OPENAI_MODEL:
-        assert tools == [{"type": "function", "function": {
-            "name": "search", "description": "Search the web.\n\nLonger explanation of the search.",
-            "parameters": SEARCH_SCHEMA}}]
+        assert tools == [
+            {
+                "type": "function",
+                "function": {
+                    "name": "search",
+                    "description": "Search the web.\n\nLonger explanation of the search.",
+                    "parameters": SEARCH_SCHEMA,
+                },
+            }
+        ]
     else:
-        assert tools == [{"name": "search", "description": "Search the web.\n\nLonger explanation of the search.",
-                          "input_schema": SEARCH_SCHEMA}]
+        assert tools == [
+            {
+                "name": "search",
+                "description": "Search the web.\n\nLonger explanation of the search.",
+                "input_schema": SEARCH_SCHEMA,
+            }
+        ]
 
 
 async def test_no_tools_key_without_tools(env: FakeModelServer) -> None:
@@ -255,14 +281,24 @@ async def test_sync_async_and_dict_tools_run(env: FakeModelServer, model: str) -
         return {"key": key, "found": True}
 
     lookup = {
-        "definition": {"type": "function", "function": {
-            "name": "lookup", "description": "Look up a key.",
-            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]}}},
+        "definition": {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "description": "Look up a key.",
+                "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]},
+            },
+        },
         "implementation": lookup_impl,
     }
     env.enqueue(
-        Turn(tool_calls=[FakeToolCall("add", {"a": 2, "b": "3"}), FakeToolCall("shout", {"text": "hey"}),
-                         FakeToolCall("lookup", {"key": "k1"})]),
+        Turn(
+            tool_calls=[
+                FakeToolCall("add", {"a": 2, "b": "3"}),
+                FakeToolCall("shout", {"text": "hey"}),
+                FakeToolCall("lookup", {"key": "k1"}),
+            ]
+        ),
         Turn(text="All done."),
     )
     thread = user_thread()
@@ -278,13 +314,16 @@ async def test_sync_async_and_dict_tools_run(env: FakeModelServer, model: str) -
     assert [s["content"] for s in sent] == ["5", "HEY", '{"key": "k1", "found": true}']
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (None, ""),
-    ({"a": [1, 2]}, '{"a": [1, 2]}'),
-    (["x", 1], '["x", 1]'),
-    (3.5, "3.5"),
-    (("content", ["file.txt"]), "content"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        ({"a": [1, 2]}, '{"a": [1, 2]}'),
+        (["x", 1], '["x", 1]'),
+        (3.5, "3.5"),
+        (("content", ["file.txt"]), "content"),
+    ],
+)
 async def test_tool_return_values_become_text(env: FakeModelServer, value: Any, text: str) -> None:
     def give() -> Any:
         return value
@@ -304,8 +343,15 @@ async def test_tool_calls_of_one_turn_run_concurrently_async(env: FakeModelServe
         await asyncio.wait_for(started[other].wait(), 3)
         return f"{me} met {other}"
 
-    env.enqueue(Turn(tool_calls=[FakeToolCall("meet", {"me": "a", "other": "b"}),
-                                 FakeToolCall("meet", {"me": "b", "other": "a"})]), Turn(text="ok"))
+    env.enqueue(
+        Turn(
+            tool_calls=[
+                FakeToolCall("meet", {"me": "a", "other": "b"}),
+                FakeToolCall("meet", {"me": "b", "other": "a"}),
+            ]
+        ),
+        Turn(text="ok"),
+    )
     thread = user_thread()
     events = await collect(Agent(model_name=OPENAI_MODEL, tools=[meet]), thread)
     assert of(events, EventType.TOOL_ERROR) == []
@@ -319,8 +365,9 @@ async def test_tool_calls_of_one_turn_run_concurrently_sync(env: FakeModelServer
         barrier.wait()  # raises BrokenBarrierError unless both calls run at the same time
         return f"ok {n}"
 
-    env.enqueue(Turn(tool_calls=[FakeToolCall("rendezvous", {"n": 1}), FakeToolCall("rendezvous", {"n": 2})]),
-                Turn(text="ok"))
+    env.enqueue(
+        Turn(tool_calls=[FakeToolCall("rendezvous", {"n": 1}), FakeToolCall("rendezvous", {"n": 2})]), Turn(text="ok")
+    )
     thread = user_thread()
     events = await collect(Agent(model_name=OPENAI_MODEL, tools=[rendezvous]), thread)
     assert of(events, EventType.TOOL_ERROR) == []
@@ -360,8 +407,9 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-async def run_failing_call(env: FakeModelServer, model: str, call: FakeToolCall, tools: list[Any],
-                           **agent_kwargs: Any) -> tuple[list[ExecutionEvent], Thread]:
+async def run_failing_call(
+    env: FakeModelServer, model: str, call: FakeToolCall, tools: list[Any], **agent_kwargs: Any
+) -> tuple[list[ExecutionEvent], Thread]:
     env.enqueue(Turn(tool_calls=[call]), Turn(text="I see the error."))
     thread = user_thread()
     events = await collect(Agent(model_name=model, tools=tools, **agent_kwargs), thread)
@@ -371,8 +419,9 @@ async def run_failing_call(env: FakeModelServer, model: str, call: FakeToolCall,
     return events, thread
 
 
-def check_error_reported(env: FakeModelServer, events: list[ExecutionEvent], thread: Thread,
-                         error_type: str, needle: str) -> None:
+def check_error_reported(
+    env: FakeModelServer, events: list[ExecutionEvent], thread: Thread, error_type: str, needle: str
+) -> None:
     errors = of(events, EventType.TOOL_ERROR)
     assert len(errors) == 1
     assert errors[0].data["error_type"] == error_type
@@ -418,9 +467,14 @@ async def test_missing_required_argument(env: FakeModelServer) -> None:
 async def test_dict_tool_arguments_are_checked_against_its_schema(env: FakeModelServer) -> None:
     calls: list[Any] = []
     spec = {
-        "definition": {"type": "function", "function": {
-            "name": "setn", "description": "Set n.",
-            "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}},
+        "definition": {
+            "type": "function",
+            "function": {
+                "name": "setn",
+                "description": "Set n.",
+                "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+            },
+        },
         "implementation": calls.append,
     }
     events, thread = await run_failing_call(env, OPENAI_MODEL, FakeToolCall("setn", {"n": "NaN"}), [spec])
@@ -472,8 +526,16 @@ async def test_tool_timeout(env: FakeModelServer, how: str) -> None:
     elif how == "agent":
         tools, kwargs = [sleepy], {"tool_timeout": 0.2}
     else:
-        tools = [{"definition": {"type": "function", "function": {"name": "sleepy", "parameters": {
-            "type": "object", "properties": {}}}}, "implementation": sleepy, "timeout": 0.2}]
+        tools = [
+            {
+                "definition": {
+                    "type": "function",
+                    "function": {"name": "sleepy", "parameters": {"type": "object", "properties": {}}},
+                },
+                "implementation": sleepy,
+                "timeout": 0.2,
+            }
+        ]
     events, thread = await run_failing_call(env, OPENAI_MODEL, FakeToolCall("sleepy", {}), tools, **kwargs)
     check_error_reported(env, events, thread, "TimeoutError", "timed out")
     assert cancelled == [True]
@@ -483,8 +545,7 @@ async def test_one_failing_tool_does_not_affect_the_others(env: FakeModelServer)
     def explode() -> str:
         raise RuntimeError("nope")
 
-    env.enqueue(Turn(tool_calls=[FakeToolCall("explode", {}), FakeToolCall("add", {"a": 1, "b": 1})]),
-                Turn(text="ok"))
+    env.enqueue(Turn(tool_calls=[FakeToolCall("explode", {}), FakeToolCall("add", {"a": 1, "b": 1})]), Turn(text="ok"))
     thread = user_thread()
     events = await collect(Agent(model_name=OPENAI_MODEL, tools=[explode, add]), thread)
     assert [e.data["tool_name"] for e in of(events, EventType.TOOL_ERROR)] == ["explode"]
@@ -546,11 +607,19 @@ async def test_report_progress_emits_tool_progress(env: FakeModelServer, model: 
     env.enqueue(Turn(tool_calls=[FakeToolCall("crunch", {"items": 3})]), Turn(text="ok"))
     thread = user_thread()
     events = await collect(Agent(model_name=model, tools=[crunch]), thread)
-    assert "ctx" not in env.requests[0].body["tools"][0].get("function", env.requests[0].body["tools"][0]).get(
-        "parameters", env.requests[0].body["tools"][0].get("input_schema"))["properties"]
+    assert (
+        "ctx"
+        not in env.requests[0]
+        .body["tools"][0]
+        .get("function", env.requests[0].body["tools"][0])
+        .get("parameters", env.requests[0].body["tools"][0].get("input_schema"))["properties"]
+    )
     progress = of(events, EventType.TOOL_PROGRESS)
     assert [(e.data["progress"], e.data["total"], e.data["message"]) for e in progress] == [
-        (1, 3, "item 1"), (2, 3, "item 2"), (3, 3, "item 3")]
+        (1, 3, "item 1"),
+        (2, 3, "item 2"),
+        (3, 3, "item 3"),
+    ]
     call_id = thread.messages[1].tool_calls[0]["id"]
     assert {e.data["tool_call_id"] for e in progress} == {call_id}
     assert {e.data["tool_name"] for e in progress} == {"crunch"}
@@ -570,8 +639,12 @@ async def test_report_progress_in_go_and_raw_is_harmless(env: FakeModelServer) -
             await ctx.report_progress(i, 100)
         return "done"
 
-    env.enqueue(Turn(tool_calls=[FakeToolCall("crunch", {})]), Turn(text="ok"),
-                Turn(tool_calls=[FakeToolCall("crunch", {})]), Turn(text="ok"))
+    env.enqueue(
+        Turn(tool_calls=[FakeToolCall("crunch", {})]),
+        Turn(text="ok"),
+        Turn(tool_calls=[FakeToolCall("crunch", {})]),
+        Turn(text="ok"),
+    )
     agent = Agent(model_name=OPENAI_MODEL, tools=[crunch])
     thread = user_thread()
     assert (await agent.go(thread)).content == "ok"

@@ -57,8 +57,10 @@ async def test_thinking_settings(env: FakeModelServer) -> None:
 
 
 async def test_image_data_url_becomes_a_base64_block(env: FakeModelServer) -> None:
-    parts = [{"type": "text", "text": "what is this?"},
-             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    parts = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
     body = await sent_body(env, user_thread(parts))
     assert body["messages"][0]["content"] == [
         {"type": "text", "text": "what is this?"},
@@ -67,8 +69,10 @@ async def test_image_data_url_becomes_a_base64_block(env: FakeModelServer) -> No
 
 
 async def test_parallel_tool_results_go_in_one_user_message(env: FakeModelServer) -> None:
-    env.enqueue(Turn(text="Checking both.", tool_calls=[FakeToolCall("w", {"c": "a"}), FakeToolCall("w", {"c": "b"})]),
-                Turn(text="done"))
+    env.enqueue(
+        Turn(text="Checking both.", tool_calls=[FakeToolCall("w", {"c": "a"}), FakeToolCall("w", {"c": "b"})]),
+        Turn(text="done"),
+    )
 
     def w(c: str) -> str:
         return c.upper()
@@ -88,12 +92,18 @@ async def test_parallel_tool_results_go_in_one_user_message(env: FakeModelServer
 
 async def test_signed_and_redacted_thinking_blocks_are_sent_back(env: FakeModelServer) -> None:
     thread = user_thread("weather?")
-    thread.add_message(Message(
-        role="assistant", content=None, reasoning_content="thoughts",
-        thinking_blocks=[{"type": "thinking", "thinking": "thoughts", "signature": "sig1"},
-                         {"type": "redacted_thinking", "data": "opaque=="}],
-        tool_calls=[{"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"c": "x"}'}}],
-    ))
+    thread.add_message(
+        Message(
+            role="assistant",
+            content=None,
+            reasoning_content="thoughts",
+            thinking_blocks=[
+                {"type": "thinking", "thinking": "thoughts", "signature": "sig1"},
+                {"type": "redacted_thinking", "data": "opaque=="},
+            ],
+            tool_calls=[{"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"c": "x"}'}}],
+        )
+    )
     thread.add_message(Message(role="tool", name="w", tool_call_id="toolu_1", content="X"))
     body = await sent_body(env, thread)
     assert body["messages"][1]["content"] == [
@@ -106,8 +116,14 @@ async def test_signed_and_redacted_thinking_blocks_are_sent_back(env: FakeModelS
 async def test_unsigned_reasoning_is_not_sent_as_thinking(env: FakeModelServer) -> None:
     # Reasoning that came from another provider has no signature: Anthropic would reject it.
     thread = user_thread("q1")
-    thread.add_message(Message(role="assistant", content="a1", reasoning_content="openai reasoning",
-                               thinking_blocks=[{"type": "thinking", "thinking": "x", "signature": None}]))
+    thread.add_message(
+        Message(
+            role="assistant",
+            content="a1",
+            reasoning_content="openai reasoning",
+            thinking_blocks=[{"type": "thinking", "thinking": "x", "signature": None}],
+        )
+    )
     thread.add_message(Message(role="user", content="q2"))
     body = await sent_body(env, thread)
     assert body["messages"][1] == {"role": "assistant", "content": [{"type": "text", "text": "a1"}]}
@@ -149,9 +165,12 @@ async def test_invalid_tool_arguments_in_history_still_convert(env: FakeModelSer
 
 
 async def test_stream_with_text_thinking_and_two_tools(env: FakeModelServer) -> None:
-    env.enqueue(Turn(thinking="plan", text="Doing it.", tool_calls=[FakeToolCall("w", {"c": "1"}),
-                                                                   FakeToolCall("w", {"c": "2"})]),
-                Turn(text="ok"))
+    env.enqueue(
+        Turn(
+            thinking="plan", text="Doing it.", tool_calls=[FakeToolCall("w", {"c": "1"}), FakeToolCall("w", {"c": "2"})]
+        ),
+        Turn(text="ok"),
+    )
 
     def w(c: str) -> str:
         return c

@@ -13,20 +13,23 @@ from tyler.providers.openai import OpenAIProvider
 from tyler.testing import FakeModelServer, Turn
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("gpt-4", ("openai", "gpt-4")),
-    ("gpt-4o", ("openai", "gpt-4o")),
-    ("o1-preview", ("openai", "o1-preview")),
-    ("o3-mini", ("openai", "o3-mini")),
-    ("openai/my-model", ("openai", "my-model")),
-    ("anthropic/claude-3-7-sonnet-20250219", ("anthropic", "claude-3-7-sonnet-20250219")),
-    ("claude-3-5-sonnet-20241022", ("anthropic", "claude-3-5-sonnet-20241022")),
-    ("deepseek/deepseek-chat", ("deepseek", "deepseek-chat")),
-    ("groq/llama-3.1-70b", ("groq", "llama-3.1-70b")),
-    ("ollama/llama3:8b", ("ollama", "llama3:8b")),
-    ("openrouter/meta-llama/llama-3-70b", ("openrouter", "meta-llama/llama-3-70b")),
-    ("mystery-model", ("", "mystery-model")),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4", ("openai", "gpt-4")),
+        ("gpt-4o", ("openai", "gpt-4o")),
+        ("o1-preview", ("openai", "o1-preview")),
+        ("o3-mini", ("openai", "o3-mini")),
+        ("openai/my-model", ("openai", "my-model")),
+        ("anthropic/claude-3-7-sonnet-20250219", ("anthropic", "claude-3-7-sonnet-20250219")),
+        ("claude-3-5-sonnet-20241022", ("anthropic", "claude-3-5-sonnet-20241022")),
+        ("deepseek/deepseek-chat", ("deepseek", "deepseek-chat")),
+        ("groq/llama-3.1-70b", ("groq", "llama-3.1-70b")),
+        ("ollama/llama3:8b", ("ollama", "llama3:8b")),
+        ("openrouter/meta-llama/llama-3-70b", ("openrouter", "meta-llama/llama-3-70b")),
+        ("mystery-model", ("", "mystery-model")),
+    ],
+)
 def test_split_model(model: str, expected: tuple[str, str]) -> None:
     assert split_model(model) == expected
 
@@ -42,21 +45,36 @@ OPENAI_COMPAT = [
     ("gpt-4o", "OPENAI_API_KEY", "https://api.openai.com/v1/chat/completions", "gpt-4o", "openai"),
     ("o1-preview", "OPENAI_API_KEY", "https://api.openai.com/v1/chat/completions", "o1-preview", "openai"),
     ("openai/x", "OPENAI_API_KEY", "https://api.openai.com/v1/chat/completions", "x", "openai"),
-    ("deepseek/deepseek-reasoner", "DEEPSEEK_API_KEY", "https://api.deepseek.com/v1/chat/completions",
-     "deepseek-reasoner", "deepseek"),
-    ("groq/llama-3.3-70b", "GROQ_API_KEY", "https://api.groq.com/openai/v1/chat/completions", "llama-3.3-70b",
-     "groq"),
+    (
+        "deepseek/deepseek-reasoner",
+        "DEEPSEEK_API_KEY",
+        "https://api.deepseek.com/v1/chat/completions",
+        "deepseek-reasoner",
+        "deepseek",
+    ),
+    ("groq/llama-3.3-70b", "GROQ_API_KEY", "https://api.groq.com/openai/v1/chat/completions", "llama-3.3-70b", "groq"),
     ("xai/grok-3", "XAI_API_KEY", "https://api.x.ai/v1/chat/completions", "grok-3", "xai"),
-    ("openrouter/anthropic/claude-3.5-sonnet", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1/chat/completions",
-     "anthropic/claude-3.5-sonnet", "openrouter"),
-    ("together_ai/meta-llama/Llama-3-70b", "TOGETHERAI_API_KEY", "https://api.together.xyz/v1/chat/completions",
-     "meta-llama/Llama-3-70b", "together_ai"),
+    (
+        "openrouter/anthropic/claude-3.5-sonnet",
+        "OPENROUTER_API_KEY",
+        "https://openrouter.ai/api/v1/chat/completions",
+        "anthropic/claude-3.5-sonnet",
+        "openrouter",
+    ),
+    (
+        "together_ai/meta-llama/Llama-3-70b",
+        "TOGETHERAI_API_KEY",
+        "https://api.together.xyz/v1/chat/completions",
+        "meta-llama/Llama-3-70b",
+        "together_ai",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("model", "key_env", "url", "sent_model", "name"), OPENAI_COMPAT)
-def test_openai_compatible_routes(clean_env: pytest.MonkeyPatch, model: str, key_env: str, url: str,
-                                  sent_model: str, name: str) -> None:
+def test_openai_compatible_routes(
+    clean_env: pytest.MonkeyPatch, model: str, key_env: str, url: str, sent_model: str, name: str
+) -> None:
     clean_env.setenv(key_env, "sk-test")
     provider = resolve_provider(model)
     assert isinstance(provider, OpenAIProvider)
@@ -78,11 +96,14 @@ def test_together_key_alias(clean_env: pytest.MonkeyPatch) -> None:
     assert provider.headers["Authorization"] == "Bearer tk"
 
 
-@pytest.mark.parametrize(("model", "url"), [
-    ("ollama/llama3", "http://localhost:11434/v1/chat/completions"),
-    ("ollama_chat/llama3", "http://localhost:11434/v1/chat/completions"),
-    ("lm_studio/qwen2.5", "http://localhost:1234/v1/chat/completions"),
-])
+@pytest.mark.parametrize(
+    ("model", "url"),
+    [
+        ("ollama/llama3", "http://localhost:11434/v1/chat/completions"),
+        ("ollama_chat/llama3", "http://localhost:11434/v1/chat/completions"),
+        ("lm_studio/qwen2.5", "http://localhost:1234/v1/chat/completions"),
+    ],
+)
 def test_local_servers_need_no_key(clean_env: pytest.MonkeyPatch, model: str, url: str) -> None:
     provider = resolve_provider(model)
     assert isinstance(provider, OpenAIProvider)
@@ -142,11 +163,14 @@ def test_anthropic_routes(clean_env: pytest.MonkeyPatch, model: str) -> None:
     assert provider.headers["anthropic-version"]
 
 
-@pytest.mark.parametrize(("base", "url"), [
-    ("http://127.0.0.1:5", "http://127.0.0.1:5/v1/messages"),
-    ("http://127.0.0.1:5/", "http://127.0.0.1:5/v1/messages"),
-    ("http://127.0.0.1:5/v1", "http://127.0.0.1:5/v1/messages"),
-])
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("http://127.0.0.1:5", "http://127.0.0.1:5/v1/messages"),
+        ("http://127.0.0.1:5/", "http://127.0.0.1:5/v1/messages"),
+        ("http://127.0.0.1:5/v1", "http://127.0.0.1:5/v1/messages"),
+    ],
+)
 def test_anthropic_base_url(clean_env: pytest.MonkeyPatch, base: str, url: str) -> None:
     clean_env.setenv("ANTHROPIC_BASE_URL", base)
     assert resolve_provider("claude-3-5-haiku").url == url  # type: ignore[attr-defined]
@@ -179,14 +203,17 @@ def user_thread() -> Thread:
     return thread
 
 
-@pytest.mark.parametrize(("model", "sent", "root"), [
-    ("openai/gpt-4o-mini", "gpt-4o-mini", False),
-    ("deepseek/deepseek-chat", "deepseek-chat", False),
-    ("ollama/llama3:8b", "llama3:8b", True),  # Ollama users give the server root; /v1 is added
-    ("lm_studio/qwen", "qwen", True),
-    ("openrouter/meta-llama/llama-3-70b", "meta-llama/llama-3-70b", False),
-    ("hosted_vllm/Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B", True),
-])
+@pytest.mark.parametrize(
+    ("model", "sent", "root"),
+    [
+        ("openai/gpt-4o-mini", "gpt-4o-mini", False),
+        ("deepseek/deepseek-chat", "deepseek-chat", False),
+        ("ollama/llama3:8b", "llama3:8b", True),  # Ollama users give the server root; /v1 is added
+        ("lm_studio/qwen", "qwen", True),
+        ("openrouter/meta-llama/llama-3-70b", "meta-llama/llama-3-70b", False),
+        ("hosted_vllm/Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B", True),
+    ],
+)
 async def test_prefixed_models_reach_an_openai_compatible_server(
     fake_server: FakeModelServer, clean_env: pytest.MonkeyPatch, model: str, sent: str, root: bool
 ) -> None:
