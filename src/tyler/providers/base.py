@@ -91,8 +91,9 @@ class ModelChunk:
     the parsed JSON as received; others build it) and is what raw mode yields.
     `thinking_type` is what LLM_THINKING_CHUNK reports: "reasoning" for OpenAI-style
     reasoning_content/reasoning and for Anthropic thinking blocks (as LiteLLM normalizes them, and
-    as the spec's Claude example prints); "thinking" for a provider's own `thinking` delta field. `thinking_signature` carries Anthropic's
-    signature_delta; `redacted_thinking` carries a redacted block's opaque data.
+    as the spec's Claude example prints); "thinking" for a provider's own `thinking` delta field.
+    `thinking_signature` carries Anthropic's signature_delta; `redacted_thinking` carries a redacted
+    block's opaque data.
     """
 
     raw: dict[str, Any] | None = None

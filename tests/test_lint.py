@@ -1,0 +1,33 @@
+"""The house rules are checked, not hoped for: ruff (with complexity and async rules) and mypy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str) -> str:
+    exe = Path(sys.executable).with_name(name)
+    found = str(exe) if exe.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed (it is in the dev extra)")
+    return found
+
+
+def test_ruff_clean() -> None:
+    proc = subprocess.run(
+        [_tool("ruff"), "check", "src", "tests", "bench", "examples", "--output-format", "concise"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_clean() -> None:
+    proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
