@@ -12,6 +12,7 @@ import random
 import time
 import weakref
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..exceptions import (
     AuthenticationError,
     ModelConnectionError,
     ModelHTTPError,
+    ModelResponseError,
     ModelTimeoutError,
     RateLimitError,
     StallTimeoutError,
@@ -278,4 +280,52 @@ async def iter_sse(
         ) from exc
 
 
-__all__ = ["aclose_http", "decode_json", "configure_http", "get_client", "http_error", "iter_sse", "open_stream"]
+DONE = object()
+"""What `sse_json` yields for OpenAI's `data: [DONE]` terminator."""
+
+
+async def sse_json(
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    settings: ModelSettings,
+    *,
+    provider: str,
+    model: str,
+) -> AsyncGenerator[tuple[str | None, Any], None]:
+    """POST `body`, then yield (event name, decoded JSON data) per server-sent event.
+
+    Closing this generator closes the HTTP response (and so the upstream connection) at once.
+    """
+    if settings.extra_headers:
+        headers = {**headers, **settings.extra_headers}
+    response = await open_stream(url, body, headers, settings, provider=provider, model=model)
+    try:
+        async with aclosing(iter_sse(response, settings, provider=provider, model=model)) as batches:
+            async for batch in batches:
+                for event, data in batch:
+                    if data == b"[DONE]":
+                        yield event, DONE
+                        continue
+                    try:
+                        decoded = decode_json(data)
+                    except ValueError:
+                        raise ModelResponseError(
+                            f"{provider} sent a malformed chunk: {data[:200]!r}", provider=provider, model=model
+                        ) from None
+                    yield event, decoded
+    finally:
+        await response.aclose()
+
+
+__all__ = [
+    "DONE",
+    "aclose_http",
+    "configure_http",
+    "decode_json",
+    "get_client",
+    "http_error",
+    "iter_sse",
+    "open_stream",
+    "sse_json",
+]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ..messages import Message
-from ._http import decode_json, iter_sse, open_stream
+from ._http import sse_json
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
 
 API_VERSION = "2023-06-01"
@@ -163,39 +163,20 @@ class AnthropicProvider:
         return body
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        headers = self.headers
-        if request.settings.extra_headers:
-            headers = {**headers, **request.settings.extra_headers}
-        response = await open_stream(
-            self.url, self.build_body(request), headers, request.settings, provider=self.name, model=self.model
-        )
         state = _StreamState(self.model)
         finished = False
-        events = iter_sse(response, request.settings, provider=self.name, model=self.model)
-        try:
-            async with aclosing(events):
-                async for batch in events:
-                    for event, data in batch:
-                        try:
-                            d = decode_json(data)
-                        except ValueError:
-                            raise ModelResponseError(
-                                f"{self.name} sent a malformed event: {data[:200]!r}",
-                                provider=self.name,
-                                model=self.model,
-                            ) from None
-                        kind = d.get("type", event) if type(d) is dict else None
-                        if kind == "message_stop":
-                            finished = True
-                            break
-                        chunk = self._convert(kind, d, state)
-                        if chunk is not None:
-                            yield chunk
-                    else:
-                        continue
+        events = sse_json(
+            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model
+        )
+        async with aclosing(events):
+            async for event, d in events:
+                kind = d.get("type", event) if type(d) is dict else None
+                if kind == "message_stop":
+                    finished = True
                     break
-        finally:
-            await response.aclose()
+                chunk = self._convert(kind, d, state)
+                if chunk is not None:
+                    yield chunk
         if not finished:
             raise ModelConnectionError(
                 f"{self.name} stream ended before message_stop", provider=self.name, model=self.model

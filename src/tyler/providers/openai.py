@@ -7,7 +7,7 @@ from contextlib import aclosing
 from typing import Any
 
 from ..exceptions import ModelConnectionError, ModelResponseError
-from ._http import decode_json, iter_sse, open_stream
+from ._http import DONE, sse_json
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
 
 _EFFORTS = ("minimal", "low", "medium", "high")
@@ -122,16 +122,10 @@ class OpenAIProvider:
             body.update(s.extra_body)
         return body
 
-    def _chunk(self, data: bytes) -> ModelChunk:
-        try:
-            d = decode_json(data)
-        except ValueError:
-            raise ModelResponseError(
-                f"{self.name} sent a malformed chunk: {data[:200]!r}", provider=self.name, model=self.model
-            ) from None
+    def _chunk(self, d: Any) -> ModelChunk:
         if type(d) is not dict:
             raise ModelResponseError(
-                f"{self.name} sent a non-object chunk: {data[:200]!r}", provider=self.name, model=self.model
+                f"{self.name} sent a non-object chunk: {str(d)[:200]!r}", provider=self.name, model=self.model
             )
         if d.get("error"):
             err = d["error"]
@@ -142,30 +136,19 @@ class OpenAIProvider:
         return parse_chunk(d)
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
-        headers = self.headers
-        if request.settings.extra_headers:
-            headers = {**headers, **request.settings.extra_headers}
-        response = await open_stream(
-            self.url, self.build_body(request), headers, request.settings, provider=self.name, model=self.model
-        )
         finished = False
-        events = iter_sse(response, request.settings, provider=self.name, model=self.model)
-        try:
-            async with aclosing(events):
-                async for batch in events:
-                    for _event, data in batch:
-                        if data == b"[DONE]":
-                            finished = True
-                            break
-                        chunk = self._chunk(data)
-                        if chunk.finish_reason:
-                            finished = True
-                        yield chunk
-                    else:
-                        continue
+        events = sse_json(
+            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model
+        )
+        async with aclosing(events):
+            async for _event, d in events:
+                if d is DONE:
+                    finished = True
                     break
-        finally:
-            await response.aclose()
+                chunk = self._chunk(d)
+                if chunk.finish_reason:
+                    finished = True
+                yield chunk
         if not finished:
             raise ModelConnectionError(
                 f"{self.name} stream ended before the response was complete", provider=self.name, model=self.model
