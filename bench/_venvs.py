@@ -88,10 +88,13 @@ def _ensure_locked(name: str, log) -> Path:
         return python_of(name)
     t0 = time.perf_counter()
     log(f"[venv] building {name} ({', '.join(spec.requirements + spec.editable)}) ...")
-    if venv.exists():
+    # Update in place when the venv's Python still runs: another bench run may be using this venv
+    # right now (a changed pyproject.toml is the usual reason), and pip swaps files one by one.
+    if venv.exists() and not _runs(python_of(name)):
         shutil.rmtree(venv)
-    VENVS_DIR.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not venv.exists():
+        VENVS_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     args = [str(python_of(name)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     args += list(spec.requirements)
     for path in spec.editable:
@@ -105,6 +108,14 @@ def _ensure_locked(name: str, log) -> Path:
     stamp.write_text(want + "\n")
     log(f"[venv] {name} ready in {time.perf_counter() - t0:.0f} s")
     return python_of(name)
+
+
+def _runs(python: Path) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run([str(python), "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
+                           check=False)
+    return probe.returncode == 0 and probe.stdout.strip() == sys.version
 
 
 def _pip_env() -> dict[str, str]:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 import _figures  # noqa: E402
+import _notes  # noqa: E402
 import _report  # noqa: E402
 import _venvs  # noqa: E402
 from _harness import BENCH_DIR, Contender, FakeServer, WorkerProc, child_env  # noqa: E402
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(BENCH_DIR / "results"), help="output folder")
     p.add_argument("--trials", type=int, default=None, help="trials per figure (default 5; quick 2)")
     p.add_argument("--contenders", default="", help="comma-separated contender labels (default all)")
+    p.add_argument("--ks", default="", help="comma-separated K values for the sweep (default 1,100,500,1000)")
+    p.add_argument("--no-profile", action="store_true",
+                   help="skip profiling ours for missed targets (done by default in full runs)")
     p.add_argument("--echo", action="store_true", help="echo the clients' own output")
     return p.parse_args(argv)
 
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t_start = time.perf_counter()
     cfg = _figures.Config.make(args.quick, args.trials)
+    if args.ks:
+        cfg.fig3_ks = [int(k) for k in args.ks.split(",")]
     only = [f.strip() for f in args.only.split(",") if f.strip()] or list(_report.FIGURES)
     unknown = set(only) - set(_report.FIGURES)
     if unknown:
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    for name in ("ours", "litellm", "tyler640", "report"):
+    for name in ("ours", "litellm", "tyler640", "report", "profile"):
         _venvs.ensure(name)
 
     res: dict = {"meta": machine_meta(args.quick), "config": vars(cfg), "figures": {}, "errors": {}, "notes": []}
@@ -132,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if "fig6" in only:
         _guard(res, "fig6", lambda: _figures.fig6_store(cfg))
 
+    res["notes"] += _notes.sweep_notes(res)
+    if not args.quick and not args.no_profile:
+        print("== profiles of missed targets", flush=True)
+        res["notes"] += _notes.profile_misses(res, cfg)
     res["meta"]["elapsed_s"] = time.perf_counter() - t_start
     res["meta"]["load_end"] = round(os.getloadavg()[0], 2)
     _write(res, out_dir)
