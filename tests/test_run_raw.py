@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tyler import Agent, AgentResult, EventType, ExecutionEvent, Message, Thread
-from tyler.exceptions import AuthenticationError, ModelConnectionError, ModelResponseError
+from tyler.exceptions import AuthenticationError, ConfigurationError, ModelConnectionError, ModelResponseError
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 OPENAI_MODEL = "gpt-4o"
@@ -174,6 +174,18 @@ async def test_openai_alias_mode(env: FakeModelServer) -> None:
     chunks = await raw_chunks(Agent(model_name=OPENAI_MODEL), user_thread(), mode="openai")
     assert "".join(c for c in map(delta_content, chunks) if c) == "aliased"
     assert all(c.object == "chat.completion.chunk" for c in chunks)
+
+
+async def test_stream_keyword_is_a_synonym_of_mode(env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="raw by keyword"), Turn(text="events by keyword"))
+    agent = Agent(name="a", model_name=OPENAI_MODEL)
+    chunks = [c async for c in agent.stream(user_thread(), stream="raw")]
+    assert "".join(delta_content(c) or "" for c in chunks) == "raw by keyword"
+    events = [e async for e in agent.stream(user_thread(), stream=True)]
+    assert all(isinstance(e, ExecutionEvent) for e in events)
+    assert events[-1].type is EventType.EXECUTION_COMPLETE
+    with pytest.raises(ConfigurationError):
+        agent.stream(user_thread(), mode="raw", stream="events")
 
 
 async def test_raw_mode_raises_typed_errors(env: FakeModelServer) -> None:

@@ -202,13 +202,20 @@ class Agent:
 
     # -- running -------------------------------------------------------------------------------
 
-    def stream(self, thread: Thread | str, mode: StreamMode | bool = "events") -> AsyncGenerator[Any, None]:
+    def stream(
+        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None
+    ) -> AsyncGenerator[Any, None]:
         """Run the agent and stream.
 
         mode="events" (or True): `ExecutionEvent`s, ending with exactly one EXECUTION_COMPLETE or
         EXECUTION_ERROR. mode="raw" (alias "openai"): OpenAI `chat.completion.chunk` objects
         (`RawChunk`), tools executed between turns; failures raise `TylerError` subclasses.
+        `stream=` is accepted as a synonym of `mode=` (the guide speaks of `stream=True`).
         """
+        if stream is not None:
+            if mode != "events" and _mode(mode) is not _mode(stream):
+                raise ConfigurationError(f"mode={mode!r} and stream={stream!r} disagree")
+            mode = stream
         return _run.run(self, thread, _mode(mode))
 
     def go(self, thread: Thread | str, stream: bool | str = False) -> Any:

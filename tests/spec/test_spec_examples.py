@@ -125,7 +125,7 @@ def test_006_thinking_tokens_claude(fake: FakeModelServer, tmp_path: Path) -> No
     out = run_script(example("006_thinking_tokens.py"), fake, tmp_path).stdout
     assert out == (
         "=== 1. Events ===\n"
-        "💭 [thinking] 137 * 284 = 38,908.\n💬 The answer is 38,908.\n"
+        "💭 [reasoning] 137 * 284 = 38,908.\n💬 The answer is 38,908.\n"
         "=== 2. The message ===\n"
         "Full reasoning: 137 * 284 = 38,908.\n"
         "Answer: The answer is 38,908.\n"
