@@ -297,6 +297,13 @@ async def test_sqlite_relative_path_is_relative_to_cwd(tmp_path: Path, monkeypat
         assert await again.get("here") is not None
 
 
+def test_url_spellings_are_normalized() -> None:
+    assert ThreadStore("postgres://postgres@127.0.0.1/test").url == "postgresql+asyncpg://postgres@127.0.0.1/test"
+    assert ThreadStore("postgresql://u:pw@127.0.0.1/db").url == "postgresql+asyncpg://u:***@127.0.0.1/db"
+    assert ThreadStore("sqlite:///x.db").url == "sqlite+aiosqlite:///x.db"
+    assert ThreadStore().url is None and ThreadStore().dialect == "memory"
+
+
 async def test_sqlite_memory_url_is_the_memory_backend() -> None:
     async with ThreadStore("sqlite+aiosqlite://") as store:
         assert store.dialect == "memory"

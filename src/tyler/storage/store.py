@@ -64,16 +64,17 @@ def _backend_for(url: Any, connect_timeout: float, busy_timeout: float) -> Memor
         parsed = url
     else:
         raise ConfigurationError(f"database URL must be a string or None, got {type(url).__name__}")
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    # Read from the string: asking SQLAlchemy for the default driver would import it.
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
-        if driver not in ("aiosqlite", "pysqlite"):  # pysqlite: plain "sqlite:///" was given
+        if driver not in ("aiosqlite", ""):
             raise ConfigurationError(f"unsupported SQLite driver {driver!r}: use sqlite+aiosqlite:///path.db")
         if parsed.database in (None, "", ":memory:"):
             # An in-memory SQLite database lives in one connection; the memory backend is that.
             return MemoryBackend()
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif backend in ("postgresql", "postgres"):
-        if driver not in ("asyncpg", "psycopg2", "postgres"):
+        if driver not in ("asyncpg", ""):
             raise ConfigurationError(f"unsupported PostgreSQL driver {driver!r}: use postgresql+asyncpg://user@host/db")
         try:
             import asyncpg  # noqa: F401
