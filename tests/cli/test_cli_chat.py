@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
@@ -50,7 +51,9 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_chat(
     partial = [m for m in sent if m["role"] == "assistant"]
     assert partial and partial[0]["content"].startswith("w0 w1")
     assert "w399" not in partial[0]["content"]
-    # Ctrl-C at the prompt quits.
+    # Ctrl-C at the prompt quits. (A pause first: CPython's readline shows the prompt before it
+    # starts waiting for keys, and a SIGINT in between is noticed only at the next key.)
+    time.sleep(0.3)
     chat.ctrl_c()
     assert chat.wait() == 0
 
@@ -138,5 +141,6 @@ def test_model_errors_keep_the_chat_open(cli_env: dict[str, str], fake_server: F
     chat.expect(r"now via anthropic", start=at)
     assert fake_server.requests[-1].api == "anthropic"
     chat.expect(PROMPT, start=chat.mark() - 10)
+    time.sleep(0.3)  # let readline start reading (see the Ctrl-C test)
     chat.send("\x04")  # Ctrl-D quits too
     assert chat.wait() == 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
-from .config import ModelChoice, chat_db_url
+from .config import ModelChoice, chat_db_url, data_dir
 from .session import AgentOptions, TurnOutcome, stream_reply
 
 if TYPE_CHECKING:
@@ -81,12 +82,9 @@ class ChatSession:
 
     def _shutdown(self) -> None:
         try:
+            self.loop.run_until_complete(self.agent.close())
             if self.store is not None:
-                close = getattr(self.store, "close", None) or getattr(self.store, "aclose", None)
-                if close is not None:
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        self.loop.run_until_complete(result)
+                self.loop.run_until_complete(self.store.close())
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
@@ -201,8 +199,9 @@ class ChatSession:
             tool_sets=self.options.tool_sets,
             reasoning=self.options.reasoning,
         )
-        self.agent = options.build()
-        self.options = options
+        agent = options.build()
+        self.loop.run_until_complete(self.agent.close())
+        self.agent, self.options = agent, options
         self._preload_local_model()
         self.console.print(f"[dim]model: {name}[/dim]")
 
@@ -256,8 +255,37 @@ def _escape(text: str) -> str:
 
 def run_chat(options: AgentOptions, resume: str | None) -> int:
     """Entry of `tyler chat`; returns the exit code."""
-    with contextlib.suppress(ImportError):  # not on every platform; input() works without it
-        import readline  # noqa: F401  (line editing and history for input())
     from .console import out_console
 
-    return ChatSession(options, out_console()).run(resume)
+    history = _load_history()
+    try:
+        return ChatSession(options, out_console()).run(resume)
+    finally:
+        _save_history(history)
+
+
+def _load_history() -> Path | None:
+    """Turn on readline (line editing, Up for earlier messages, kept across sessions)."""
+    try:
+        import readline
+    except ImportError:  # not on every platform; input() works without it
+        return None
+    path = data_dir() / "history"
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+    readline.set_history_length(1000)
+    return path
+
+
+def _save_history(path: Path | None) -> None:
+    if path is None:
+        return
+    import readline
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        readline.write_history_file(path)
+    except OSError as exc:
+        from .console import err_console
+
+        err_console().print(f"[dim]could not save the input history to {path}: {exc}[/dim]")
