@@ -34,9 +34,13 @@ def test_data_dir_override_and_db_url(tmp_path: Path) -> None:
 def test_tool_sets_and_reasoning() -> None:
     assert parse_tool_sets(" web, Files ,,") == ["web", "files"]
     assert parse_tool_sets(None) == []
+    assert parse_tool_sets("none") == []
+    defaults = {t["definition"]["function"]["name"] for t in load_tools(None)}
+    assert defaults == {"web-search", "web-fetch", "files-read", "files-list", "files-search"}
+    assert load_tools([]) == []
     names = {t["definition"]["function"]["name"] for t in load_tools(["files"])}
     assert "files-read" in names
-    with pytest.raises(ConfigurationError, match="available: files, web"):
+    with pytest.raises(ConfigurationError, match="available: files, web, none"):
         load_tools(["mail"])
     assert check_reasoning("HIGH") == "high"
     assert check_reasoning("off") is None
@@ -48,3 +52,14 @@ def test_resume_takes_an_optional_value() -> None:
     assert _normalize_argv(["chat", "--resume"]) == ["chat", "--resume", "latest"]
     assert _normalize_argv(["chat", "--resume", "--model", "x"]) == ["chat", "--resume", "latest", "--model", "x"]
     assert _normalize_argv(["chat", "--resume", "ab12"]) == ["chat", "--resume", "ab12"]
+
+
+def test_the_local_model_gets_no_tools_unless_asked() -> None:
+    from tyler.cli.config import ModelChoice
+    from tyler.cli.session import AgentOptions
+
+    assert AgentOptions(model=ModelChoice("local/smollm2", "test")).tool_names() == []
+    assert AgentOptions(model=ModelChoice("local/smollm2", "test"), tool_sets=("files",)).tool_names() == ["files"]
+    assert AgentOptions(model=ModelChoice("gpt-4o", "test")).tool_names() is None  # the read-only defaults
+    local_agent = AgentOptions(model=ModelChoice("local/smollm2", "test")).build()
+    assert local_agent.tools == []

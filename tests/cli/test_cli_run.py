@@ -21,7 +21,19 @@ def test_streams_plain_text_to_stdout(cli_env: dict[str, str], fake_server: Fake
     assert request.body["model"] == "gpt-4o"
     assert request.body["stream"] is True
     assert request.body["messages"][-1] == {"role": "user", "content": "hello there"}
-    assert "tools" not in request.body or not request.body["tools"]
+
+
+def test_hosted_models_get_read_only_tools_by_default(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:
+    done = run_tyler(["run", "hi"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "tools: web, files (read-only)" in done.stderr
+    offered = {t["function"]["name"] for t in fake_server.requests[0].body["tools"]}
+    assert offered == {"web-search", "web-fetch", "files-read", "files-list", "files-search"}
+    fake_server.reset()
+    done = run_tyler(["run", "--tools", "none", "hi"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "tools: none" in done.stderr
+    assert not fake_server.requests[0].body.get("tools")
 
 
 def test_json_lines_one_event_per_line(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..exceptions import ConfigurationError, TylerError
-from .config import check_reasoning, choose_model, parse_tool_sets
+from .config import check_reasoning, choose_model, default_tools_label, parse_tool_sets
 from .session import AgentOptions
 
 app = typer.Typer(
@@ -30,7 +30,13 @@ ModelOpt = Annotated[
 ]
 PurposeOpt = Annotated[str | None, typer.Option("--purpose", help="The agent's purpose (system prompt).")]
 ToolsOpt = Annotated[
-    str | None, typer.Option("--tools", help="Comma-separated lye tool sets to enable, e.g. web,files.")
+    str | None,
+    typer.Option(
+        "--tools",
+        help="Comma-separated lye tool sets: web, files, or none. Default: read-only web and file tools "
+        "for hosted models, none for the embedded local model.",
+        show_default=False,
+    ),
 ]
 ReasoningOpt = Annotated[
     str | None, typer.Option("--reasoning", help="Reasoning effort for models that think: low, medium, high.")
@@ -38,17 +44,20 @@ ReasoningOpt = Annotated[
 
 
 def _options(model: str | None, purpose: str | None, tools: str | None, reasoning: str | None) -> AgentOptions:
+    from rich.markup import escape
+
     from .console import err_console
 
     choice = choose_model(model)
     options = AgentOptions(
         model=choice,
         purpose=purpose,
-        tool_sets=tuple(parse_tool_sets(tools)),
+        tool_sets=None if tools is None else tuple(parse_tool_sets(tools)),
         reasoning=check_reasoning(reasoning),
     )
+    shown = default_tools_label(choice) if tools is None else (", ".join(options.tool_sets or ()) or "none")
     console = err_console()
-    console.print(f"[dim]model: {choice.name} ({choice.reason})[/dim]")
+    console.print(f"[dim]model: {choice.name} ({choice.reason}) · tools: {escape(shown)}[/dim]")
     if choice.is_local and options.tool_sets:
         console.print("[dim]note: the embedded local model is small and does not make tool calls[/dim]")
     return options

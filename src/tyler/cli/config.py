@@ -61,27 +61,46 @@ def chat_db_url(env: Mapping[str, str] | None = None) -> str:
     return f"sqlite+aiosqlite:///{directory / 'chat.db'}"
 
 
+# Offered by default to hosted models: looking things up, never writing (web-download and
+# files-write save files in the workspace, so they need an explicit --tools web / files).
+DEFAULT_TOOL_NAMES = ("web-search", "web-fetch", "files-read", "files-list", "files-search")
+NO_TOOLS = "none"
+
+
 def parse_tool_sets(spec: str | None) -> list[str]:
-    """'web, files' -> ['web', 'files'] (empty/None -> [])."""
+    """'web, files' -> ['web', 'files'] (empty/None -> []; 'none' -> [])."""
     if not spec:
         return []
-    return [part.strip().lower() for part in spec.split(",") if part.strip()]
+    names = [part.strip().lower() for part in spec.split(",") if part.strip()]
+    return [] if names == [NO_TOOLS] else names
 
 
-def load_tools(names: list[str]) -> list[Any]:
-    """The lye tool sets named, concatenated (e.g. ['web', 'files'] -> WEB_TOOLS + FILES_TOOLS)."""
-    if not names:
+def default_tools_label(choice: ModelChoice) -> str:
+    """What `--tools` defaults to for `choice`, as shown to the user."""
+    return "none" if choice.is_local else "web, files (read-only)"
+
+
+def load_tools(names: list[str] | None) -> list[Any]:
+    """The lye tool sets named, concatenated (e.g. ['web', 'files'] -> WEB_TOOLS + FILES_TOOLS).
+
+    `None` means the default: the read-only lye tools (DEFAULT_TOOL_NAMES).
+    """
+    if names is not None and not names:
         return []
     try:
         import lye
     except ImportError as exc:
         raise ConfigurationError(f"tool sets need the 'lye' package: {exc}") from exc
     sets: dict[str, list[Any]] = getattr(lye, "TOOL_SETS", {})
+    if names is None:
+        every = [tool for tools in sets.values() for tool in tools]
+        return [t for t in every if t["definition"]["function"]["name"] in DEFAULT_TOOL_NAMES]
     tools: list[Any] = []
     for name in names:
         found = sets.get(name)
         if found is None:
-            raise ConfigurationError(f"unknown tool set {name!r}; available: {', '.join(sorted(sets)) or '(none)'}")
+            available = ", ".join([*sorted(sets), NO_TOOLS])
+            raise ConfigurationError(f"unknown tool set {name!r}; available: {available}")
         tools.extend(found)
     return tools
 

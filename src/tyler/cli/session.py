@@ -21,7 +21,7 @@ class AgentOptions:
 
     model: ModelChoice
     purpose: str | None = None
-    tool_sets: tuple[str, ...] = ()
+    tool_sets: tuple[str, ...] | None = None  # None: the default for the model
     reasoning: str | None = None
 
     def build(self) -> Any:
@@ -31,9 +31,19 @@ class AgentOptions:
             name="tyler",
             model_name=self.model.name,
             purpose=self.purpose or DEFAULT_PURPOSE,
-            tools=load_tools(list(self.tool_sets)),
+            tools=load_tools(self.tool_names()),
             reasoning=self.reasoning,
         )
+
+    def tool_names(self) -> list[str] | None:
+        """The tool sets to load; None for the read-only defaults.
+
+        The embedded model gets no tools unless asked: at 135M parameters it does not make tool
+        calls, and every tool schema costs prompt tokens and time to the first token.
+        """
+        if self.tool_sets is not None:
+            return list(self.tool_sets)
+        return [] if self.model.is_local else None
 
 
 class TurnOutcome:
