@@ -105,6 +105,31 @@ def _tool_key(data: dict[str, Any]) -> str:
     return str(data.get("tool_call_id") or data.get("tool_name") or "?")
 
 
+def complete_blocks_end(text: str) -> int:
+    """Length of the prefix of `text` made of complete Markdown blocks (0 if none).
+
+    A block is complete once a blank line follows it outside a code fence; fenced code blocks
+    may contain blank lines and stay open until their closing fence.
+    """
+    end = 0
+    pos = 0
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        pos += len(line)
+        if not line.endswith("\n"):
+            break  # the last line is still being written
+        stripped = line.strip()
+        if fence is not None:
+            if stripped.startswith(fence):
+                fence = None
+            continue
+        if stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif not stripped and text[:pos].strip():
+            end = pos
+    return end
+
+
 class _Tail:
     """A renderable that, while streaming, shows only the last screenful of a growing text.
 
@@ -149,10 +174,35 @@ def _thinking_view(text: str) -> Any:
     )
 
 
-def _markdown_view(text: str) -> Any:
-    from rich.markdown import Markdown
+class _TrimmedMarkdown:
+    """Markdown without the blank lines rich puts around some blocks (lists), so that blocks
+    printed one at a time are spaced exactly like a whole document: one blank line apart."""
 
-    return Markdown(text)
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.markdown import Markdown
+        from rich.segment import Segment
+
+        lines = console.render_lines(Markdown(self.text), options, pad=False)
+        while lines and _is_blank(lines[-1]):
+            lines.pop()
+        start = 0
+        while start < len(lines) and _is_blank(lines[start]):
+            start += 1
+        for line in lines[start:]:
+            yield from line
+            yield Segment.line()
+
+
+def _is_blank(line: list[Any]) -> bool:
+    """No text and no background (a code block's padding rows have a background: keep them)."""
+    return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
+
+
+def _markdown_view(text: str) -> Any:
+    return _TrimmedMarkdown(text)
 
 
 class RichRenderer:
@@ -206,6 +256,23 @@ class RichRenderer:
             self._start(kind, view, transient=False)
             self._view = view
         self._view.parts.append(text)
+        if kind == "text" and "\n" in text:
+            self._commit_complete_blocks(self._view)
+
+    def _commit_complete_blocks(self, view: _Tail) -> None:
+        """Print finished Markdown blocks for good and keep only the open one live.
+
+        Re-rendering the whole reply at every refresh costs time proportional to its length
+        (CPU the local model needs), and a Live region taller than the screen cannot scroll;
+        committed blocks avoid both and land in the terminal's scrollback.
+        """
+        text = view.text
+        cut = complete_blocks_end(text)
+        if cut <= 0:
+            return
+        view.parts = [text[cut:]]
+        self.console.print(_markdown_view(text[:cut]))
+        self.console.print()
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: ExecutionEvent) -> None:

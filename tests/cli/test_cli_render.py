@@ -1,0 +1,60 @@
+"""Pieces of the renderers that are plain functions: block splitting, usage, abbreviation."""
+
+from __future__ import annotations
+
+import io
+
+from tyler.cli.render import PlainRenderer, TurnStats, abbreviate, complete_blocks_end
+from tyler.events import EventType, ExecutionEvent
+
+
+def test_complete_blocks_end_keeps_open_blocks_live() -> None:
+    text = "para one\n\npara two still"
+    assert text[: complete_blocks_end(text)] == "para one\n\n"
+    assert complete_blocks_end("one line\nand another") == 0
+    fenced = "```py\nx = 1\n\ny = 2\n"  # a blank line inside an open fence ends nothing
+    assert complete_blocks_end(fenced) == 0
+    closed = fenced + "```\n\nafter"
+    assert closed[: complete_blocks_end(closed)] == fenced + "```\n\n"
+    assert complete_blocks_end("\n\nleading blank lines only") == 0
+
+
+def test_turn_stats_from_events() -> None:
+    stats = TurnStats()
+    stats.observe(ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "hi"}))
+    stats.observe(
+        ExecutionEvent(
+            EventType.LLM_RESPONSE, data={"tokens": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        )
+    )
+    stats.observe(ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 1500.0, "total_tokens": 15}))
+    summary = stats.summary()
+    assert summary.startswith("15 tokens (10 in, 5 out) · 1.50 s · first token ")
+    assert stats.tokens_per_second is not None and stats.tokens_per_second > 0
+    failed = TurnStats()
+    failed.observe(ExecutionEvent(EventType.EXECUTION_ERROR, data={"message": "boom", "error_type": "ModelError"}))
+    assert (failed.error, failed.error_type) == ("boom", "ModelError")
+
+
+def test_abbreviate() -> None:
+    assert abbreviate({"path": "a.txt"}) == '{"path": "a.txt"}'
+    long = abbreviate("x" * 500, limit=100)
+    assert long.startswith("x" * 100) and long.endswith("(400 more chars)")
+    lines = abbreviate("\n".join(str(i) for i in range(20)), max_lines=3)
+    assert lines == "0\n1\n2\n… (17 more lines)"
+
+
+def test_plain_renderer_separates_answer_from_the_rest() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    renderer = PlainRenderer(out, err)
+    for event in (
+        ExecutionEvent(EventType.LLM_THINKING_CHUNK, data={"thinking_chunk": "hmm"}),
+        ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "Hello"}),
+        ExecutionEvent(EventType.TOOL_SELECTED, data={"tool_name": "t", "arguments": {"a": 1}}),
+        ExecutionEvent(EventType.TOOL_RESULT, data={"tool_name": "t", "result": "done"}),
+        ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": " world"}),
+        ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 1.0}),
+    ):
+        renderer.handle(event)
+    assert out.getvalue() == "Hello world\n"
+    assert err.getvalue() == '[thinking] hmm\n[tool] t({"a": 1})\n[tool] t result: done\n'
