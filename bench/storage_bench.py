@@ -14,7 +14,7 @@ Two ways of reaching N messages:
 * grow  - the real chat: one thread, append one message, save, repeat up to the largest size.
           "save @N" is the median of the 10 saves that brought the thread to N-9..N messages.
           grow-all: the same with `ThreadStore(edit_window=None)`, i.e. every save compares every
-          message for in-place edits (the default compares the last 1,000).
+          message for in-place edits (the default compares the last 256).
           Only run for this project: a store whose save rewrites the thread is O(N) per save, so
           growing to 10,000 would be O(N^2) (hours).
 * point - a thread of N-1 messages saved once (untimed), then `reps` times: append one, save

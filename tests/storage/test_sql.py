@@ -80,7 +80,7 @@ async def test_append_writes_one_row_not_the_whole_thread(db_url: str) -> None:
     await store.save(thread)
     assert await audit(db_url) == ["INSERT"]
 
-    thread.messages[10].metrics["edited"] = True
+    thread.messages[400].metrics["edited"] = True  # within the default edit window
     thread.add_message(Message(role="assistant", content="and another"))
     await store.save(thread)
     assert await audit(db_url) == ["INSERT", "UPDATE"]
@@ -89,7 +89,7 @@ async def test_append_writes_one_row_not_the_whole_thread(db_url: str) -> None:
     assert await audit(db_url) == []
 
     loaded = await store.get_thread("big")
-    assert len(loaded.messages) == 502 and loaded.messages[10].metrics == {"edited": True}
+    assert len(loaded.messages) == 502 and loaded.messages[400].metrics == {"edited": True}
     loaded.add_message(Message(role="user", content="after reload"))
     await store.save(loaded)
     assert await audit(db_url) == ["INSERT"]

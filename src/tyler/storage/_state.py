@@ -15,7 +15,7 @@ never deletes rows, its own or other writers'); `delete()` removes a whole threa
 
 Cost, and the edit window: when the list still starts with the objects last saved (the normal
 append case), the check is one pointer-identity pass over the list plus one C-level comparison of
-the snapshots of the last `window` messages (`ThreadStore(edit_window=1000)` by default). Comparing
+the snapshots of the last `window` messages (`ThreadStore(edit_window=256)` by default). Comparing
 every message of a 10,000-message thread on every save would cost more than the write itself
 (each message's fields must be fetched from memory: ~1 µs a message once the thread no longer fits
 in the CPU cache), and the edits that happen in practice (the agent updating the message it just
@@ -114,7 +114,7 @@ def plan_save(thread: Thread, token: str, window: int | None = None) -> Plan | N
         return _plan(thread, True, rows, state)
 
     k = len(saved.refs)
-    if len(msgs) >= k and all(map(operator.is_, msgs[:k], saved.refs)):
+    if len(msgs) >= k and all(map(operator.is_, msgs, saved.refs)):  # map stops after k
         _check_messages(msgs[k:])  # the prefix holds the very objects checked before
         start = 0 if window is None else max(0, k - window)
         changed, snaps = _changed_prefix(msgs, saved.snaps, start, k)

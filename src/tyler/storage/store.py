@@ -8,7 +8,7 @@
 Save semantics (the same on every backend):
 
 * Append-only. A save inserts the messages this store has not written for the thread yet and
-  updates those edited in place since its last save (among the last `edit_window` = 1000 saved
+  updates those edited in place since its last save (among the last `edit_window` = 256 saved
   messages; `save(thread, full=True)` checks all; see `tyler.storage._state`); it never deletes
   a message row, neither its own nor one another writer added. Messages removed from
   `thread.messages` stay stored; `delete()` removes a whole thread.
@@ -125,7 +125,7 @@ class ThreadStore:
         *,
         connect_timeout: float = 10.0,
         busy_timeout: float = 15.0,
-        edit_window: int | None = 1000,
+        edit_window: int | None = 256,
     ) -> None:
         if edit_window is not None and (not isinstance(edit_window, int) or edit_window < 0):
             raise ConfigurationError(f"edit_window must be a non-negative int or None, got {edit_window!r}")
@@ -244,7 +244,7 @@ class ThreadStore:
         """Write what changed in `thread` since this store last loaded/saved it; returns `thread`.
 
         New messages are always written. Messages edited in place are detected among the last
-        `edit_window` saved messages (1000 by default), so a save costs the same whatever the
+        `edit_window` saved messages (256 by default), so a save costs the same whatever the
         thread's length; `full=True` checks every message (for an edit of an older message).
         """
         if not isinstance(thread, Thread):
