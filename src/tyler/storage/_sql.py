@@ -14,6 +14,9 @@ process (not necessarily a power cut), and readers never block the writer.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,8 +62,11 @@ class SQLBackend:
         """Connect, then create or migrate the schema."""
         self._engine = self._make_engine()
         try:
-            async with self._guard("opening the database"), self._write() as conn:
-                await conn.run_sync(_schema.migrate)
+            async with self._guard("opening the database"):
+                if self.dialect == "sqlite":
+                    await self._ensure_wal(self._engine)
+                async with self._write() as conn:
+                    await conn.run_sync(_schema.migrate)
         except BaseException:
             await self._engine.dispose()
             self._engine = None
@@ -104,8 +110,7 @@ class SQLBackend:
             # Take transaction control away from the driver so BEGIN is ours (see _on_begin).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            for pragma in (
-                "journal_mode=WAL",
+            for pragma in (  # journal_mode=WAL is persistent: set once by _ensure_wal
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
                 f"busy_timeout={busy_ms}",
@@ -119,6 +124,25 @@ class SQLBackend:
             # writes can fail with SQLITE_BUSY instead of waiting for the busy timeout.
             write = conn.get_execution_options().get("tyler_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    async def _ensure_wal(self, engine: AsyncEngine) -> None:
+        """Switch the file to WAL mode (persistent), retrying while another opener holds it.
+
+        Changing the journal mode needs the database to itself and fails at once with "database
+        is locked" (no busy handler) when a second process opens a brand-new file at the same time.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        async with engine.connect() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection  # the aiosqlite connection
+            while True:
+                try:
+                    cursor = await raw.execute("PRAGMA journal_mode=WAL")
+                    await cursor.close()
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.02)
 
     # -- plumbing ----------------------------------------------------------------------------
 
