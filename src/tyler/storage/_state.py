@@ -77,6 +77,23 @@ class Plan:
     next_state: Saved
 
 
+class StoreState(dict[str, Saved]):
+    """`Thread._store_state`: store token -> what that store last wrote.
+
+    Compares equal to anything: it is bookkeeping, not part of the thread's value, and pydantic
+    includes private attributes in `==`, so without this a saved thread would no longer equal
+    its own JSON round-trip (`Thread.model_validate_json(t.model_dump_json()) == t`).
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None
+
+
 def get_saved(thread: Thread, token: str) -> Saved | None:
     state = thread._store_state
     saved = state.get(token) if isinstance(state, dict) else None
@@ -88,7 +105,7 @@ def get_saved(thread: Thread, token: str) -> Saved | None:
 def remember(thread: Thread, token: str, saved: Saved) -> None:
     """Record `saved` for this store; a fresh dict so copies of the thread never share updates."""
     state = thread._store_state
-    new_state = dict(state) if isinstance(state, dict) else {}
+    new_state = StoreState(state) if isinstance(state, dict) else StoreState()
     new_state[token] = saved
     thread._store_state = new_state
 
