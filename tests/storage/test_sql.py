@@ -315,3 +315,12 @@ def test_import_tyler_does_not_import_sqlalchemy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_corrupt_thread_row_is_a_clear_error(db_url: str) -> None:
+    store = await ThreadStore.create(db_url)
+    await store.save(Thread(id="bad-thread", attributes={"k": 1}))
+    await run_sql(db_url, "UPDATE tyler_threads SET attributes = '[1, 2]' WHERE id = 'bad-thread'")
+    with pytest.raises(StorageError, match="corrupt thread row 'bad-thread'"):
+        await store.get_thread("bad-thread")
+    await store.close()
