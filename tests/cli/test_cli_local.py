@@ -148,3 +148,23 @@ def test_one_server_per_model_across_event_loops_and_threads() -> None:
         local.stop_local_servers()
     with pytest.raises(httpx.ConnectError):
         httpx.get(first[0].removesuffix("/v1") + "/health", timeout=2)
+
+
+@pytest.mark.local_model
+@needs_model
+def test_stopping_right_after_starting_does_not_hang() -> None:
+    # xllamacpp hangs for ever when a server is destroyed before its task loop runs; the
+    # readiness wait must close that window (before it, about one stop in two hung).
+    import subprocess
+    import sys
+
+    code = (
+        "from tyler.providers import local\n"
+        "local.ensure_local_server_sync('local/smollm2')\n"
+        "local.stop_local_servers()\n"
+        "print('stopped')\n"
+    )
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "stopped"

@@ -25,6 +25,7 @@ import atexit
 import importlib.util
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # the OS picks a free port; the server reports it in listening_address
     params.n_parallel = 1
+    params.endpoint_slots = True  # the readiness check goes through /slots
     params.n_ctx = _env_int("TYLER_LOCAL_N_CTX", 4096)
     threads = _env_int("TYLER_LOCAL_THREADS", _default_threads())
     params.cpuparams.n_threads = threads
@@ -158,6 +160,32 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     return params
 
 
+def _wait_ready(base: str, timeout: float = 60.0) -> None:
+    """Wait until the server's task loop answers (GET /slots goes through it).
+
+    The constructor returns once the model is loaded, but the loop thread may not have started
+    yet; destroying the server in that window (e.g. a chat closed right after start) hangs for
+    ever in xllamacpp (seen in about one stop in two). One round trip through the loop closes
+    the window, and costs a millisecond.
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last: str = "no answer"
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                response = client.get(f"{base}/slots")
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            else:
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            time.sleep(0.01)
+    raise ConfigurationError(f"the local model server at {base} did not become ready ({last})")
+
+
 def _start_blocking(path: Path, model_id: str) -> _Running:
     """Start (or reuse) the server for `path`. Runs in a worker thread; serialized by `_lock`."""
     global _atexit_registered
@@ -173,6 +201,11 @@ def _start_blocking(path: Path, model_id: str) -> _Running:
         except RuntimeError as exc:
             raise ConfigurationError(f"could not load local model {path}: {exc}") from exc
         base = str(server.listening_address).rstrip("/")
+        try:
+            _wait_ready(base)
+        except BaseException:
+            _servers[key] = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
+            raise  # registered anyway: stop_local_servers() at exit still stops it
         running = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
         _servers[key] = running
         if not _atexit_registered:
