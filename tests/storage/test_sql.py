@@ -181,6 +181,25 @@ async def test_two_processes_appending_lose_nothing(db_url: str) -> None:
     await store.close()
 
 
+async def test_two_stores_writing_concurrently_lose_nothing(db_url: str) -> None:
+    # Two stores = two connection pools: the database, not a Python lock, must serialize them.
+    a, b = await ThreadStore.create(db_url), await ThreadStore.create(db_url)
+    await a.save(Thread(id="shared"))
+    ta, tb = await a.get_thread("shared"), await b.get_thread("shared")
+
+    async def writer(store: ThreadStore, thread: Thread, tag: str) -> None:
+        for i in range(30):
+            thread.add_message(Message(role="user", content=f"{tag}{i}"))
+            await store.save(thread)
+
+    await asyncio.gather(writer(a, ta, "a"), writer(b, tb, "b"))
+    contents = [m.content for m in (await a.get_thread("shared")).messages]
+    assert sorted(contents) == sorted([f"a{i}" for i in range(30)] + [f"b{i}" for i in range(30)])
+    assert [c for c in contents if c.startswith("a")] == [f"a{i}" for i in range(30)]
+    await a.close()
+    await b.close()
+
+
 async def test_a_killed_process_keeps_what_it_saved(db_url: str) -> None:
     store = await ThreadStore.create(db_url)
     await store.save(Thread(id="shared"))
