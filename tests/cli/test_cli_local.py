@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_helpers import base_env, run_tyler
 
-from conftest import base_env, run_tyler
 from tyler.exceptions import ConfigurationError
 from tyler.providers import local
 

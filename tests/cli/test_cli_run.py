@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import run_tyler
+from cli_helpers import run_tyler
+
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 
