@@ -142,3 +142,12 @@ def test_broken_pipe_exits_quietly(cli_env: dict[str, str], fake_server: FakeMod
     assert done.returncode == 141
     assert "Traceback" not in done.stderr
     assert fake_server.wait_for_disconnect(timeout=10)  # the upstream stream was closed
+
+
+def test_version_and_help(cli_env: dict[str, str]) -> None:
+    version = run_tyler(["--version"], cli_env)
+    assert version.returncode == 0
+    assert version.stdout.startswith("tyler ")
+    helped = run_tyler(["run", "--help"], cli_env)
+    assert helped.returncode == 0
+    assert "--json" in helped.stdout and "--tools" in helped.stdout

@@ -18,6 +18,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("tyler-stream")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            from .. import __version__ as shown
+        typer.echo(f"tyler {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Streaming AI agents in the terminal. Works offline on an embedded local model."""
+
+
 ModelOpt = Annotated[
     str | None,
     typer.Option(
