@@ -58,3 +58,42 @@ def test_plain_renderer_separates_answer_from_the_rest() -> None:
         renderer.handle(event)
     assert out.getvalue() == "Hello world\n"
     assert err.getvalue() == '[thinking] hmm\n[tool] t({"a": 1})\n[tool] t result: done\n'
+
+
+def test_rich_renderer_full_reply_to_a_plain_console() -> None:
+    from rich.console import Console
+
+    from tyler.cli.render import RichRenderer
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=False, color_system=None)
+    renderer = RichRenderer(console)
+    events = [
+        (EventType.LLM_THINKING_CHUNK, {"thinking_chunk": "pondering deeply"}),
+        (EventType.TOOL_SELECTED, {"tool_name": "lookup", "arguments": {"q": "x"}, "tool_call_id": "c1"}),
+        (EventType.TOOL_PROGRESS, {"tool_name": "lookup", "tool_call_id": "c1", "progress": 1, "total": 2}),
+        (EventType.TOOL_RESULT, {"tool_name": "lookup", "tool_call_id": "c1", "result": "found it"}),
+        (EventType.LLM_STREAM_CHUNK, {"content_chunk": "# Heading\n\nSome **bold**"}),
+        (EventType.LLM_STREAM_CHUNK, {"content_chunk": " text.\n\n- a\n- b"}),
+        (EventType.LLM_RESPONSE, {"tokens": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}),
+        (EventType.EXECUTION_COMPLETE, {"duration_ms": 250.0, "total_tokens": 7}),
+    ]
+    for kind, data in events:
+        renderer.handle(ExecutionEvent(kind, data=data))
+    text = out.getvalue()
+    order = [
+        "▾ thinking",
+        "pondering deeply",
+        "🔧 lookup",
+        '{"q": "x"}',
+        "found it",
+        "Heading",
+        "Some bold text.",
+        "• a",
+        "• b",
+        "7 tokens (3 in, 4 out) · 0.25 s",
+    ]
+    positions = [text.find(piece) for piece in order]
+    assert -1 not in positions, text
+    assert positions == sorted(positions), text
+    assert "**" not in text  # Markdown was rendered, not echoed

@@ -217,6 +217,7 @@ class RichRenderer:
         self._kind: str | None = None
         self._view: _Tail | None = None
         self._tools: dict[str, tuple[str, Any]] = {}
+        self._spinner: Any = None
         self._closed = False
         self._spin("thinking…")
 
@@ -247,8 +248,24 @@ class RichRenderer:
 
     def _spin(self, label: str) -> None:
         from rich.spinner import Spinner
+        from rich.text import Text
 
-        self._start("spinner", Spinner("dots", text=f"[dim]{label}[/dim]"), transient=True)
+        self._spinner = Spinner("dots", text=Text(label, style="dim"))
+        self._start("spinner", self._spinner, transient=True)
+
+    def _progress(self, data: dict[str, Any]) -> None:
+        """A tool reported progress: show it on the spinner that stands for the running tool."""
+        from rich.text import Text
+
+        if self._kind != "spinner" or self._spinner is None:
+            return
+        progress, total, message = data.get("progress"), data.get("total"), data.get("message")
+        label = f"running {data.get('tool_name')}…"
+        if progress is not None:
+            label += f" {progress:g}/{total:g}" if total else f" {progress:g}"
+        if message:
+            label += f" {message}"
+        self._spinner.update(text=Text(label, style="dim"))
 
     def _append(self, kind: str, text: str) -> None:
         if self._kind != kind or self._view is None:
@@ -289,6 +306,8 @@ class RichRenderer:
         elif kind == EventType.TOOL_SELECTED:
             self._tools[_tool_key(data)] = (str(data.get("tool_name")), data.get("arguments"))
             self._spin(f"running {data.get('tool_name')}…")
+        elif kind == EventType.TOOL_PROGRESS:
+            self._progress(data)
         elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
             self._stop()
             self._tool_panel(kind, data)
