@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
 from .config import ModelChoice, chat_db_url, data_dir
-from .session import AgentOptions, TurnOutcome, stream_reply
+from .session import AgentOptions, stream_reply
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -112,16 +112,15 @@ class ChatSession:
         if not self.thread.title:
             self.thread.title = _title_from(text)
         renderer = RichRenderer(self.console)
+        # Whatever the outcome (done, failed, interrupted) the chat goes on and the thread, with
+        # any partial answer the agent kept on it, is saved.
         try:
-            outcome = self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
-        except KeyboardInterrupt:
+            self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
+        except KeyboardInterrupt:  # where no SIGINT handler could be installed
             renderer.interrupted()
-            outcome = TurnOutcome.INTERRUPTED
         except TylerError as exc:
             renderer.close()
             self.console.print(f"[bold red]{type(exc).__name__}:[/bold red] {_escape(str(exc))}")
-            outcome = TurnOutcome.ERROR
-        del outcome  # every outcome keeps the chat open; the thread is saved either way
         self._save()
 
     def _save(self) -> None:
