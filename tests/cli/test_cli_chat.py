@@ -144,3 +144,16 @@ def test_model_errors_keep_the_chat_open(cli_env: dict[str, str], fake_server: F
     time.sleep(0.3)  # let readline start reading (see the Ctrl-C test)
     chat.send("\x04")  # Ctrl-D quits too
     assert chat.wait() == 0
+
+
+def test_run_in_a_terminal_renders_live_and_ctrl_c_exits_130(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn
+) -> None:
+    fake_server.enqueue(Turn(text=" ".join(f"w{i}" for i in range(300)), delay=0.03))
+    run = spawn(["run", "go"], cli_env)
+    run.expect(r"w5 w6")
+    run.ctrl_c()
+    assert run.wait() == 130
+    assert "⏹ interrupted" in run.text
+    assert fake_server.wait_for_disconnect(timeout=10)
+    assert "w299" not in run.text
