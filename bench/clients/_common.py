@@ -102,6 +102,10 @@ def percentile(values: list[float], q: float) -> float | None:
 class Worker:
     def __init__(self, contender: Any) -> None:
         self.c = contender
+        # RSS before the first sweep trial: freed heap stays mapped after a trial, so a later
+        # trial's own starting RSS would hide what K streams need. Ks run in increasing order, so
+        # peak minus this baseline is the memory K streams take.
+        self.sweep_base_kb: int | None = None
 
     async def warmup(self, cmd: dict) -> dict:
         """One full stream (or reply) so lazy imports, pools and caches are hot before measuring."""
@@ -170,6 +174,8 @@ class Worker:
         limit = float(cmd.get("time_limit_s", 120))
         gc.collect()
         base_rss = rss_kb() or 0
+        if self.sweep_base_kb is None:
+            self.sweep_base_kb = base_rss
         exact_peak = reset_peak_rss()
         errors: list[str] = []
         arrivals: list[list[float]] = [[] for _ in range(k)]
@@ -231,7 +237,8 @@ class Worker:
             "base_rss_kb": base_rss,
             "peak_rss_kb": peak,
             "peak_rss_exact": exact_peak,
-            "rss_per_stream_kb": (peak - base_rss) / k,
+            "idle_rss_kb": self.sweep_base_kb,
+            "rss_per_stream_kb": (peak - self.sweep_base_kb) / k,
             "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
             "errors": len(errors),
             "error_sample": errors[:3],
