@@ -19,7 +19,7 @@ class Ours:
     stream: Any
 
     async def setup(self, url: str, options: dict) -> None:
-        from tyler.providers._http import configure_http
+        from tyler.providers import configure_http
 
         configure_http(max_connections=None, max_keepalive_connections=2000)
         self.mode = options.get("mode", "events")

@@ -121,6 +121,30 @@ class _LocalModel:
                 yield chunk
 
 
+def configure_http(
+    *, max_connections: int | None = None, max_keepalive_connections: int = 100, keepalive_expiry: float = 30.0
+) -> None:
+    """Set the limits of the shared HTTP connection pool (clients created afterwards use them).
+
+    The default pool has no cap on connections; raise `max_keepalive_connections` for servers that
+    hold many concurrent streams open.
+    """
+    from . import _http
+
+    _http.configure_http(
+        max_connections=max_connections,
+        max_keepalive_connections=max_keepalive_connections,
+        keepalive_expiry=keepalive_expiry,
+    )
+
+
+async def aclose_http() -> None:
+    """Close the running event loop's shared HTTP client (e.g. before the loop ends)."""
+    from . import _http
+
+    await _http.aclose_http()
+
+
 def resolve_provider(
     model_name: str,
     *,
@@ -156,6 +180,8 @@ __all__ = [
     "ToolCallDelta",
     "ToolSpec",
     "Usage",
+    "aclose_http",
+    "configure_http",
     "resolve_provider",
     "split_model",
 ]
