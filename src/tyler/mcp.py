@@ -148,11 +148,13 @@ async def _open_transport(stack: contextlib.AsyncExitStack, server: MCPServerCon
 
         client = await stack.enter_async_context(create_mcp_http_client(headers=server.headers or None))
         streams = await stack.enter_async_context(streamable_http.streamable_http_client(url, http_client=client))
-    else:  # older 1.x
-        streams = await stack.enter_async_context(
-            streamable_http.streamablehttp_client(url, headers=server.headers or None)
-        )
+    else:  # older 1.x; looked up by name because 2.x removed it (and type checkers know)
+        legacy_client = getattr(streamable_http, _LEGACY_HTTP_CLIENT)
+        streams = await stack.enter_async_context(legacy_client(url, headers=server.headers or None))
     return streams[0], streams[1]
+
+
+_LEGACY_HTTP_CLIENT = "streamablehttp_client"
 
 
 async def _list_tools(session: Any) -> list[Any]:
