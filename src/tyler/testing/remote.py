@@ -12,31 +12,20 @@ from typing import Any
 
 import httpx
 
+from ._endpoints import FakeEndpoints
 from .turns import RecordedRequest, Turn
 
 
-class RemoteFakeServer:
+class RemoteFakeServer(FakeEndpoints):
     """Same scripting surface as `FakeModelServer` (enqueue, requests, reset...), for a server URL."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
+        self._url = url.rstrip("/")
+        self._client = httpx.Client(base_url=self._url, timeout=timeout, trust_env=False)
 
     @property
-    def openai_base_url(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        return self.url
-
-    def env(self) -> dict[str, str]:
-        return {
-            "OPENAI_BASE_URL": self.openai_base_url,
-            "OPENAI_API_KEY": "fake-key",
-            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
-            "ANTHROPIC_API_KEY": "fake-key",
-        }
+    def url(self) -> str:
+        return self._url
 
     def _call(self, method: str, path: str, payload: Any = None) -> Any:
         response = self._client.get(path) if method == "GET" else self._client.post(path, json=payload)

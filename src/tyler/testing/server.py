@@ -24,6 +24,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from . import wire
+from ._endpoints import FakeEndpoints
 from ._http import TASK_PREFIX, HTTPConnection, HTTPRequest
 from ._pacer import Pacer
 from .turns import RecordedRequest, Turn
@@ -121,7 +122,7 @@ def build_reply(record: RecordedRequest, turn: Turn, n: int) -> bytes | wire.Str
     )
 
 
-class FakeModelServer:
+class FakeModelServer(FakeEndpoints):
     """A fake OpenAI/Anthropic model server for tests and benchmarks.
 
     `api_key`: if set, requests without it (Bearer / x-api-key) get a 401 in the API's shape.
@@ -160,23 +161,6 @@ class FakeModelServer:
         if self._server is None:
             raise RuntimeError("the fake model server is not started")
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def openai_base_url(self) -> str:
-        return self.url + "/v1"
-
-    @property
-    def anthropic_base_url(self) -> str:
-        return self.url
-
-    def env(self) -> dict[str, str]:
-        """Environment variables pointing OpenAI and Anthropic clients at this server."""
-        return {
-            "OPENAI_BASE_URL": self.openai_base_url,
-            "OPENAI_API_KEY": self.api_key or "fake-key",
-            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
-            "ANTHROPIC_API_KEY": self.api_key or "fake-key",
-        }
 
     # -- scripting --------------------------------------------------------------------------
 
