@@ -49,6 +49,25 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+def answer_tool_calls(messages: list[dict], content: list[str], calls: dict[int, dict]) -> None:
+    """Append the assistant turn with its tool calls and each `add` result, in the model's order.
+
+    Used by the hand-written clients (floor, LiteLLM) that run the tool loop themselves.
+    """
+    ordered = [calls[i] for i in sorted(calls)]
+    messages.append({
+        "role": "assistant",
+        "content": "".join(content) or None,
+        "tool_calls": [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
+            for c in ordered
+        ],
+    })
+    for c in ordered:
+        result = add(**json.loads(c["args"] or "{}"))
+        messages.append({"role": "tool", "tool_call_id": c["id"], "content": json.dumps(result)})
+
+
 def raise_fd_limit() -> int:
     """Lift the open-files soft limit to the hard limit (K=1,000 sockets need it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from _common import ADD_SCHEMA, add, serve
+from _common import ADD_SCHEMA, answer_tool_calls, serve
 
 
 class Floor:
@@ -74,18 +74,7 @@ class Floor:
                     slot["args"] += fn.get("arguments") or ""
             if not calls:
                 return "".join(content)
-            ordered = [calls[i] for i in sorted(calls)]
-            messages.append({
-                "role": "assistant",
-                "content": "".join(content) or None,
-                "tool_calls": [
-                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
-                    for c in ordered
-                ],
-            })
-            for c in ordered:
-                result = add(**json.loads(c["args"] or "{}"))
-                messages.append({"role": "tool", "tool_call_id": c["id"], "content": json.dumps(result)})
+            answer_tool_calls(messages, content, calls)
         raise RuntimeError("tool loop did not finish in 3 model calls")
 
     async def close(self) -> None:

@@ -6,7 +6,6 @@ the real package.) The tool round trip is written by hand because LiteLLM has no
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_LOG", "ERROR")
 
 import litellm  # noqa: E402
-from _common import ADD_SCHEMA, add, serve  # noqa: E402
+from _common import ADD_SCHEMA, answer_tool_calls, serve  # noqa: E402
 
 
 class LiteLLM:
@@ -59,18 +58,7 @@ class LiteLLM:
                         slot["args"] += tc.function.arguments or ""
             if not calls:
                 return "".join(content)
-            ordered = [calls[i] for i in sorted(calls)]
-            messages.append({
-                "role": "assistant",
-                "content": "".join(content) or None,
-                "tool_calls": [
-                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
-                    for c in ordered
-                ],
-            })
-            for c in ordered:
-                result = add(**json.loads(c["args"] or "{}"))
-                messages.append({"role": "tool", "tool_call_id": c["id"], "content": json.dumps(result)})
+            answer_tool_calls(messages, content, calls)
         raise RuntimeError("tool loop did not finish in 3 model calls")
 
 
