@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
 import pytest
+from mcp_process import alive, wait_for_exit
 
 from tyler import Agent, EventType, Message, Thread
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
@@ -15,21 +13,6 @@ def _thread(text: str) -> Thread:
     thread = Thread()
     thread.add_message(Message(role="user", content=text))
     return thread
-
-
-async def _wait_for_exit(pid: int, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if not _alive(pid):
-            return
-        await asyncio.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_agent_calls_mcp_tool_with_progress_events(env: FakeModelServer, stdio_config: dict) -> None:
@@ -54,12 +37,12 @@ async def test_agent_calls_mcp_tool_with_progress_events(env: FakeModelServer, s
         # Progress comes before the result of the same call.
         assert kinds.index(EventType.TOOL_PROGRESS) < kinds.index(EventType.TOOL_RESULT)
         pid = int(results[1]["result"])
-        assert _alive(pid)
+        assert alive(pid)
         # The model saw the MCP tools with their prefixed names and schemas.
         offered = {t["function"]["name"] for t in env.requests[0].body["tools"]}
         assert {"test__add", "test__count_slowly", "test__fail"} <= offered
-    await _wait_for_exit(pid)
-    assert not _alive(pid), "leaving `async with agent` must stop the MCP server process"
+    await wait_for_exit(pid)
+    assert not alive(pid), "leaving `async with agent` must stop the MCP server process"
 
 
 async def test_mcp_tool_error_becomes_tool_error_event(env: FakeModelServer, http_server: str) -> None:

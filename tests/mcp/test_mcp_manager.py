@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 
 import pytest
+from mcp_process import alive, wait_for_exit
 
 from tyler.exceptions import ConfigurationError
 from tyler.mcp import CONTEXT_PARAM, MCPManager, MCPToolCallError, parse_config
@@ -30,21 +29,6 @@ async def call(tool: dict, ctx: object = None, **arguments: object) -> str:
     return await tool["implementation"](**{CONTEXT_PARAM: ctx}, **arguments)
 
 
-async def _wait_for_exit(pid: int, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if not _alive(pid):
-            return
-        await asyncio.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 async def test_stdio_tools_progress_and_close(stdio_config: dict) -> None:
     manager = MCPManager()
     tools = by_name(await manager.connect(stdio_config))
@@ -65,10 +49,10 @@ async def test_stdio_tools_progress_and_close(stdio_config: dict) -> None:
     assert (await call(tools["test__make_image"])).startswith("[image: image/png,")
 
     pid = int(await call(tools["test__pid"]))
-    assert _alive(pid)
+    assert alive(pid)
     await manager.close()
-    await _wait_for_exit(pid)
-    assert not _alive(pid), "closing the manager must stop the stdio server process"
+    await wait_for_exit(pid)
+    assert not alive(pid), "closing the manager must stop the stdio server process"
     with pytest.raises(MCPToolCallError, match="not connected"):
         await call(add, a=1, b=1)
     await manager.close()  # twice is fine
