@@ -158,11 +158,14 @@ class _Run:
         self.new_messages.append(message)
         return message
 
-    async def interrupted(self) -> None:
-        """The consumer went away: keep what it saw, leave the thread valid for the next run."""
+    async def interrupted(self, error: Exception | None = None) -> None:
+        """The run stopped early (consumer gone, or `error`): keep what the user saw, leave the
+        thread valid for the next run (every tool call answered), and save."""
         turn, self.turn = self.turn, None
         if turn is not None and not turn.empty:
-            self.add(turn.to_message(self.agent.model_name, interrupted=True))
+            message = self.add(turn.to_message(self.agent.model_name, interrupted=True))
+            if error is not None:
+                message.attributes["error"] = str(error)
         for call in self.pending_tool_calls:
             msg = self.tool_messages.get(call["id"])
             if msg is None:
@@ -201,7 +204,7 @@ async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncGenerator[
         completed = True
         error = exc if isinstance(exc, TylerError) else ExecutionError(f"{type(exc).__name__}: {exc}")
         if error is not exc:
-            error.__cause__ = exc
+            error.__cause__ = exc  # events mode hands the error out without raising it
         await _save_quietly(state, error)
         if mode is not Mode.EVENTS:
             if error is exc:
@@ -219,17 +222,9 @@ async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncGenerator[
 
 
 async def _save_quietly(state: _Run, error: Exception) -> None:
-    """After a failure, still try to keep the partial answer; a second failure is chained, not lost."""
-    turn, state.turn = state.turn, None
-    if turn is not None and not turn.empty and state.thread is not None:
-        msg = turn.to_message(state.agent.model_name, interrupted=True)
-        msg.attributes["error"] = str(error)
-        state.add(msg)
+    """After a failure, still keep the partial answer; a second failure is noted, not lost."""
     try:
-        if state.pending_tool_calls:
-            await state.interrupted()
-        else:
-            await state.save()
+        await state.interrupted(error)
     except Exception as exc:
         if exc is not error:
             error.add_note(f"saving the thread after the failure also failed: {exc!r}")
