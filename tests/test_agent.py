@@ -119,6 +119,15 @@ def test_base_url_is_an_alias_of_api_base() -> None:
         {"api_base": "http://a/v1", "base_url": "http://b/v1"},
         {"model_name": ""},
         {"model_name": "   "},
+        {"temperature": "0.5"},
+        {"temperature": float("nan")},
+        {"max_tool_iterations": True},
+        {"stall_timeout": "10"},
+        {"tool_timeout": 0},
+        {"tool_timeout": -5},
+        {"max_retries": -1},
+        {"max_tokens": 0},
+        {"max_tokens": "100"},
     ],
 )
 def test_bad_agent_arguments(kwargs: dict[str, object]) -> None:

@@ -291,7 +291,14 @@ async def test_unknown_model_without_litellm_names_the_extra(
     env: FakeModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "litellm", None)  # as if the extra were not installed
-    agent = Agent(model_name="mistral/mistral-large-latest")
+    # Building the Agent already fails: the user learns it before the first run.
+    with pytest.raises(ProviderNotFoundError) as early:
+        Agent(model_name="mistral/mistral-large-latest")
+    assert "tyler-stream[litellm]" in str(early.value)
+    # A custom provider skips routing; the run-time check still names the extra.
+    from tyler.providers.litellm import LiteLLMProvider
+
+    agent = Agent(model_name="mistral/mistral-large-latest", provider=LiteLLMProvider("mistral/mistral-large-latest"))
     with pytest.raises(ProviderNotFoundError) as info:
         await agent.go(user_thread())
     from importlib.metadata import metadata

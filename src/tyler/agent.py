@@ -7,6 +7,7 @@ any number of concurrent runs.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,6 +32,33 @@ def _mode(stream: Any) -> _run.Mode:
     if stream in ("raw", "openai"):
         return _run.Mode.RAW
     raise ConfigurationError(f"unknown stream mode {stream!r}: use True/'events', 'raw' or 'openai'")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _check_numbers(
+    *, temperature: Any, max_tool_iterations: Any, max_tokens: Any, stall_timeout: Any,
+    connect_timeout: Any, max_retries: Any, tool_timeout: Any,
+) -> None:
+    """Reject bad numeric settings with a ConfigurationError now, not a TypeError mid-run.
+
+    bool is refused although it is an int: `max_tool_iterations=True` is a mistake, not 1.
+    """
+    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
+        raise ConfigurationError(f"temperature must be a number between 0 and 2, got {temperature!r}")
+    for label, count, low in (("max_tool_iterations", max_tool_iterations, 1), ("max_retries", max_retries, 0)):
+        if not isinstance(count, int) or isinstance(count, bool) or count < low:
+            raise ConfigurationError(f"{label} must be an integer >= {low}, got {count!r}")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise ConfigurationError(f"max_tokens must be None or an integer >= 1, got {max_tokens!r}")
+    for label, value in (("stall_timeout", stall_timeout), ("connect_timeout", connect_timeout),
+                         ("tool_timeout", tool_timeout)):
+        if label == "tool_timeout" and value is None:
+            continue  # tools may run without a time limit
+        if not (_is_number(value) and value > 0):
+            raise ConfigurationError(f"{label} must be a positive number of seconds, got {value!r}")
 
 
 class Agent:
@@ -86,15 +114,13 @@ class Agent:
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
-        if not isinstance(max_tool_iterations, int) or max_tool_iterations < 1:
-            raise ConfigurationError("max_tool_iterations must be an integer >= 1")
-        if temperature is not None and not 0 <= temperature <= 2:
-            raise ConfigurationError("temperature must be between 0 and 2")
+        _check_numbers(
+            temperature=temperature, max_tool_iterations=max_tool_iterations, max_tokens=max_tokens,
+            stall_timeout=stall_timeout, connect_timeout=connect_timeout, max_retries=max_retries,
+            tool_timeout=tool_timeout,
+        )
         if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in _REASONING:
             raise ConfigurationError(f"reasoning must be None, one of {_REASONING} or a dict")
-        for label, value in (("stall_timeout", stall_timeout), ("connect_timeout", connect_timeout)):
-            if value <= 0:
-                raise ConfigurationError(f"{label} must be positive")
         self.name = name
         self.model_name = model_name
         self.purpose = purpose
@@ -125,9 +151,9 @@ class Agent:
         self._mcp_lock: asyncio.Lock | None = None
         self._mcp_tool_names: list[str] = []
         if provider is None:
-            from .providers import split_model
+            from .providers import check_model
 
-            split_model(model_name)  # a bad model string fails here, not mid-run
+            check_model(model_name, self.api_base)  # a bad model string fails here, not mid-run
 
     # -- configuration -------------------------------------------------------------------------
 

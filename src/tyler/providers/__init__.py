@@ -71,6 +71,31 @@ def split_model(model_name: str) -> tuple[str, str]:
     return "", model_name
 
 
+_NATIVE = frozenset({*_COMPAT, "anthropic", "local"})
+
+
+def check_model(model_name: str, api_base: str | None = None) -> None:
+    """Fail at Agent() time for a model string nothing can serve.
+
+    Names no native adapter serves go to LiteLLM; when it is not installed that is a configuration
+    error the user should see when building the Agent, not as the first run's failure.
+    `find_spec` only looks at the import path: LiteLLM is not imported.
+    """
+    import importlib.util
+
+    kind, _ = split_model(model_name)
+    if kind in _NATIVE or (not kind and api_base):
+        return
+    try:
+        found = importlib.util.find_spec("litellm") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        found = False
+    if not found:
+        from .litellm import missing_litellm
+
+        raise missing_litellm(model_name)
+
+
 def _openai(kind: str, model: str, api_base: str | None, api_key: str | None, headers: Any) -> Provider:
     from .openai import OpenAIProvider
 
@@ -181,6 +206,7 @@ __all__ = [
     "ToolSpec",
     "Usage",
     "aclose_http",
+    "check_model",
     "configure_http",
     "resolve_provider",
     "split_model",

@@ -15,15 +15,20 @@ from .base import ModelChunk, ModelRequest
 from .openai import parse_chunk
 
 
+def missing_litellm(model: str) -> ProviderNotFoundError:
+    """The error for a model only LiteLLM could serve, when LiteLLM is not installed."""
+    return ProviderNotFoundError(
+        f"no native provider serves model {model!r}; install the LiteLLM fallback with "
+        "`pip install 'tyler-stream[litellm]'`, or use an OpenAI-compatible name with api_base="
+    )
+
+
 def _import_litellm(model: str) -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
     except ImportError:
-        raise ProviderNotFoundError(
-            f"no native provider serves model {model!r}; install the LiteLLM fallback with "
-            "`pip install 'tyler-stream[litellm]'`, or use an OpenAI-compatible name with api_base="
-        ) from None
+        raise missing_litellm(model) from None
     return litellm
 
 
