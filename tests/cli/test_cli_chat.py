@@ -38,6 +38,8 @@ def test_ctrl_c_stops_the_reply_and_keeps_the_chat(
     chat.expect(r"w5 w6", start=at)
     chat.ctrl_c()
     chat.expect(r"⏹ interrupted", start=at)
+    # The terminal did not echo "^C" into the live region (that garbles its redraw).
+    assert "^C" not in chat.text[at:]
     assert fake_server.wait_for_disconnect(timeout=10), "the upstream request was not closed"
     assert fake_server.requests[-1].disconnected_early
     chat.expect(PROMPT, start=at)
@@ -154,6 +156,7 @@ def test_run_in_a_terminal_renders_live_and_ctrl_c_exits_130(
     run.expect(r"w5 w6")
     run.ctrl_c()
     assert run.wait() == 130
+    assert "^C" not in run.text
     assert "⏹ interrupted" in run.text
     assert fake_server.wait_for_disconnect(timeout=10)
     assert "w299" not in run.text

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_PURPOSE, ModelChoice, load_tools
+from .console import keys_not_echoed
 
 if TYPE_CHECKING:
     from ..messages import Thread
@@ -80,7 +81,8 @@ async def stream_reply(agent: Any, thread: Thread, renderer: Renderer) -> str:
 
     handler_installed = _install_sigint(loop, on_sigint)
     try:
-        await consumer
+        with keys_not_echoed():
+            await consumer
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if not stopped or (current is not None and current.cancelling()):
