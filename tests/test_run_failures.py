@@ -196,6 +196,27 @@ async def test_connection_refused_is_retried(clean_env: pytest.MonkeyPatch) -> N
         await agent.go(user_thread())
 
 
+@BOTH
+async def test_drop_before_the_first_event_is_retried(env: FakeModelServer, model: str) -> None:
+    # 200 and headers, then the connection closes before one SSE event: nothing reached the
+    # consumer, so this is retried like a refused connection.
+    env.enqueue(Turn(text="lost", abort_after=0), Turn(text="second try"))
+    thread = user_thread()
+    events = await collect(Agent(model_name=model), thread)
+    assert terminal(events).type is EventType.EXECUTION_COMPLETE
+    assert text_seen(events) == "second try"
+    assert len(env.requests) == 2
+    assert [m.role for m in thread.messages] == ["user", "assistant"]
+
+
+async def test_drop_before_the_first_event_shares_the_retry_budget(env: FakeModelServer) -> None:
+    drop = Turn(text="lost", abort_after=0)
+    env.enqueue(drop, Turn(status=503, retry_after=0), drop, Turn(text="never"))
+    with pytest.raises(ModelConnectionError):
+        await Agent(model_name=OPENAI_MODEL, max_retries=2).go(user_thread())
+    assert len(env.requests) == 3  # drop, 503, drop: two retries in all
+
+
 # -- broken streams ----------------------------------------------------------------------------------
 
 

@@ -142,17 +142,18 @@ async def open_stream(
     *,
     provider: str,
     model: str,
-) -> httpx.Response:
-    """POST and return the streaming response once its status is OK.
+    attempt: int = 0,
+) -> tuple[httpx.Response, int]:
+    """POST and return the streaming response once its status is OK, with the attempts used.
 
-    Retries (with backoff, honouring Retry-After) happen only here, before any byte of the stream
-    reached the caller: a stream that has started is never replayed.
+    Retries (with backoff, honouring Retry-After) happen only before any byte of the stream
+    reached the caller: a stream that has started is never replayed. `attempt` counts the
+    retries already spent on this request (see `sse_json`), so both share `max_retries`.
     """
     client = get_client()
     timeout = httpx.Timeout(
         connect=settings.connect_timeout, read=settings.stall_timeout, write=30.0, pool=settings.connect_timeout
     )
-    attempt = 0
     while True:
         request = client.build_request("POST", url, json=body, headers=headers, timeout=timeout)
         try:
@@ -176,7 +177,7 @@ async def open_stream(
         except httpx.HTTPError as exc:
             raise ModelConnectionError(f"request to {provider} failed: {exc}", provider=provider, model=model) from exc
         if response.status_code < 400:
-            return response
+            return response, attempt
         err_body = await _read_error_body(response)
         delay = _retry_delay(response, attempt)
         if response.status_code in _RETRY_STATUS and attempt < settings.max_retries and delay <= _MAX_RETRY_AFTER:
@@ -299,23 +300,39 @@ async def sse_json(
     """
     if settings.extra_headers:
         headers = {**headers, **settings.extra_headers}
-    response = await open_stream(url, body, headers, settings, provider=provider, model=model)
+    attempt = 0
+    while True:
+        response, attempt = await open_stream(
+            url, body, headers, settings, provider=provider, model=model, attempt=attempt
+        )
+        started = False
+        try:
+            async with aclosing(iter_sse(response, settings, provider=provider, model=model)) as batches:
+                async for batch in batches:
+                    for event, data in batch:
+                        started = True  # from here on nothing is replayed
+                        yield event, _decode_event(data, provider, model)
+            return
+        except ModelConnectionError:
+            # Dropped after the headers but before a single event: nothing reached the caller,
+            # so this is as retryable as a refused connection.
+            if started or attempt >= settings.max_retries:
+                raise
+        finally:
+            await response.aclose()
+        await asyncio.sleep(_retry_delay(None, attempt))
+        attempt += 1
+
+
+def _decode_event(data: bytes, provider: str, model: str) -> Any:
+    if data == b"[DONE]":
+        return DONE
     try:
-        async with aclosing(iter_sse(response, settings, provider=provider, model=model)) as batches:
-            async for batch in batches:
-                for event, data in batch:
-                    if data == b"[DONE]":
-                        yield event, DONE
-                        continue
-                    try:
-                        decoded = decode_json(data)
-                    except ValueError:
-                        raise ModelResponseError(
-                            f"{provider} sent a malformed chunk: {data[:200]!r}", provider=provider, model=model
-                        ) from None
-                    yield event, decoded
-    finally:
-        await response.aclose()
+        return decode_json(data)
+    except ValueError:
+        raise ModelResponseError(
+            f"{provider} sent a malformed chunk: {data[:200]!r}", provider=provider, model=model
+        ) from None
 
 
 __all__ = [
