@@ -185,6 +185,29 @@ async def test_unserializable_message_fails_cleanly(store: ThreadStore) -> None:
     assert (await store.get_thread("t-bad")).messages[1].metrics == {"fixed": True}
 
 
+async def test_duplicate_message_ids_are_refused_not_merged(store: ThreadStore) -> None:
+    # Two messages with one id would become one row: the thread would silently lose one.
+    thread = Thread(id="t-dup")
+    first = thread.add_message(Message(role="user", content="first"))
+    thread.add_message(Message(role="assistant", content="second", id=first.id))
+    with pytest.raises(StorageError, match=f"two messages with id {first.id!r}"):
+        await store.save(thread)
+    assert await store.get("t-dup") is None
+
+    del thread.messages[1]
+    await store.save(thread)
+    thread.add_message(Message(role="assistant", content="fine"))
+    thread.add_message(Message(role="user", content="again", id=first.id))  # appended duplicate
+    with pytest.raises(StorageError, match="two messages with id"):
+        await store.save(thread)
+    thread.messages.pop()
+    await store.save(thread)
+    thread.messages.insert(0, Message(role="system", content="sys", id=thread.messages[1].id))  # restructured
+    with pytest.raises(StorageError, match="two messages with id"):
+        await store.save(thread)
+    assert [m.content for m in (await store.get_thread("t-dup")).messages] == ["first", "fine"]
+
+
 async def test_list_delete_and_query(store: ThreadStore) -> None:
     now = datetime.now(UTC)
     for i in range(5):

@@ -31,6 +31,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import StorageError
 from ..messages import Message, Thread
 from ._codec import encode_message, encode_thread
 
@@ -65,6 +66,10 @@ class Saved:
     snaps: list[dict[str, Any]]
     meta: tuple[Any, ...]
     updated_at: Any
+    # id -> position in the list, for the duplicate-id check. Shared with (and extended by) the
+    # states that follow by appending, so that check costs O(new messages), not O(thread); an
+    # entry is therefore only a hint, verified against the list before it is believed.
+    index: dict[str, int]
 
 
 @dataclass(slots=True)
@@ -112,7 +117,7 @@ def remember(thread: Thread, token: str, saved: Saved) -> None:
 
 def loaded_state(thread: Thread) -> Saved:
     msgs = list(thread.messages)
-    return Saved(thread.id, msgs, [snapshot(m) for m in msgs], _meta(thread), thread.updated_at)
+    return Saved(thread.id, msgs, [snapshot(m) for m in msgs], _meta(thread), thread.updated_at, _index(thread, msgs))
 
 
 def plan_save(thread: Thread, token: str, window: int | None = None) -> Plan | None:
@@ -125,30 +130,31 @@ def plan_save(thread: Thread, token: str, window: int | None = None) -> Plan | N
     msgs = list(thread.messages)
     if saved is None:
         _check_messages(msgs)
-        rows = _dedupe(msgs)
         snaps = [snapshot(m) for m in msgs]
-        state = Saved(thread.id, msgs, snaps, _meta(thread), thread.updated_at)
-        return _plan(thread, True, rows, state)
+        state = Saved(thread.id, msgs, snaps, _meta(thread), thread.updated_at, _index(thread, msgs))
+        return _plan(thread, True, msgs, state)
 
     k = len(saved.refs)
+    index = saved.index
     if len(msgs) >= k and all(map(operator.is_, msgs, saved.refs)):  # map stops after k
         _check_messages(msgs[k:])  # the prefix holds the very objects checked before
+        _check_new_ids(thread, msgs, index, k)
         start = 0 if window is None else max(0, k - window)
         changed, snaps = _changed_prefix(msgs, saved.snaps, start, k)
         rows = changed + msgs[k:]
         snaps = snaps + [snapshot(m) for m in msgs[k:]]
     else:
         _check_messages(msgs)
+        index = _index(thread, msgs)
         rows, snaps = _changed_any(msgs, saved)
-    rows = _dedupe(rows)
     meta = _meta(thread)
     write_meta = meta != saved.meta
     if not rows and not write_meta and thread.updated_at == saved.updated_at:
         if len(msgs) != k or snaps is not saved.snaps:
             # Structure changed (e.g. a message removed) but nothing to write: just re-sync.
-            remember(thread, token, Saved(thread.id, msgs, snaps, meta, thread.updated_at))
+            remember(thread, token, Saved(thread.id, msgs, snaps, meta, thread.updated_at, index))
         return None
-    return _plan(thread, write_meta, rows, Saved(thread.id, msgs, snaps, meta, thread.updated_at))
+    return _plan(thread, write_meta, rows, Saved(thread.id, msgs, snaps, meta, thread.updated_at, index))
 
 
 def _plan(thread: Thread, write_meta: bool, rows: list[Message], state: Saved) -> Plan:
@@ -193,17 +199,38 @@ def _changed_any(msgs: list[Message], saved: Saved) -> tuple[list[Message], list
     return rows, snaps
 
 
-def _dedupe(rows: list[Message]) -> list[Message]:
-    """Keep one message per id (the last occurrence), in first-occurrence order."""
-    last: dict[str, Message] = {}
-    for m in rows:
-        last[m.id] = m
-    if len(last) == len(rows):
-        return rows
-    seen: set[str] = set()
-    out = []
-    for m in rows:
-        if m.id not in seen:
+def _duplicate(thread: Thread, message_id: str) -> StorageError:
+    # Refused rather than stored as one row: the thread would silently lose one of the two.
+    return StorageError(
+        f"thread {thread.id!r} holds two messages with id {message_id!r}; message ids must be unique "
+        "within a thread (nothing was saved)"
+    )
+
+
+def _index(thread: Thread, msgs: list[Message]) -> dict[str, int]:
+    """id -> position of every message; StorageError if two messages share an id."""
+    index = {m.id: i for i, m in enumerate(msgs)}
+    if len(index) != len(msgs):
+        seen: set[str] = set()
+        for m in msgs:
+            if m.id in seen:
+                raise _duplicate(thread, m.id)
             seen.add(m.id)
-            out.append(last[m.id])
-    return out
+    return index
+
+
+def _check_new_ids(thread: Thread, msgs: list[Message], index: dict[str, int], k: int) -> None:
+    """Refuse a message appended after position `k` whose id another message of `msgs` has.
+
+    Adds the new ids to the shared `index`. A stale entry (left by a failed save, or by another
+    copy of the thread sharing this state) is not trusted: the position it names is re-checked,
+    and if it does not hold that id the whole list is checked the slow way.
+    """
+    for p in range(k, len(msgs)):
+        mid = msgs[p].id
+        pos = index.get(mid)
+        if pos is not None and pos != p:
+            if pos < len(msgs) and msgs[pos].id == mid:
+                raise _duplicate(thread, mid)
+            _index(thread, msgs)
+        index[mid] = p

@@ -14,7 +14,8 @@ Save semantics (the same on every backend):
   `thread.messages` stay stored; `delete()` removes a whole thread.
 * Incremental. Appending one message to a 5,000-message thread writes one message row plus the
   thread row. A thread object this store did not load or save before is written in full (rows
-  with the same ids are overwritten).
+  with the same ids are overwritten). Two messages of one thread with the same id are refused
+  (`StorageError`, nothing written) rather than merged into one row.
 * Concurrent writers lose nothing. Two tasks or processes that each append their own messages to
   the same thread both keep them; stored order is the order of the saves (a per-thread sequence).
   Title and attributes are written only when the saving object changed them, last writer wins.
