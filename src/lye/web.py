@@ -195,13 +195,15 @@ async def fetch_page(url: str, output_format: str = "markdown", *, settings: Web
 
 
 def _download_name(url: httpx.URL, response: httpx.Response) -> str:
+    """A bare file name for the download; never "." or "..", which the server may send."""
+    name = PurePosixPath(unquote(url.path)).name
     disposition = response.headers.get("content-disposition", "")
     for part in disposition.split(";"):
         key, _, value = part.strip().partition("=")
         if key.lower() == "filename" and value.strip('"'):
-            return PurePosixPath(value.strip('"')).name
-    name = PurePosixPath(unquote(url.path)).name
-    return name or "download"
+            name = PurePosixPath(value.strip('"')).name
+            break
+    return name if name not in ("", ".", "..") else "download"
 
 
 async def _stream_to(response: httpx.Response, handle: Any, limit: int, ctx: Any) -> int:
@@ -237,9 +239,13 @@ async def download_file(
         declared = int(response.headers.get("content-length") or 0)
         if declared > limit:
             raise FetchError(f"{url} is {human_size(declared)}, over the {human_size(limit)} download limit")
-        target = ws.resolve(path or _download_name(response.url, response), root=root)
+        name = _download_name(response.url, response)
+        target = ws.resolve(path or name, root=root)
         if target.is_dir():
-            target = ws.resolve(target / _download_name(response.url, response), root=root)
+            target = ws.resolve(target / name, root=root)
+        if target == root or target.is_dir():
+            # The temporary file goes next to the target: for the root that would be outside it.
+            raise FileToolError(f"{ws.relative(target, root=root)!r} is a directory; give a file path")
         if target.exists() and not overwrite:
             raise FileToolError(f"{ws.relative(target, root=root)} already exists; pass overwrite=true to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -161,6 +161,9 @@ class LoopbackServer:
             h._send(200, make_pdf(), "application/pdf")
         elif path == "/files/data.csv":
             h._send(200, b"name,score\nada,10\nbob,7\n", "text/csv")
+        elif path == "/named":  # the server picks the file name, whatever it is
+            disposition = f'attachment; filename="{query["n"][0]}"'
+            h._send(200, b"named body", "text/plain", {"Content-Disposition": disposition})
         elif path == "/host":
             h._send(200, h.headers.get("Host", "").encode(), "text/plain")
         elif path.startswith("/status/"):

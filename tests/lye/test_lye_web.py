@@ -217,6 +217,23 @@ async def test_download_guards(server: LoopbackServer, tmp_path, monkeypatch: py
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no partial files left behind
 
 
+async def test_download_server_file_names_stay_in_the_workspace(
+    server: LoopbackServer, tmp_path, allow_private: None
+) -> None:
+    root = tmp_path / "ws"
+    (root / "sub").mkdir(parents=True)
+    download = _impl(make_web_tools(workspace=root), "web-download")
+    # A Content-Disposition name of ".." or "." must not make the target the root or its parent
+    # (the temporary file would then be written outside the workspace).
+    await download(url=f"{server.url}/named?n=..", path="sub", overwrite=True)
+    await download(url=f"{server.url}/named?n=.", overwrite=True)
+    await download(url=f"{server.url}/named?n=../../evil.txt")
+    assert (root / "sub/download").read_bytes() == b"named body"
+    assert (root / "download").read_bytes() == b"named body"
+    assert (root / "evil.txt").read_bytes() == b"named body"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+
+
 def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str] | None]) -> None:
     """Answer getaddrinfo for made-up names (.test is reserved, never resolvable for real)."""
     import asyncio
