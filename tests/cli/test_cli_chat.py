@@ -136,6 +136,12 @@ def test_model_errors_keep_the_chat_open(cli_env: dict[str, str], fake_server: F
     at = chat.mark()
     chat.sendline("/nonsense")
     chat.expect(r"unknown command /nonsense", start=at)
+    # A wrong local model name is refused at once; the current model stays.
+    chat.sendline("/model local/llama9")
+    chat.expect(r"unknown local model 'local/llama9'", start=at)
+    at = chat.mark()
+    chat.sendline("/model")
+    chat.expect(r"model: gpt-4o", start=at)
     chat.sendline("/model claude-sonnet-4-5")
     chat.expect(r"model: claude-sonnet-4-5", start=at)
     fake_server.enqueue(Turn(text="now via anthropic"))

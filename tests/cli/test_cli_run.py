@@ -116,6 +116,9 @@ def test_usage_errors_exit_2(cli_env: dict[str, str]) -> None:
     bad_reasoning = run_tyler(["run", "--reasoning", "max", "hi"], cli_env)
     assert bad_reasoning.returncode == 2
     assert "--reasoning must be one of" in bad_reasoning.stderr
+    bad_local = run_tyler(["run", "--model", "local/llama9", "hi"], cli_env)
+    assert bad_local.returncode == 2
+    assert "unknown local model 'local/llama9'" in bad_local.stderr
 
 
 def test_explicit_model_and_purpose(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:

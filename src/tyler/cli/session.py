@@ -28,6 +28,12 @@ class AgentOptions:
     def build(self) -> Any:
         from .. import Agent
 
+        if self.model.is_local:
+            # A wrong local name or a missing model file is a usage error: report it now (exit
+            # code 2, /model keeps the current model), not at the first reply.
+            from ..providers.local import resolve_model_path
+
+            resolve_model_path(self.model.name)
         return Agent(
             name="tyler",
             model_name=self.model.name,
