@@ -199,6 +199,8 @@ def _entry_line(ws: Workspace, root: Path, entry: Path) -> str:
             ws.resolve(entry, root=root)
         except WorkspaceEscapeError:
             return f"{rel} -> (link outside the workspace, not accessible)"
+        except FileToolError:
+            return f"{rel} -> (broken link, not accessible)"
     if entry.is_dir():
         return f"{rel}/"
     try:
@@ -297,8 +299,8 @@ def _search_sync(
             continue
         try:
             ws.resolve(entry, root=root)
-        except WorkspaceEscapeError:
-            continue  # a symlink leaving the workspace is neither matched nor read
+        except (WorkspaceEscapeError, FileToolError):
+            continue  # a symlink leaving the workspace (or looping) is neither matched nor read
         rel = entry.relative_to(root).as_posix()
         if search_in in ("name", "both") and _name_matches(entry.name, query, case_sensitive):
             results.append(f"{rel}{'/' if entry.is_dir() else ''}  (name match)")

@@ -44,7 +44,10 @@ class Workspace:
             candidate = root / candidate
         # strict=False: the file may not exist yet (files-write); existing parts are still resolved,
         # symlinks included, so a link to /etc lands outside the root and is refused below.
-        resolved = candidate.resolve(strict=False)
+        try:
+            resolved = candidate.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError on a symlink loop
+            raise FileToolError(f"cannot resolve path {raw!r}: {exc}") from None
         if resolved != root and not resolved.is_relative_to(root):
             raise WorkspaceEscapeError(
                 f"path {raw!r} is outside the workspace ({root}); only files inside it can be used"

@@ -98,6 +98,16 @@ async def test_symlinks_escaping_are_refused(ws: Path) -> None:
     assert "No matches" in found  # the search never reads through an escaping link
 
 
+async def test_a_symlink_loop_does_not_break_listing_or_search(ws: Path) -> None:
+    os.symlink("loop", ws / "loop")
+    t = tools(ws)
+    listing = await t["files-list"](recursive=True)
+    assert "loop -> (broken link" in listing and "notes.txt" in listing
+    assert "notes.txt:2:" in await t["files-search"](query="quantum")
+    with pytest.raises(FileToolError, match="cannot resolve path 'loop'"):
+        await t["files-read"](path="loop")
+
+
 async def test_write_modes(ws: Path) -> None:
     write = tools(ws)["files-write"]
     assert await write(path="reports/q/summary.md", content="# Report\n") == "Wrote 9 bytes to reports/q/summary.md"
