@@ -58,6 +58,8 @@ def _existing_file(ws: Workspace, path: str) -> tuple[Path, Path]:
         raise FileToolError(f"no such file: {path!r}")
     if target.is_dir():
         raise FileToolError(f"{path!r} is a directory; use files-list to see its contents")
+    if not target.is_file():
+        raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); it cannot be read")
     return root, target
 
 
@@ -166,6 +168,9 @@ def _write_sync(ws: Workspace, path: str, content: str, mode: str) -> str:
     target = ws.resolve(path, root=root)
     if target == root or target.is_dir():
         raise FileToolError(f"{path!r} is a directory; give a file path")
+    if target.exists() and not target.is_file():
+        # Opening a FIFO for writing blocks until a reader appears: a worker thread stuck forever.
+        raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); it cannot be written")
     if mode == "create" and target.exists():
         raise FileToolError(f"{path!r} already exists (mode='create' never overwrites)")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,21 @@ async def test_a_symlink_loop_does_not_break_listing_or_search(ws: Path) -> None
         await t["files-read"](path="loop")
 
 
+async def test_fifos_are_neither_read_nor_written(ws: Path) -> None:
+    os.mkfifo(ws / "pipe")
+    t = tools(ws)
+    with pytest.raises(FileToolError, match="not a regular file"):
+        await t["files-read"](path="pipe")
+    # Writing must not open the FIFO: with no reader that blocks a thread nothing can cancel. A
+    # reader is held open here only so that a regression fails this test instead of hanging it.
+    reader = os.open(ws / "pipe", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with pytest.raises(FileToolError, match="not a regular file"):
+            await t["files-write"](path="pipe", content="x")
+    finally:
+        os.close(reader)
+
+
 async def test_write_modes(ws: Path) -> None:
     write = tools(ws)["files-write"]
     assert await write(path="reports/q/summary.md", content="# Report\n") == "Wrote 9 bytes to reports/q/summary.md"
