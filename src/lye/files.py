@@ -15,6 +15,7 @@ files are described instead of dumped. Settings read at call time:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import fnmatch
 import io
@@ -51,6 +52,34 @@ def _is_binary(head: bytes) -> bool:
     return bool(head) and controls * 10 > len(head)
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM is its prefix
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _text_encoding(head: bytes) -> str:
+    """The encoding to read a text file with, judged from its first bytes.
+
+    A BOM names it (UTF-16 files, as Excel and Notepad write them, are full of NULs and would
+    otherwise pass for binary); else UTF-8 when the head decodes as UTF-8 (a character cut at
+    the end of the head is fine); else Windows-1252, the usual legacy 8-bit encoding, so
+    "café" in a Latin-1 file is not shown as "caf\ufffd".
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or len(head) < SNIFF_BYTES:
+            return "cp1252"
+    return "utf-8"
+
+
 def _existing_file(ws: Workspace, path: str) -> tuple[Path, Path]:
     root = ws.root
     target = ws.resolve(path, root=root)
@@ -66,9 +95,9 @@ def _existing_file(ws: Workspace, path: str) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------------------------- read
 
 
-def _read_text_window(target: Path, offset: int, max_chars: int) -> tuple[str, bool]:
-    """Characters [offset, offset+max_chars) of a UTF-8 text file, without loading all of it."""
-    with target.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+def _read_text_window(target: Path, offset: int, max_chars: int, encoding: str) -> tuple[str, bool]:
+    """Characters [offset, offset+max_chars) of a text file, without loading all of it."""
+    with target.open("r", encoding=encoding, errors="replace", newline="") as handle:
         skipped = 0
         while skipped < offset:
             chunk = handle.read(min(1 << 20, offset - skipped))
@@ -132,13 +161,14 @@ def _read_sync(ws: Workspace, path: str, offset: int, max_chars: int) -> str:
             raise FileToolError(f"{rel}: {exc}") from exc
         header = f"{rel} (PDF, {pages} pages, {human_size(size)})\n\n"
         return header + clip(text, max_chars, offset=offset, hint="call files-read again with offset={next}")
-    if _is_binary(head):
+    encoding = _text_encoding(head)
+    if encoding in ("utf-8", "cp1252") and _is_binary(head):
         return _describe_binary(rel, target, size)
     if size <= PARSE_LIMIT and suffix in (".json", ".csv", ".tsv"):
-        raw = target.read_text(encoding="utf-8", errors="replace")
+        raw = target.read_text(encoding=encoding, errors="replace")
         rendered = _render_json(raw) if suffix == ".json" else _render_csv(raw, suffix)
         return clip(rendered, max_chars, offset=offset, hint="call files-read again with offset={next}")
-    window, more = _read_text_window(target, offset, max_chars)
+    window, more = _read_text_window(target, offset, max_chars, encoding)
     if offset and not window:
         return f"offset {offset} is at or past the end of {rel} ({human_size(size)}); nothing more to read."
     if offset == 0 and not more:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from pathlib import Path
@@ -46,6 +47,20 @@ async def test_read_kinds(ws: Path) -> None:
     assert "PDF, 1 pages" in pdf and "Hello PDF world" in pdf
     binary = await read(path="blob.bin")
     assert "binary file" in binary and "16.0 KB" in binary and len(binary) < 300
+
+
+async def test_read_legacy_and_utf16_encodings(ws: Path) -> None:
+    (ws / "latin1.txt").write_bytes("Café crème, naïve – déjà vu\n".encode("cp1252"))
+    (ws / "excel.csv").write_bytes("name\tcity\nZoë\tMünchen\n".encode("utf-16"))  # BOM + NULs
+    (ws / "bom.json").write_bytes(codecs.BOM_UTF8 + '{"a": "ü"}'.encode())
+    read = tools(ws)["files-read"]
+    assert await read(path="latin1.txt") == "Café crème, naïve – déjà vu\n"
+    table = await read(path="excel.csv")
+    assert "| Zoë | München |" in table, table
+    assert json.loads(await read(path="bom.json")) == {"a": "ü"}
+    # A UTF-8 character cut at the end of the sniffed head does not make the file "legacy".
+    (ws / "long.txt").write_text("é" * 10_000)
+    assert (await read(path="long.txt", max_chars=3)).startswith("ééé\n\n[truncated: showing characters 0-3 of")
 
 
 async def test_large_file_comes_in_windows(ws: Path) -> None:
