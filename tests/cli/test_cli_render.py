@@ -72,7 +72,7 @@ def test_rich_renderer_full_reply_to_a_plain_console() -> None:
         (EventType.LLM_THINKING_CHUNK, {"thinking_chunk": "pondering deeply"}),
         (EventType.TOOL_SELECTED, {"tool_name": "lookup", "arguments": {"q": "x"}, "tool_call_id": "c1"}),
         (EventType.TOOL_PROGRESS, {"tool_name": "lookup", "tool_call_id": "c1", "progress": 1, "total": 2}),
-        (EventType.TOOL_RESULT, {"tool_name": "lookup", "tool_call_id": "c1", "result": "found it"}),
+        (EventType.TOOL_RESULT, {"tool_name": "lookup", "tool_call_id": "c1", "result": "found it\n"}),
         (EventType.LLM_STREAM_CHUNK, {"content_chunk": "# Heading\n\nSome **bold**"}),
         (EventType.LLM_STREAM_CHUNK, {"content_chunk": " text.\n\n- a\n- b"}),
         (EventType.LLM_RESPONSE, {"tokens": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}),
@@ -97,3 +97,10 @@ def test_rich_renderer_full_reply_to_a_plain_console() -> None:
     assert -1 not in positions, text
     assert positions == sorted(positions), text
     assert "**" not in text  # Markdown was rendered, not echoed
+    lines = [line.rstrip() for line in text.splitlines()]
+    # Each part starts on a line of its own (rich ends a live region with a newline only on a
+    # terminal), and the result's trailing newline adds no empty row to the panel.
+    assert not any("╯╭" in line for line in lines), text
+    assert lines[-1].startswith("7 tokens"), text
+    result_row = next(i for i, line in enumerate(lines) if "found it" in line)
+    assert lines[result_row + 1].startswith("╰"), text

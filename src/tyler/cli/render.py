@@ -93,6 +93,7 @@ class TurnStats:
 def abbreviate(value: Any, limit: int = 240, max_lines: int = 6) -> str:
     """A short one-glance form of a tool argument or result."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.rstrip()  # a trailing newline (most file contents) would show as an empty row
     lines = text.splitlines() or [""]
     if len(lines) > max_lines:
         text = "\n".join(lines[:max_lines]) + f"\n… ({len(lines) - max_lines} more lines)"
@@ -227,6 +228,10 @@ class RichRenderer:
             self._view.full = True
         if self._live is not None:
             self._live.stop()
+            if not self.console.is_terminal and self._kind != "spinner":
+                # rich ends a live region with a newline only on a terminal; without one, the
+                # next output (a panel, the usage line) would continue the region's last line.
+                self.console.line()
         self._live = None
         self._view = None
         self._kind = None
