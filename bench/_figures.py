@@ -316,7 +316,7 @@ def fig4_tool(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> dic
 
 IMPORTS = {
     # label: (venv, import statement, root distribution for the installed-size closure)
-    "floor": ("ours", "import httpx, json", "httpx"),
+    "floor": ("floor", "import httpx, json", "httpx"),
     "litellm": ("litellm", "import litellm", "litellm"),
     "tyler640": ("tyler640", "from tyler import Agent, Thread, Message, EventType", "slide-tyler"),
     "ours": ("ours", "from tyler import Agent, Thread, Message, EventType", "tyler-stream"),

@@ -44,10 +44,10 @@ class VenvSpec:
         return h.hexdigest()[:16]
 
 
-# Who lives where. `floor` shares `ours`' venv (it only needs httpx, which `ours` has): the
-# floor's client imports nothing but httpx and json, so sharing changes none of its figures.
-# Its import/size figure is measured on `import httpx` and httpx's own installed files.
+# Who lives where: one venv per contender, nothing shared with the measured code. The floor gets
+# httpx under the same version range as ours declares, so both read the stream with the same httpx.
 SPECS: dict[str, VenvSpec] = {
+    "floor": VenvSpec("floor", ("httpx>=0.27,<1",)),
     # [postgres] so the thread-store figure can measure PostgreSQL too; figure 5's installed size
     # counts the core distribution's requirements only, not extras.
     "ours": VenvSpec("ours", (), (str(REPO_DIR) + "[postgres]",)),

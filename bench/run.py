@@ -32,7 +32,7 @@ import _venvs  # noqa: E402
 from _harness import BENCH_DIR, Contender, FakeServer, WorkerProc, child_env  # noqa: E402
 
 CONTENDERS = [
-    Contender("floor", "ours", "floor.py"),
+    Contender("floor", "floor", "floor.py"),
     Contender("litellm", "litellm", "litellm_client.py"),
     Contender("tyler640-events", "tyler640", "tyler640.py", {"mode": "events"}),
     Contender("tyler640-openai", "tyler640", "tyler640.py", {"mode": "openai"}),
@@ -43,7 +43,7 @@ CONTENDERS = [
 ]
 
 WHAT = {
-    "floor": "bare httpx + json reading the SSE stream (runs in the `ours` venv, importing only httpx)",
+    "floor": "bare httpx + json reading the SSE stream (its own venv: httpx only)",
     "litellm": "`litellm.acompletion(stream=True)`",
     "tyler640-events": "slide-tyler 6.4.0 `Agent.stream(thread)` ExecutionEvents",
     "tyler640-openai": "slide-tyler 6.4.0 `Agent.stream(thread, mode=\"openai\")`",
@@ -98,7 +98,8 @@ def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     ours = _venvs.installed_versions("ours", ["tyler-stream", "httpx", "pydantic"])
     out["tyler-stream (ours)"] = ours.get("tyler-stream")
-    out["httpx (floor, ours)"] = ours.get("httpx")
+    out["httpx (ours)"] = ours.get("httpx")
+    out["httpx (floor)"] = _venvs.installed_versions("floor", ["httpx"]).get("httpx")
     out["pydantic (ours)"] = ours.get("pydantic")
     out["litellm"] = _venvs.installed_versions("litellm", ["litellm"]).get("litellm")
     ty = _venvs.installed_versions("tyler640", ["slide-tyler", "litellm"])
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    for name in ("ours", "litellm", "tyler640", "report", "profile"):
+    for name in ("floor", "ours", "litellm", "tyler640", "report", "profile"):
         _venvs.ensure(name)
 
     res: dict = {"meta": machine_meta(args.quick), "config": vars(cfg), "figures": {}, "errors": {}, "notes": []}

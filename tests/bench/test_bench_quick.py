@@ -106,6 +106,20 @@ def test_targets_read_the_figures():
     assert got["import ≤ 60 MB"] is False
 
 
+def test_every_contender_runs_in_a_venv_of_its_own():
+    # The issue: each contender in its own virtualenv made by the script. The floor must not borrow
+    # ours' (which holds pydantic, sqlalchemy, ...): its venv is httpx only.
+    import _venvs
+    import run
+
+    family = {c.label.split("-")[0]: c.venv for c in run.CONTENDERS}
+    assert family == {"floor": "floor", "litellm": "litellm", "tyler640": "tyler640", "ours": "ours"}
+    assert all(_venvs.SPECS[c.venv] for c in run.CONTENDERS)
+    assert [r.split(">")[0] for r in _venvs.SPECS["floor"].requirements] == ["httpx"]
+    assert not _venvs.SPECS["floor"].editable
+    assert {c.venv for c in run.CONTENDERS if c.label == "floor"} == {"floor"}
+
+
 def test_unknown_figure_is_refused():
     proc = subprocess.run(
         [sys.executable, str(RUN), "--only", "fig9"], capture_output=True, text=True, timeout=60, check=False
