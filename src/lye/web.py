@@ -85,6 +85,16 @@ class WebSettings:
         return self.timeout or env_float("LYE_HTTP_TIMEOUT", 30.0)
 
 
+def _parse_url(url: str) -> httpx.URL:
+    """`url` as an httpx.URL; a malformed one is a FetchError (httpx checks redirect targets itself)."""
+    import httpx
+
+    try:
+        return httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"invalid URL {url!r}: {exc}") from exc
+
+
 @contextlib.asynccontextmanager
 async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterator[httpx.Response]:
     """GET `url` through the SSRF guard, following up to `max_redirects` redirects (each checked).
@@ -97,7 +107,7 @@ async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterat
     from ._net import GuardedTransport, check_scheme
 
     settings = settings or WebSettings()
-    current = httpx.URL(url)
+    current = _parse_url(url)
     check_scheme(current)
     transport = GuardedTransport(
         allow_private=settings.private_allowed(), allowed_hosts=settings.hosts_allowed(), retries=0

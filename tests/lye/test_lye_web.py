@@ -83,6 +83,13 @@ async def test_non_http_schemes_refused() -> None:
         await fetch_page("file:///etc/passwd")
 
 
+async def test_malformed_urls_are_fetch_errors(server: LoopbackServer, allow_private: None) -> None:
+    with pytest.raises(FetchError, match="invalid URL 'http://0177.0.0.1/'"):
+        await fetch_page("http://0177.0.0.1/")  # octal is refused by httpx itself, never resolved
+    with pytest.raises(FetchError, match="Invalid port"):
+        await fetch_page(f"{server.url}/redirect?to=http://a:b/")
+
+
 async def test_redirect_to_private_address_is_checked_on_every_hop(server: LoopbackServer) -> None:
     # The first host is explicitly allowed; the redirect targets must pass the guard on their own.
     tools = make_web_tools(allowed_hosts=[f"127.0.0.1:{server.port}"])
