@@ -70,6 +70,7 @@ def _fig3_tables(fig: dict) -> list[str]:
                 f"| {_f(row['client_cpu_cores']['median'], 2)} | {_f(row['server_cpu_cores']['median'], 2)} "
                 f"| {_f(row['server_late_ms_per_chunk']['median'], 2)} |"
             )
+    lines += ["", *_fig3_ratio_table(fig)]
     if fig.get("method"):
         lines += ["", f"Method: {fig['method']} (ramp {fig.get('ramp_s')} s)."]
     lines += ["", "Largest K sustained (" + fig["sustain_rule"] + "):", ""]
@@ -79,19 +80,52 @@ def _fig3_tables(fig: dict) -> list[str]:
     return lines
 
 
+SWEEP_RATIOS = (
+    ("added_gap_p99_ms", "p99 added gap"),
+    ("peak_rss_mb", "peak RSS"),
+    ("rss_per_stream_kb", "RSS/stream"),
+    ("client_cpu_cores", "client cores"),
+)
+
+
+def _fig3_ratio_table(fig: dict) -> list[str]:
+    """Each contender's sweep medians over the floor's at the same K (the issue asks for ratios to
+    the floor on every figure)."""
+    floor = fig["contenders"].get("floor", {}).get("by_k", {})
+    head = "| contender | K | " + " | ".join(f"{name} × floor" for _key, name in SWEEP_RATIOS) + " |"
+    lines = ["Ratios to the floor at the same K (medians):", "", head, "|---|---|" + "---|" * len(SWEEP_RATIOS)]
+    for label, e in fig["contenders"].items():
+        if label == "floor":
+            continue
+        for k, row in e["by_k"].items():
+            cells = []
+            for key, _name in SWEEP_RATIOS:
+                mine, base = row[key]["median"], floor.get(k, {}).get(key, {}).get("median")
+                cells.append(_ratio(mine / base) if mine is not None and base else "—")
+            lines.append(f"| {label} | {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _fig5_table(fig: dict) -> list[str]:
     lines = [
-        "| contender | statement | import s (min–max) | × floor | import RSS MB (min–max) | installed MB (dists) |",
-        "|---|---|---|---|---|---|",
+        "| contender | statement | import s (min–max) | × floor | import RSS MB (min–max) | × floor "
+        "| installed MB (dists) | venv MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, e in fig["contenders"].items():
         lines.append(
             f"| {label} | `{e['statement']}` | {_mmm(e['import_s'], 3)} | {_ratio(e['import_s'].get('ratio_to_floor'))} "
-            f"| {_mmm(e['import_rss_mb'])} | {_f(e['installed_mb'])} ({e['installed_distributions']}) |"
+            f"| {_mmm(e['import_rss_mb'])} | {_ratio(e['import_rss_mb'].get('ratio_to_floor'))} "
+            f"| {_f(e['installed_mb'])} ({e['installed_distributions']}) | {_f(e.get('venv_site_packages_mb'))} |"
         )
     bare = next(iter(fig["contenders"].values()))
-    lines.append("")
-    lines.append(f"Bare `python -c pass`: {bare['bare_python_s']:.3f} s, {bare['bare_python_rss_mb']:.1f} MB.")
+    lines += [
+        "",
+        f"Bare `python -c pass`: {bare['bare_python_s']:.3f} s, {bare['bare_python_rss_mb']:.1f} MB. "
+        "Installed: the distribution and what it requires (no extras; ours plus its `src/` tree). "
+        "Venv: the whole venv's site-packages as the script built it (pip included; ours also holds "
+        "the postgres extra that figure 6 uses).",
+    ]
     return lines
 
 

@@ -78,6 +78,7 @@ def test_quick_run_writes_table_and_plot(quick_results):
     for n in range(1, 7):
         assert f"## {n}. " in md, n
     assert res["meta"]["date"] in md
+    assert "Ratios to the floor at the same K" in md and "| venv MB |" in md
     png = (out / "plot.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
@@ -104,6 +105,21 @@ def test_targets_read_the_figures():
     assert got["raw CPU/chunk ≤ 1.3× floor"] is True
     assert got["import ≤ 0.3 s"] is True
     assert got["import ≤ 60 MB"] is False
+
+
+def test_sweep_table_gives_ratios_to_the_floor_at_each_k():
+    def row(p99: float, peak: float, per: float, cores: float) -> dict:
+        return {"added_gap_p99_ms": {"median": p99}, "peak_rss_mb": {"median": peak},
+                "rss_per_stream_kb": {"median": per}, "client_cpu_cores": {"median": cores}}
+
+    fig = {"contenders": {
+        "floor": {"by_k": {"1": row(1.0, 30.0, 10.0, 0.1), "100": row(2.0, 40.0, 50.0, 0.4)}},
+        "ours-events": {"by_k": {"1": row(1.5, 45.0, 20.0, 0.1), "100": row(3.0, 60.0, 0.0, 0.2)}},
+    }}
+    lines = _report._fig3_ratio_table(fig)
+    assert "| ours-events | 1 | ×1.50 | ×1.50 | ×2.00 | ×1.00 |" in lines
+    assert "| ours-events | 100 | ×1.50 | ×1.50 | ×0.00 | ×0.50 |" in lines
+    assert not any(line.startswith("| floor |") for line in lines)
 
 
 def test_every_contender_runs_in_a_venv_of_its_own():
