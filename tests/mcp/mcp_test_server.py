@@ -4,7 +4,7 @@
     python mcp_test_server.py http --port 8123 [--token SECRET]
 
 Tools: add, count_slowly (sends progress notifications), fail (returns an MCP tool error),
-echo_env, pid, make_image. Works with mcp 1.x (FastMCP) and 2.x (MCPServer).
+echo_env, pid, crash (the process exits mid-call), make_image. Works with mcp 1.x (FastMCP) and 2.x (MCPServer).
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ def echo_env(name: str) -> str:
 def pid() -> int:
     """The server's process id."""
     return os.getpid()
+
+
+@server.tool()
+async def crash(ctx: Context) -> str:
+    """Reports progress, then the server process dies in the middle of the call."""
+    await ctx.report_progress(1, 2, "about to crash")
+    os._exit(3)
 
 
 @server.tool()

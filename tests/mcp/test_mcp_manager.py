@@ -112,6 +112,19 @@ async def test_unreachable_servers(http_server: str) -> None:
         assert manager.connected == ["ok"] and "ok__add" in by_name(tools)
 
 
+async def test_server_crashing_mid_call_is_a_clear_error(stdio_config: dict) -> None:
+    async with MCPManager() as manager:
+        tools = by_name(await manager.connect(stdio_config))
+        pid = int(await call(tools["test__pid"]))
+        with pytest.raises(MCPToolCallError, match="'crash' on 'test' failed"):
+            await call(tools["test__crash"], Progress())
+        await wait_for_exit(pid)
+        # Later calls fail at once with the same kind of error instead of waiting on a dead process.
+        with pytest.raises(MCPToolCallError, match="'add' on 'test' failed"):
+            await call(tools["test__add"], a=1, b=2)
+    # Leaving the block closed the manager without hanging on the dead session.
+
+
 async def test_connect_twice_refused(http_server: str) -> None:
     async with MCPManager() as manager:
         await manager.connect([{"name": "a", "transport": "http", "url": http_server}])
