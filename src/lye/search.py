@@ -92,6 +92,9 @@ async def _duckduckgo(client: httpx.AsyncClient, query: str, count: int) -> list
     url = os.environ.get("LYE_DUCKDUCKGO_URL", "").strip() or DUCKDUCKGO_URL
     response = await client.post(url, data={"q": query, "kl": "wt-wt"})
     response.raise_for_status()
+    if response.status_code == 202:
+        # DuckDuckGo's rate limit / bot check: a 202 page without results, not "no results".
+        raise SearchError("DuckDuckGo answered 202 (rate limited or a bot check); try again later")
     parser = _DuckDuckGoParser()
     parser.feed(response.text)
     parser.close()

@@ -174,6 +174,8 @@ class LoopbackServer:
     def _search_routes(self, h: Any, path: str, query: dict[str, list[str]]) -> None:
         if path == "/ddg/html/":
             h._send(200, DDG_HTML.encode(), "text/html; charset=utf-8")
+        elif path == "/ddg-limited/html/":  # what DuckDuckGo sends when it rate-limits a client
+            h._send(202, b"<html><body><form id='challenge-form'></form></body></html>", "text/html")
         elif path == "/brave":
             if h.headers.get("X-Subscription-Token") != "brave-key":
                 h._send(401, b'{"error": "bad token"}', "application/json")

@@ -67,6 +67,14 @@ async def test_clear_error_when_no_backend_is_reachable(monkeypatch: pytest.Monk
         await _search_tool()(query="anything")
 
 
+async def test_duckduckgo_rate_limit_is_an_error_not_no_results(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LYE_DUCKDUCKGO_URL", f"{server.url}/ddg-limited/html/")
+    with pytest.raises(SearchError, match=r"duckduckgo: SearchError: DuckDuckGo answered 202 \(rate limited"):
+        await search_web("quantum")
+
+
 async def test_unknown_backend_and_empty_query(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LYE_SEARCH_BACKEND", "altavista")
     with pytest.raises(SearchError, match="unknown search backend 'altavista'"):
