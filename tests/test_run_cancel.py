@@ -257,3 +257,33 @@ async def test_break_during_tool_call_streaming_leaves_a_valid_thread(env: FakeM
     assert (await agent.go(thread)).content == "Resumed."
     assert "tool_use" not in str(env.requests[-1].body["messages"])
     assert "tool_calls" not in str(env.requests[-1].body["messages"])
+
+
+@BOTH
+@pytest.mark.parametrize("stop_on", [EventType.LLM_RESPONSE, EventType.MESSAGE_CREATED])
+async def test_stop_after_the_tool_call_message_before_tools_run(
+    env: FakeModelServer, model: str, stop_on: EventType
+) -> None:
+    # The assistant message with complete tool calls is on the thread, the tools have not started:
+    # each call still gets an answer, else the provider refuses the next request with a 400.
+    env.enqueue(Turn(tool_calls=[FakeToolCall("lookup", {"key": "k"})]))
+    calls: list[str] = []
+
+    def lookup(key: str) -> str:
+        calls.append(key)
+        return key
+
+    agent = Agent(model_name=model, tools=[lookup])
+    thread = user_thread()
+    async with aclosing(agent.stream(thread)) as events:
+        async for event in events:
+            if event.type is stop_on:
+                break
+    assert calls == []
+    call_message, answer = thread.messages[-2:]
+    assert call_message.tool_calls and not call_message.interrupted
+    assert answer.role == "tool" and answer.interrupted
+    assert answer.tool_call_id == call_message.tool_calls[0]["id"]
+    env.enqueue(Turn(text="Resumed."))
+    thread.add_message(Message(role="user", content="go on"))
+    assert (await agent.go(thread)).content == "Resumed."

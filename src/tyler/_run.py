@@ -324,6 +324,11 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:
     message = turn.to_message(agent.model_name)
     state.turn = None
     state.add(message)
+    if message.tool_calls:
+        # Owed an answer from here on: a consumer that stops before the tools start (say on this
+        # MESSAGE_CREATED) must still leave a thread the provider accepts on the next run.
+        state.pending_tool_calls = list(message.tool_calls)
+        state.tool_messages = {}
     if turn.usage:
         for key in state.usage:
             state.usage[key] += turn.usage.get(key, 0)
