@@ -206,6 +206,48 @@ def test_bad_json_body_is_a_400(server: FakeModelServer) -> None:
     assert server.requests[0].body is None
 
 
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": [_CALL]}],
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [_CALL]},
+            {"role": "user", "content": "and?"},
+        ],
+        [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_9", "content": "x"}],
+    ],
+    ids=["unanswered-at-end", "unanswered-before-user", "orphan-result"],
+)
+def test_openai_unanswered_tool_calls_are_a_400(server: FakeModelServer, messages: list[dict[str, Any]]) -> None:
+    # As the real API: a client that leaves a tool call unanswered finds out in its tests.
+    response = httpx.post(server.openai_base_url + "/chat/completions", json=openai_body(messages=messages))
+    assert response.status_code == 400
+    assert "tool" in response.json()["error"]["message"]
+    answered = [*messages[:2], {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+    if messages[-1]["role"] != "tool":
+        ok = httpx.post(server.openai_base_url + "/chat/completions", json=openai_body(messages=answered))
+        assert ok.status_code == 200
+
+
+def test_anthropic_unanswered_tool_use_is_a_400(server: FakeModelServer) -> None:
+    use = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [use]},
+        {"role": "user", "content": [{"type": "text", "text": "and?"}]},
+    ]
+    response = httpx.post(server.anthropic_base_url + "/messages", json=anthropic_body(messages=messages))
+    assert response.status_code == 400
+    assert "tool_use" in response.json()["error"]["message"]
+    messages[2]["content"].insert(0, {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"})
+    ok = httpx.post(server.anthropic_base_url + "/messages", json=anthropic_body(messages=messages))
+    assert ok.status_code == 200
+
+
 def test_unknown_path_is_404(server: FakeModelServer) -> None:
     response = httpx.post(server.url + "/v1/embeddings", json={})
     assert response.status_code == 404

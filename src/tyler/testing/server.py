@@ -88,6 +88,51 @@ def _validation_error(api: str, body: Any) -> str | None:
         return "messages: field required (a list)"
     if api == "anthropic" and not isinstance(body.get("max_tokens"), int):
         return "max_tokens: field required"
+    messages = [m for m in body["messages"] if isinstance(m, dict)]
+    return _anthropic_unanswered(messages) if api == "anthropic" else _openai_unanswered(messages)
+
+
+def _openai_unanswered(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's 400 for tool calls not answered by the tool messages right after them."""
+    owed: set[Any] = set()
+    for m in messages:
+        if m.get("role") == "tool":
+            if m.get("tool_call_id") not in owed:
+                return f"messages: tool message {m.get('tool_call_id')!r} answers no preceding tool call"
+            owed.discard(m.get("tool_call_id"))
+            continue
+        if owed:
+            break
+        if m.get("role") == "assistant":
+            owed = {c.get("id") for c in m.get("tool_calls") or [] if isinstance(c, dict)}
+    if owed:
+        return (
+            "messages: an assistant message with 'tool_calls' must be followed by tool messages "
+            f"responding to each 'tool_call_id'; missing: {sorted(map(str, owed))}"
+        )
+    return None
+
+
+def _blocks(message: dict[str, Any] | None, kind: str, key: str) -> set[Any]:
+    content = message.get("content") if message else None
+    if not isinstance(content, list):
+        return set()
+    return {b.get(key) for b in content if isinstance(b, dict) and b.get("type") == kind}
+
+
+def _anthropic_unanswered(messages: list[dict[str, Any]]) -> str | None:
+    """Anthropic's 400 for tool_use blocks without tool_result blocks in the next message."""
+    for i, m in enumerate(messages):
+        if m.get("role") != "assistant":
+            continue
+        uses = _blocks(m, "tool_use", "id")
+        after = messages[i + 1] if i + 1 < len(messages) else None
+        missing = uses - _blocks(after, "tool_result", "tool_use_id")
+        if missing:
+            return (
+                f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately "
+                f"after: {sorted(map(str, missing))}"
+            )
     return None
 
 
