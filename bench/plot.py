@@ -32,26 +32,35 @@ def _bars(ax, fig: dict, title: str, unit: str) -> None:
         ax.set_xscale("log")
 
 
-def _sweep(ax_gap, ax_rss, fig: dict) -> None:
-    for label, e in fig["contenders"].items():
-        ks = [int(k) for k in e["by_k"]]
-        p99 = [e["by_k"][str(k)]["added_gap_p99_ms"]["median"] for k in ks]
-        rss = [e["by_k"][str(k)]["rss_per_stream_kb"]["median"] for k in ks]
-        style = "-" if label.startswith("ours") else "--"
-        ax_gap.plot(ks, p99, style, marker="o", label=label)
-        ax_rss.plot(ks, rss, style, marker="o", label=label)
-    ax_gap.axhline(10, color="red", linewidth=0.8)
-    for ax, title, unit in (
-        (ax_gap, "p99 added inter-chunk gap vs concurrent streams", "ms"),
-        (ax_rss, "RSS per stream vs concurrent streams", "KB"),
-    ):
+SWEEP_PANELS = (
+    ("added_gap_p99_ms", "3. p99 added inter-chunk gap vs concurrent streams", "ms", 1.0),
+    ("rss_per_stream_kb", "3. RSS per stream vs concurrent streams", "KB", 1.0),
+    ("delivery_ratio", "3. throughput vs concurrent streams", "% of the schedule's", 100.0),
+)
+
+
+def _sweep(axes: list, fig: dict) -> None:
+    for ax, (key, title, unit, scale) in zip(axes, SWEEP_PANELS, strict=True):
+        top = 0.0
+        for label, e in fig["contenders"].items():
+            ks = [int(k) for k in e["by_k"]]
+            ys = [(e["by_k"][str(k)][key]["median"] or 0) * scale for k in ks]
+            top = max([top, *ys])
+            ax.plot(ks, ys, "-" if label.startswith("ours") else "--", marker="o", label=label)
         ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=1)
-        ax.set_ylim(bottom=0)
+        if key == "delivery_ratio":
+            ax.axhline(95, color="red", linewidth=0.8)
+            ax.set_ylim(0, 105)
+        else:
+            ax.set_yscale("symlog", linthresh=1)
+            # Headroom above the highest point: autoscaling put it on the frame, half cut off.
+            ax.set_ylim(0, max(top, 10) * 3)
+        if key == "added_gap_p99_ms":
+            ax.axhline(10, color="red", linewidth=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("K concurrent streams")
         ax.set_ylabel(unit)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
 
 
 def _store(ax, fig: dict) -> None:
@@ -70,14 +79,14 @@ def _store(ax, fig: dict) -> None:
     ax.set_title("6. Thread store: per-save cost vs thread length", fontsize=10)
     ax.set_xlabel("messages in thread")
     ax.set_ylabel("ms per save")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=7)
 
 
 def main(src: str, dst: str) -> None:
     with open(src) as fh:
         res = json.load(fh)
     figs = res["figures"]
-    fig, axes = plt.subplots(4, 2, figsize=(13, 17))
+    fig, axes = plt.subplots(5, 2, figsize=(13, 21))
     m = res["meta"]
     fig.suptitle(f"Benchmarks {m['date'][:10]} — {m['cores']} cores, Python {m['python'].split()[0]}"
                  + (" (--quick smoke)" if m["quick"] else ""), fontsize=12)
@@ -86,7 +95,7 @@ def main(src: str, dst: str) -> None:
     if "fig2" in figs:
         _bars(axes[0][1], figs["fig2"], "2. Server first byte → first content event", "ms")
     if "fig3" in figs:
-        _sweep(axes[1][0], axes[1][1], figs["fig3"])
+        _sweep([axes[1][0], axes[1][1], axes[4][0]], figs["fig3"])
     if "fig4" in figs:
         _bars(axes[2][0], figs["fig4"], "4. Tool round trip (wall − server)", "ms")
     if "fig5" in figs:
@@ -95,10 +104,13 @@ def main(src: str, dst: str) -> None:
     if "fig5" in figs:
         f5 = {"contenders": {k: v["import_rss_mb"] for k, v in figs["fig5"]["contenders"].items()}}
         _bars(axes[3][1], f5, "5. import peak RSS", "MB")
+        f5 = {"contenders": {k: {"median": v["installed_mb"], "min": v["installed_mb"], "max": v["installed_mb"]}
+                             for k, v in figs["fig5"]["contenders"].items()}}
+        _bars(axes[4][1], f5, "5. installed size (the distribution and what it requires)", "MB")
     if "fig6" in figs:
         _store(axes[3][0], figs["fig6"])
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    fig.savefig(dst, dpi=90)
+    fig.savefig(dst, dpi=110)
 
 
 if __name__ == "__main__":
