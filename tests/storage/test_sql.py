@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tyler import Message, Thread, ThreadStore
@@ -292,6 +292,67 @@ async def test_unreachable_postgres_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="opening the database failed") as info:
         await store.initialize()
     assert "secret" not in str(info.value)
+
+
+class StallingProxy:
+    """A loopback TCP proxy to PostgreSQL that can stop forwarding: a server that stops answering."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.postgres
+async def test_server_that_stops_answering_mid_session_is_a_storage_error(pg_url: str) -> None:
+    real = make_url(pg_url)
+    proxy = StallingProxy(real.host or "127.0.0.1", real.port or 5432)
+    url = real.set(host="127.0.0.1", port=await proxy.start()).render_as_string(hide_password=False)
+    store = await ThreadStore.create(url, connect_timeout=2, command_timeout=2)
+    thread = Thread(id="stall")
+    thread.add_message(Message(role="user", content="saved"))
+    await store.save(thread)
+    proxy.flowing.clear()
+    thread.add_message(Message(role="user", content="not saved"))
+    # wait_for only guards the test run; the store's own timeouts must end the call first.
+    with pytest.raises(StorageError, match="saving thread 'stall' failed"):
+        await asyncio.wait_for(store.save(thread), 30)
+    proxy.flowing.set()
+    await store.save(thread)  # the failed save is retried once the server answers again
+    assert [m.content for m in (await store.get_thread("stall")).messages] == ["saved", "not saved"]
+    await store.close()
+    await proxy.stop()
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "5", True])
+def test_timeouts_must_be_positive_numbers(bad: Any) -> None:
+    for name in ("connect_timeout", "busy_timeout", "command_timeout"):
+        with pytest.raises(ConfigurationError, match=name):
+            ThreadStore(None, **{name: bad})
 
 
 async def test_sqlite_in_a_missing_directory(tmp_path: Path) -> None:

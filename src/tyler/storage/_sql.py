@@ -43,12 +43,13 @@ def _raw(value: Any) -> Any:
 class SQLBackend:
     """Threads and messages in two tables of a SQLite file or a PostgreSQL database."""
 
-    def __init__(self, url: URL, *, connect_timeout: float, busy_timeout: float) -> None:
+    def __init__(self, url: URL, *, connect_timeout: float, busy_timeout: float, command_timeout: float) -> None:
         self.url = url
         self.dialect = url.get_backend_name()
         self._shown = url.render_as_string(hide_password=True)
         self._connect_timeout = connect_timeout
         self._busy_timeout = busy_timeout
+        self._command_timeout = command_timeout
         self._engine: AsyncEngine | None = None
         self._upserts: dict[Any, Any] = {
             True: self._thread_upsert(True),
@@ -93,7 +94,7 @@ class SQLBackend:
             self.url,
             pool_pre_ping=True,
             pool_reset_on_return=None,  # every use ends in an explicit COMMIT or ROLLBACK
-            connect_args={"timeout": self._connect_timeout, "command_timeout": 60.0},
+            connect_args={"timeout": self._connect_timeout, "command_timeout": self._command_timeout},
             **opts,
         )
 

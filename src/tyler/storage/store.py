@@ -47,7 +47,7 @@ log = logging.getLogger("tyler.storage")
 ThreadList = list[Thread]
 
 
-def _backend_for(url: Any, connect_timeout: float, busy_timeout: float) -> MemoryBackend | SQLBackend:
+def _backend_for(url: Any, timeouts: dict[str, float]) -> MemoryBackend | SQLBackend:
     """Pick the backend for `url`; ConfigurationError for anything not supported."""
     from sqlalchemy import URL, make_url
     from sqlalchemy.exc import ArgumentError
@@ -87,7 +87,15 @@ def _backend_for(url: Any, connect_timeout: float, busy_timeout: float) -> Memor
             f"unsupported database {backend!r} in {url!s}: use None (in memory), "
             "'sqlite+aiosqlite:///file.db' or 'postgresql+asyncpg://user@host/db'"
         )
-    return SQLBackend(parsed, connect_timeout=connect_timeout, busy_timeout=busy_timeout)
+    return SQLBackend(parsed, **timeouts)
+
+
+def _check_timeouts(**timeouts: float) -> dict[str, float]:
+    for name, value in timeouts.items():
+        # `not value > 0` also rejects NaN; zero would mean "fail at once" to one driver, "never" to another.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+    return timeouts
 
 
 def _log_orphan_failure(task: asyncio.Task[Thread]) -> None:
@@ -114,8 +122,10 @@ class ThreadStore:
     or lazily by the first operation. `close()` waits for saves in flight and releases the
     connections.
 
-    `connect_timeout` bounds connecting to PostgreSQL; `busy_timeout` bounds waiting for another
-    process's write lock on SQLite. Both end in `StorageError` rather than hanging.
+    `connect_timeout` bounds connecting to PostgreSQL; `command_timeout` bounds each PostgreSQL
+    statement, so a server that stops answering mid-session fails the call instead of blocking it;
+    `busy_timeout` bounds waiting for another process's write lock on SQLite. All end in
+    `StorageError` rather than hanging.
     `edit_window`: how many of the most recent already-saved messages each save checks for
     in-place edits (None: all; see `save`).
     """
@@ -126,11 +136,15 @@ class ThreadStore:
         *,
         connect_timeout: float = 10.0,
         busy_timeout: float = 15.0,
+        command_timeout: float = 60.0,
         edit_window: int | None = 256,
     ) -> None:
         if edit_window is not None and (not isinstance(edit_window, int) or edit_window < 0):
             raise ConfigurationError(f"edit_window must be a non-negative int or None, got {edit_window!r}")
-        self._backend = _backend_for(url, connect_timeout, busy_timeout)
+        timeouts = _check_timeouts(
+            connect_timeout=connect_timeout, busy_timeout=busy_timeout, command_timeout=command_timeout
+        )
+        self._backend = _backend_for(url, timeouts)
         self._edit_window = edit_window
         self._token = uuid.uuid4().hex  # keys this store's bookkeeping in Thread._store_state
         self._opened = False
