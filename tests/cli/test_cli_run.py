@@ -119,6 +119,11 @@ def test_usage_errors_exit_2(cli_env: dict[str, str]) -> None:
     bad_local = run_tyler(["run", "--model", "local/llama9", "hi"], cli_env)
     assert bad_local.returncode == 2
     assert "unknown local model 'local/llama9'" in bad_local.stderr
+    # Found only when the stream starts, still a setup problem: 2 as well.
+    no_key = {k: v for k, v in cli_env.items() if not k.startswith("OPENAI_")}
+    missing_key = run_tyler(["run", "--model", "gpt-4o", "hi"], no_key)
+    assert missing_key.returncode == 2, missing_key.stderr
+    assert "set OPENAI_API_KEY" in missing_key.stderr
 
 
 def test_explicit_model_and_purpose(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:

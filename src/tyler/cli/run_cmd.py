@@ -71,7 +71,9 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool) -> int:
         if not isinstance(renderer, RichRenderer):
             label = renderer.stats.error_type or "error"
             err_console().print(f"{label}: {renderer.stats.error}", highlight=False, markup=False)
-        return EXIT_FAILED
+        # Configuration met only once the stream starts (no API key for the provider, a local
+        # model file that does not load) is still the user's setup, not a model failure.
+        return EXIT_USAGE if renderer.stats.error_type == ConfigurationError.__name__ else EXIT_FAILED
     if not isinstance(renderer, RichRenderer) and err_console().is_terminal:
         err_console().print(f"[dim]{renderer.stats.summary()}[/dim]", highlight=False)
     return EXIT_OK
