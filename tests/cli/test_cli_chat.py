@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from cli_helpers import run_tyler
+
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 PROMPT = r"you › "
@@ -166,3 +168,13 @@ def test_run_in_a_terminal_renders_live_and_ctrl_c_exits_130(
     assert "⏹ interrupted" in run.text
     assert fake_server.wait_for_disconnect(timeout=10)
     assert "w299" not in run.text
+
+
+def test_unusable_data_directory_is_a_clear_error(cli_env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**cli_env, "TYLER_DATA_DIR": str(blocker / "data")}
+    done = run_tyler(["chat"], env, stdin="/exit\n")
+    assert done.returncode == 2, done.stderr
+    assert "set TYLER_DATA_DIR to a writable directory" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -57,7 +57,14 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
 def chat_db_url(env: Mapping[str, str] | None = None) -> str:
     """SQLAlchemy URL of the chat history database (the directory is created)."""
     directory = data_dir(env)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # A setup problem the user fixes, not a crash: no traceback.
+        raise ConfigurationError(
+            f"cannot use {directory} for the chat history ({exc.strerror or exc}); "
+            "set TYLER_DATA_DIR to a writable directory"
+        ) from exc
     return f"sqlite+aiosqlite:///{directory / 'chat.db'}"
 
 
