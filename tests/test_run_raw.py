@@ -140,6 +140,27 @@ async def test_raw_tools_are_executed_between_turns(env: FakeModelServer, model:
     assert len(env.requests) == 2
 
 
+@BOTH
+async def test_raw_iteration_limit_ends_with_the_note_chunk(env: FakeModelServer, model: str) -> None:
+    env.enqueue(*[Turn(tool_calls=[FakeToolCall("lookup", {"key": str(i)})]) for i in range(2)])
+
+    def lookup(key: str) -> str:
+        return key
+
+    thread = user_thread("loop")
+    agent = Agent(model_name=model, tools=[lookup], max_tool_iterations=2)
+    chunks = await raw_chunks(agent, thread)
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["tool_calls", "tool_calls", "stop"]
+    last = chunks[-1]
+    assert last.object == "chat.completion.chunk" and last.model == model
+    assert last.choices[0].delta.role == "assistant"
+    assert delta_content(last) == thread.messages[-1].content
+    assert "max_tool_iterations" in delta_content(last)
+    assert json.loads(serialize_chunk_to_sse(last)[len("data: "):])["choices"][0]["delta"]["content"]
+    assert len(env.requests) == 2
+
+
 async def test_raw_tool_call_deltas_reassemble(env: FakeModelServer) -> None:
     env.enqueue(Turn(tool_calls=[FakeToolCall("lookup", {"key": "a fairly long key value"})]), Turn(text="ok"))
 

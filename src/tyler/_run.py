@@ -269,6 +269,11 @@ async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
     await state.save()
     if state.events:
         yield _ev(_E.MESSAGE_CREATED, {"message": note})
+    elif state.mode is Mode.RAW:
+        # A proxy's client would otherwise see the stream end right after finish_reason="tool_calls",
+        # with no sign that the run was cut off; it gets the note the thread got.
+        yield RawChunk.build(f"chatcmpl-{note.id}", agent.model_name,
+                             {"role": "assistant", "content": note.content}, "stop")
 
 
 # The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.

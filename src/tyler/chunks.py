@@ -13,6 +13,7 @@ Missing fields read as None (LiteLLM's objects behave the same), so
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 
@@ -112,6 +113,20 @@ class RawChunk(AttrDict):
     def usage(self) -> ChunkUsage | None:
         usage = self.get("usage")
         return ChunkUsage(usage) if usage else None
+
+    @classmethod
+    def build(
+        cls, id: str, model: str, delta: dict[str, Any], finish_reason: str | None = None,
+        created: int | None = None,
+    ) -> RawChunk:
+        """A one-choice chunk, for providers that are not OpenAI-shaped and for the run's own notes."""
+        return cls({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()) if created is None else created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        })
 
 
 __all__ = ["AttrDict", "Choice", "ChunkUsage", "Delta", "RawChunk"]

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
+from ..chunks import RawChunk
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ..messages import Message
 from ._http import sse_json
@@ -102,13 +103,7 @@ class _StreamState:
         self.prompt_tokens = 0
 
     def raw(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
+        return RawChunk.build(self.id, self.model, delta, finish, self.created)
 
 
 class AnthropicProvider:
