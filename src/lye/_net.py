@@ -35,7 +35,9 @@ ALLOW_ENV = ALLOW_PRIVATE_ENV
 def host_allowed(host: str, port: int, allowed: frozenset[str]) -> bool:
     """Whether `host` (or `host:port`) is on an explicit allow-list of private hosts."""
     host = host.strip("[]").lower()
-    return host in allowed or f"{host}:{port}" in allowed
+    # An IPv6 host with a port can only be written bracketed ("[::1]:8080"); bare "::1" means any port.
+    with_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host in allowed or f"[{host}]" in allowed or with_port in allowed
 
 
 def blocked_reason(ip: IPAddress) -> str | None:

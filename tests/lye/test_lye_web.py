@@ -8,7 +8,7 @@ import pytest
 from lye_loopback import LoopbackServer
 
 from lye import WEB_TOOLS, BlockedAddressError, FetchError, FileToolError, WorkspaceEscapeError, tool_names
-from lye._net import blocked_reason, checked_addresses
+from lye._net import blocked_reason, checked_addresses, host_allowed
 from lye.web import download_file, fetch_page, make_web_tools
 
 
@@ -279,3 +279,12 @@ async def test_connection_goes_to_the_checked_address(server: LoopbackServer, mo
     tools = make_web_tools(allowed_hosts=[f"site.test:{server.port}"])
     text = await _impl(tools, "web-fetch")(url=f"http://site.test:{server.port}/host", output_format="raw")
     assert text.endswith(f"site.test:{server.port}")  # Host header kept for virtual hosting
+
+
+def test_allow_list_entries_for_ipv6_hosts() -> None:
+    # httpx gives the host unbracketed; users write IPv6 with a port the URL way, bracketed.
+    assert host_allowed("::1", 8080, frozenset({"[::1]:8080"}))
+    assert not host_allowed("::1", 8081, frozenset({"[::1]:8080"}))
+    assert host_allowed("::1", 9, frozenset({"::1"})) and host_allowed("::1", 9, frozenset({"[::1]"}))
+    assert host_allowed("127.0.0.1", 80, frozenset({"127.0.0.1:80"}))
+    assert not host_allowed("127.0.0.1", 81, frozenset({"127.0.0.1:80"}))
