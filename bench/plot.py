@@ -41,11 +41,11 @@ SWEEP_PANELS = (
 
 def _sweep(axes: list, fig: dict) -> None:
     for ax, (key, title, unit, scale) in zip(axes, SWEEP_PANELS, strict=True):
-        top = 0.0
+        top = low = 0.0
         for label, e in fig["contenders"].items():
             ks = [int(k) for k in e["by_k"]]
             ys = [(e["by_k"][str(k)][key]["median"] or 0) * scale for k in ks]
-            top = max([top, *ys])
+            top, low = max([top, *ys]), min([low, *ys])
             ax.plot(ks, ys, "-" if label.startswith("ours") else "--", marker="o", label=label)
         ax.set_xscale("log")
         if key == "delivery_ratio":
@@ -53,8 +53,9 @@ def _sweep(axes: list, fig: dict) -> None:
             ax.set_ylim(0, 105)
         else:
             ax.set_yscale("symlog", linthresh=1)
-            # Headroom above the highest point: autoscaling put it on the frame, half cut off.
-            ax.set_ylim(0, max(top, 10) * 3)
+            # Headroom above the highest point (autoscaling put it on the frame, half cut off), and
+            # room below 0: a client that falls behind reads in bursts, so its p99 gap can be < 0.
+            ax.set_ylim(low * 3, max(top, 10) * 3)
         if key == "added_gap_p99_ms":
             ax.axhline(10, color="red", linewidth=0.8)
         ax.set_title(title, fontsize=10)
