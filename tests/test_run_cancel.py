@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import aclosing
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,24 @@ async def wait_until(predicate: Callable[[], bool], within: float = 3.0) -> bool
             return False
         await asyncio.sleep(0.01)
     return True
+
+
+async def stop_when(
+    env: FakeModelServer, model: str, stop: Callable[[Any], bool]
+) -> tuple[Thread, list[str]]:
+    """Stream a run with a recording `lookup` tool and leave at the first event `stop` accepts."""
+    calls: list[str] = []
+
+    def lookup(key: str) -> str:
+        calls.append(key)
+        return key
+
+    thread = user_thread()
+    async with aclosing(Agent(model_name=model, tools=[lookup]).stream(thread)) as events:
+        async for event in events:
+            if stop(event):
+                break
+    return thread, calls
 
 
 def busy_connections() -> list[object]:
@@ -231,18 +250,9 @@ async def test_break_during_tool_call_streaming_leaves_a_valid_thread(env: FakeM
             delay=0.01,
         )
     )
-    calls: list[str] = []
-
-    def lookup(key: str) -> str:
-        calls.append(key)
-        return key
-
-    agent = Agent(model_name=model, tools=[lookup])
-    thread = user_thread()
-    async with aclosing(agent.stream(thread)) as events:
-        async for event in events:
-            if event.type is EventType.LLM_TOOL_CALL_CHUNK and event.data["arguments_delta"]:
-                break
+    thread, calls = await stop_when(
+        env, model, lambda e: e.type is EventType.LLM_TOOL_CALL_CHUNK and e.data["arguments_delta"]
+    )
     assert calls == []
     partial = thread.messages[-1]
     assert partial.role == "assistant"
@@ -254,7 +264,7 @@ async def test_break_during_tool_call_streaming_leaves_a_valid_thread(env: FakeM
     assert await env.await_disconnect(timeout=2.0)
     env.enqueue(Turn(text="Resumed."))
     thread.add_message(Message(role="user", content="go on"))
-    assert (await agent.go(thread)).content == "Resumed."
+    assert (await Agent(model_name=model).go(thread)).content == "Resumed."
     assert "tool_use" not in str(env.requests[-1].body["messages"])
     assert "tool_calls" not in str(env.requests[-1].body["messages"])
 
@@ -267,18 +277,7 @@ async def test_stop_after_the_tool_call_message_before_tools_run(
     # The assistant message with complete tool calls is on the thread, the tools have not started:
     # each call still gets an answer, else the provider refuses the next request with a 400.
     env.enqueue(Turn(tool_calls=[FakeToolCall("lookup", {"key": "k"})]))
-    calls: list[str] = []
-
-    def lookup(key: str) -> str:
-        calls.append(key)
-        return key
-
-    agent = Agent(model_name=model, tools=[lookup])
-    thread = user_thread()
-    async with aclosing(agent.stream(thread)) as events:
-        async for event in events:
-            if event.type is stop_on:
-                break
+    thread, calls = await stop_when(env, model, lambda e: e.type is stop_on)
     assert calls == []
     call_message, answer = thread.messages[-2:]
     assert call_message.tool_calls and not call_message.interrupted
@@ -286,4 +285,4 @@ async def test_stop_after_the_tool_call_message_before_tools_run(
     assert answer.tool_call_id == call_message.tool_calls[0]["id"]
     env.enqueue(Turn(text="Resumed."))
     thread.add_message(Message(role="user", content="go on"))
-    assert (await agent.go(thread)).content == "Resumed."
+    assert (await Agent(model_name=model).go(thread)).content == "Resumed."
