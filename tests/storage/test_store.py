@@ -311,3 +311,24 @@ async def test_edit_window_and_full_save(url: str | None) -> None:
         await every.close()
     with pytest.raises(ConfigurationError, match="edit_window"):
         ThreadStore(url, edit_window=-1)
+
+
+async def test_text_no_database_can_hold_is_stored_as_replacement_characters(store: ThreadStore) -> None:
+    # NUL (PostgreSQL text/jsonb refuse it) and lone surrogates (not UTF-8) used to make this save,
+    # and every later save of the thread, fail; model output or a tool result can carry either.
+    thread = Thread(id="t-odd", title="a\x00b", attributes={"k": "v\x00", "path": "C:\\u0000"})
+    thread.add_message(Message(role="user", content="half an emoji \ud83d and a NUL \x00"))
+    thread.add_message(Message(role="assistant", content="ok", reasoning_content="r\x00\udc00s", name="n\x00"))
+    await store.save_thread(thread)
+    thread.add_message(Message(role="user", content="next \ud800"))
+    await store.save_thread(thread)  # later saves work too
+    loaded = await store.get_thread("t-odd")
+    assert loaded.title == "a\ufffdb"
+    assert loaded.attributes == {"k": "v\ufffd", "path": "C:\\u0000"}  # a literal backslash-u0000 is kept
+    first, answer, last = loaded.messages
+    assert first.content == "half an emoji \ufffd and a NUL \x00"  # JSON content keeps NUL everywhere
+    assert answer.reasoning_content == "r\ufffd\ufffds" and answer.name == "n\ufffd"
+    assert last.content == "next \ufffd"
+    assert thread.messages[0].content == "half an emoji \ud83d and a NUL \x00"  # memory keeps its text
+    await store.save_thread(thread)  # nothing changed in memory: no rewrite, no error
+    assert len((await store.get_thread("t-odd")).messages) == 3

@@ -4,11 +4,18 @@ A message row has one column per `Message` field; the open-ended fields (content
 thinking_blocks, metrics, attributes) are JSON text. Decoding validates through the pydantic
 models, so a corrupt row is reported as a `StorageError` naming the thread and row, never
 returned half-read.
+
+Characters no database of ours can hold are stored as U+FFFD: lone surrogates (not UTF-8 at all,
+refused by every SQL driver) anywhere, and NUL in the plain-text columns and thread attributes
+(PostgreSQL's text and jsonb refuse it; its json type, used for content, keeps `\\u0000`). The
+alternative, a StorageError, would make every later save of that thread fail too. The in-memory
+message keeps its text; only the stored copy differs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +33,21 @@ MESSAGE_COLUMNS = (*_TEXT_FIELDS, *_JSON_FIELDS, "timestamp", "interrupted")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
-def _to_json(value: Any) -> str:
-    return _dumps(value)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # the escape, not an escaped backslash + "u0000"
+
+
+def _storable(text: Any) -> Any:
+    if type(text) is not str or ("\x00" not in text and text.isascii()):
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _to_json(value: Any, *, nul: bool = True) -> str:
+    out = _dumps(value)
+    if not out.isascii():
+        out = _UNSTORABLE.sub("\ufffd", out)
+    return out if nul else _JSON_NUL.sub("\\1\\\\ufffd", out)
 
 
 def _utc(value: Any, what: str) -> datetime:
@@ -41,7 +61,7 @@ def encode_message(message: Message) -> dict[str, Any]:
     try:
         # mode="json" turns datetimes, UUIDs... nested in metrics/attributes into JSON values.
         data = message.model_dump(mode="json", include=set(_JSON_FIELDS))
-        row: dict[str, Any] = {name: getattr(message, name) for name in _TEXT_FIELDS}
+        row: dict[str, Any] = {name: _storable(getattr(message, name)) for name in _TEXT_FIELDS}
         for name in _JSON_FIELDS:
             value = data[name]
             row[name] = None if value is None and name in _NULLABLE_JSON else _to_json(value)
@@ -55,12 +75,12 @@ def encode_message(message: Message) -> dict[str, Any]:
 def encode_thread(thread: Thread) -> dict[str, Any]:
     """Column values of the thread row (without the sequence counter)."""
     try:
-        attributes = _to_json(thread.model_dump(mode="json", include={"attributes"})["attributes"])
+        attributes = _to_json(thread.model_dump(mode="json", include={"attributes"})["attributes"], nul=False)
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise StorageError(f"thread {thread.id!r} attributes cannot be stored as JSON: {exc}") from exc
     return {
         "id": thread.id,
-        "title": thread.title,
+        "title": _storable(thread.title),
         "attributes": attributes,
         "created_at": _utc(thread.created_at, f"thread {thread.id!r} created_at"),
         "updated_at": _utc(thread.updated_at, f"thread {thread.id!r} updated_at"),

@@ -246,7 +246,7 @@ class SQLBackend:
 
             from ._codec import _to_json
 
-            wanted = bindparam("wanted", _to_json(attributes), type_=JSONB())
+            wanted = bindparam("wanted", _to_json(attributes, nul=False), type_=JSONB())
             query = query.where(threads.c.attributes.op("@>")(wanted))
         else:
             for key, value in attributes.items():
