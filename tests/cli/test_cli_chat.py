@@ -178,3 +178,14 @@ def test_unusable_data_directory_is_a_clear_error(cli_env: dict[str, str], tmp_p
     assert done.returncode == 2, done.stderr
     assert "set TYLER_DATA_DIR to a writable directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_resume_of_nothing_is_a_usage_error(cli_env: dict[str, str]) -> None:
+    # Both are the user's input, not a failure: exit 2, one line on stderr, no traceback.
+    empty = run_tyler(["chat", "--resume"], cli_env)
+    assert empty.returncode == 2, empty.stderr
+    assert "no saved conversation to resume yet" in empty.stderr
+    missing = run_tyler(["chat", "--resume", "nope"], cli_env)
+    assert missing.returncode == 2, missing.stderr
+    assert "no saved conversation 'nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr

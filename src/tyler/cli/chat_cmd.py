@@ -227,7 +227,8 @@ async def _find_thread(store: Any, wanted: str) -> Thread:
         return matches[0]
     if matches:
         raise ConfigurationError(f"{wanted!r} matches {len(matches)} conversations; give more of the id")
-    raise ThreadNotFoundError(wanted)
+    # The user's input, like an ambiguous prefix: a usage error (exit 2), not a storage failure.
+    raise ConfigurationError(f"no saved conversation {wanted!r} (/threads in a chat lists them)")
 
 
 async def _all_threads(store: Any, page: int = 200) -> list[Thread]:
