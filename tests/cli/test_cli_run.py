@@ -113,6 +113,7 @@ def test_usage_errors_exit_2(cli_env: dict[str, str]) -> None:
     unknown_tools = run_tyler(["run", "--tools", "nope", "hi"], cli_env)
     assert unknown_tools.returncode == 2
     assert "unknown tool set 'nope'" in unknown_tools.stderr
+    assert "model:" not in unknown_tools.stderr  # refused before the model/tools banner
     bad_reasoning = run_tyler(["run", "--reasoning", "max", "hi"], cli_env)
     assert bad_reasoning.returncode == 2
     assert "--reasoning must be one of" in bad_reasoning.stderr

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..exceptions import ConfigurationError, TylerError
-from .config import check_reasoning, choose_model, default_tools_label, parse_tool_sets
+from .config import check_reasoning, choose_model, default_tools_label, load_tools, parse_tool_sets
 from .session import AgentOptions
 
 app = typer.Typer(
@@ -77,6 +77,8 @@ def _options(model: str | None, purpose: str | None, tools: str | None, reasonin
         tool_sets=None if tools is None else tuple(parse_tool_sets(tools)),
         reasoning=check_reasoning(reasoning),
     )
+    if options.tool_sets:
+        load_tools(list(options.tool_sets))  # an unknown set name fails before the banner, not after it
     shown = default_tools_label(choice) if tools is None else (", ".join(options.tool_sets or ()) or "none")
     console = err_console()
     console.print(f"[dim]model: {choice.name} ({choice.reason}) · tools: {escape(shown)}[/dim]")
