@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tyler import Agent, Message, Thread
+from tyler.exceptions import TylerError
 
 MODEL = os.environ.get("TYLER_EXAMPLE_MODEL", "gpt-4o")
 
@@ -103,4 +104,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except TylerError as exc:  # raw mode raises typed errors; show them as one line
+        sys.exit(f"{type(exc).__name__}: {exc}")

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 
 from tyler import Agent, EventType, Message, Thread
+from tyler.exceptions import TylerError
 
 MODEL = os.environ.get("TYLER_EXAMPLE_MODEL", "gpt-4o")
 
@@ -91,4 +93,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except TylerError as exc:  # re-raised from an EXECUTION_ERROR event by buffered()
+        sys.exit(f"{type(exc).__name__}: {exc}")

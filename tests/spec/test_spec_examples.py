@@ -233,3 +233,17 @@ def test_007_ctrl_c_stops_only_the_answer(fake: FakeModelServer, tmp_path: Path)
     roles = [m["role"] for m in fake.requests[1].messages]
     assert roles == ["system", "user", "assistant", "user"]  # the partial answer stayed in the history
     assert STORY.startswith(fake.requests[1].messages[2]["content"])
+
+
+def test_examples_report_a_failed_model_call_in_one_line(fake: FakeModelServer, tmp_path: Path) -> None:
+    # The server refuses the key: each example says so and exits non-zero, without a traceback.
+    names = ("004_event_streaming.py", "005_raw_streaming.py", "006_thinking_tokens.py", "008_streaming_patterns.py")
+    for name in names:
+        fake.enqueue(Turn(status=401, error_message="Incorrect API key provided"))
+        proc = subprocess.run(
+            [sys.executable, str(example(name))], cwd=tmp_path, env=program_env(fake),
+            capture_output=True, text=True, encoding="utf-8", timeout=60, check=False,
+        )
+        assert "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert proc.returncode != 0, (name, proc.stdout)
+        assert "Incorrect API key" in proc.stdout + proc.stderr, (name, proc.stdout, proc.stderr)
