@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    for name in ("floor", "ours", "litellm", "tyler640", "report", "profile"):
+    profiling = not args.quick and not args.no_profile
+    for name in ("floor", "ours", "litellm", "tyler640", "report", *(["profile"] if profiling else [])):
         _venvs.ensure(name)
 
     res: dict = {"meta": machine_meta(args.quick), "config": vars(cfg), "figures": {}, "errors": {}, "notes": []}
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         _guard(res, "fig6", lambda: _figures.fig6_store(cfg))
 
     res["notes"] += _notes.sweep_notes(res)
-    if not args.quick and not args.no_profile:
+    if profiling:
         print("== profiles of missed targets", flush=True)
         res["notes"] += _notes.profile_misses(res, cfg)
     res["meta"]["elapsed_s"] = time.perf_counter() - t_start
