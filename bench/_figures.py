@@ -135,14 +135,14 @@ def fig2_first_event(server: FakeServer, workers: list[WorkerProc], cfg: Config)
         "unit": "ms",
         "trials": cfg.fig2_trials,
         "first_byte_delay_s": delay,
-        "clock": "time.time() in both processes; server first byte = request recorded + first_byte_delay",
+        "clock": "time.time() in both processes; server first byte = when the fake server wrote the response head",
         "contenders": per,
     }
 
 
 def _first_byte_time(req: dict, delay: float) -> float:
-    """When the server sent the response's first byte (wall clock): the server records `started`
-    when the request is read, then sleeps `first_byte_delay` before the response head."""
+    """When the server sent the response's first byte (wall clock), as the fake server records it;
+    from a server too old to record it: `started` (request read) + `first_byte_delay`."""
     for key in ("first_byte_at", "first_byte"):
         if req.get(key) is not None:
             return float(req[key])

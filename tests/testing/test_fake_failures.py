@@ -174,9 +174,14 @@ def test_first_byte_delay(server: FakeModelServer) -> None:
             json=openai_body(),
             timeout=httpx.Timeout(5, read=0.1),
         )
-    server.enqueue(Turn(text="late", first_byte_delay=0.1))
+    server.enqueue(Turn(text="late", first_byte_delay=0.1), Turn(status=503, first_byte_delay=0.1))
     response = httpx.post(server.openai_base_url + "/chat/completions", json=openai_body())
     assert response.status_code == 200
+    assert httpx.post(server.openai_base_url + "/chat/completions", json=openai_body()).status_code == 503
+    # When the first byte went out is recorded (benchmarks time the client from it).
+    for record in server.requests[-2:]:
+        assert record.first_byte_at is not None and record.finished is not None
+        assert record.started + 0.1 <= record.first_byte_at <= record.finished + 0.01
 
 
 def test_api_key_is_enforced_when_configured() -> None:

@@ -502,6 +502,7 @@ class FakeModelServer(FakeEndpoints):
         if turn is not None and turn.headers:
             headers.extend(turn.headers.items())
         record.status = status
+        record.first_byte_at = time.time()
         # Recorded before the last byte goes out: a client that has read the response sees it done.
         self._finish(record, completed=True, error=message or wire.default_error_message(status))
         conn.send_response(status, headers, self._error_body(record.api, status, message, error_type))
@@ -517,6 +518,7 @@ class FakeModelServer(FakeEndpoints):
         headers = [("request-id" if record.api == "anthropic" else "x-request-id", f"req_fake{n:06d}")]
         headers.extend(turn.headers.items() if turn.headers else ())
         record.status = 200
+        record.first_byte_at = time.time()
         if isinstance(reply, bytes):
             record.chunks_sent = 1
             self._finish(record, completed=True)

@@ -208,6 +208,7 @@ class RecordedRequest:
     api: str
     started: float
     finished: float | None = None
+    first_byte_at: float | None = None  # time.time() when the response's first byte was written
     status: int | None = None
     stream: bool = False
     chunks_sent: int = 0
