@@ -7,12 +7,12 @@ any number of concurrent runs.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _run
+from ._checks import check_seconds, is_number
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Thread
@@ -34,10 +34,6 @@ def _mode(stream: Any) -> _run.Mode:
     raise ConfigurationError(f"unknown stream mode {stream!r}: use True/'events', 'raw' or 'openai'")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
-
-
 def _check_numbers(
     *, temperature: Any, max_tool_iterations: Any, max_tokens: Any, stall_timeout: Any,
     connect_timeout: Any, max_retries: Any, tool_timeout: Any,
@@ -46,19 +42,16 @@ def _check_numbers(
 
     bool is refused although it is an int: `max_tool_iterations=True` is a mistake, not 1.
     """
-    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
+    if temperature is not None and not (is_number(temperature) and 0 <= temperature <= 2):
         raise ConfigurationError(f"temperature must be a number between 0 and 2, got {temperature!r}")
     for label, count, low in (("max_tool_iterations", max_tool_iterations, 1), ("max_retries", max_retries, 0)):
         if not isinstance(count, int) or isinstance(count, bool) or count < low:
             raise ConfigurationError(f"{label} must be an integer >= {low}, got {count!r}")
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
         raise ConfigurationError(f"max_tokens must be None or an integer >= 1, got {max_tokens!r}")
-    for label, value in (("stall_timeout", stall_timeout), ("connect_timeout", connect_timeout),
-                         ("tool_timeout", tool_timeout)):
-        if label == "tool_timeout" and value is None:
-            continue  # tools may run without a time limit
-        if not (_is_number(value) and value > 0):
-            raise ConfigurationError(f"{label} must be a positive number of seconds, got {value!r}")
+    check_seconds(stall_timeout=stall_timeout, connect_timeout=connect_timeout)
+    if tool_timeout is not None:  # None: tools may run without a time limit
+        check_seconds(tool_timeout=tool_timeout)
 
 
 class Agent:

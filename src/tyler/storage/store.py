@@ -36,6 +36,7 @@ import weakref
 from types import TracebackType
 from typing import Any
 
+from .._checks import check_seconds
 from ..exceptions import ConfigurationError, StorageError, ThreadNotFoundError
 from ..messages import Thread
 from ._memory import MemoryBackend
@@ -90,14 +91,6 @@ def _backend_for(url: Any, timeouts: dict[str, float]) -> MemoryBackend | SQLBac
     return SQLBackend(parsed, **timeouts)
 
 
-def _check_timeouts(**timeouts: float) -> dict[str, float]:
-    for name, value in timeouts.items():
-        # `not value > 0` also rejects NaN; zero would mean "fail at once" to one driver, "never" to another.
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-    return timeouts
-
-
 def _log_orphan_failure(task: asyncio.Task[Thread]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("saving a thread after its caller was cancelled failed: %s", task.exception())
@@ -141,9 +134,8 @@ class ThreadStore:
     ) -> None:
         if edit_window is not None and (not isinstance(edit_window, int) or edit_window < 0):
             raise ConfigurationError(f"edit_window must be a non-negative int or None, got {edit_window!r}")
-        timeouts = _check_timeouts(
-            connect_timeout=connect_timeout, busy_timeout=busy_timeout, command_timeout=command_timeout
-        )
+        timeouts = dict(connect_timeout=connect_timeout, busy_timeout=busy_timeout, command_timeout=command_timeout)
+        check_seconds(**timeouts)
         self._backend = _backend_for(url, timeouts)
         self._edit_window = edit_window
         self._token = uuid.uuid4().hex  # keys this store's bookkeeping in Thread._store_state
