@@ -74,6 +74,12 @@ def split_model(model_name: str) -> tuple[str, str]:
 _NATIVE = frozenset({*_COMPAT, "anthropic", "local"})
 
 
+def _served_natively(kind: str, api_base: str | None) -> bool:
+    """Whether a native adapter serves this provider kind (else LiteLLM does)."""
+    # An unknown bare name with an explicit endpoint: OpenAI-compatible is the lingua franca.
+    return kind in _NATIVE or (not kind and bool(api_base))
+
+
 def check_model(model_name: str, api_base: str | None = None) -> None:
     """Fail at Agent() time for a model string nothing can serve.
 
@@ -84,7 +90,7 @@ def check_model(model_name: str, api_base: str | None = None) -> None:
     import importlib.util
 
     kind, _ = split_model(model_name)
-    if kind in _NATIVE or (not kind and api_base):
+    if _served_natively(kind, api_base):
         return
     try:
         found = importlib.util.find_spec("litellm") is not None
@@ -179,22 +185,20 @@ def resolve_provider(
 ) -> Provider:
     """The provider that serves `model_name` (see the README's model table)."""
     kind, model = split_model(model_name)
+    if not _served_natively(kind, api_base):
+        from .litellm import LiteLLMProvider
+
+        return LiteLLMProvider(model_name, api_base=api_base, api_key=api_key, headers=headers)
     if kind in _COMPAT:
         return _openai(kind, model, api_base, api_key, headers)
     if kind == "anthropic":
         return _anthropic(model, api_base, api_key, headers)
     if kind == "local":
         return _LocalModel(model, headers)
-    if not kind and api_base:
-        # An unknown bare name with an explicit endpoint: OpenAI-compatible is the lingua franca.
-        from .openai import OpenAIProvider
+    from .openai import OpenAIProvider
 
-        return OpenAIProvider(
-            base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers
-        )
-    from .litellm import LiteLLMProvider
-
-    return LiteLLMProvider(model_name, api_base=api_base, api_key=api_key, headers=headers)
+    assert api_base  # a bare unknown name is native only with an endpoint
+    return OpenAIProvider(base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers)
 
 
 __all__ = [
