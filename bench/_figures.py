@@ -108,10 +108,9 @@ def fig1_cpu(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> dict
 
 def fig2_first_event(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> dict:
     """Client's first content event minus the server's first response byte (shared wall clock)."""
-    # No scripted wait: the server answers as soon as it has read the request, so `started` is
-    # within tens of µs of the first byte (a timed sleep would add its own timer slack, ~0.5 ms).
-    delay = 0.0
-    server.set_default({"chunks": _words(20), "first_byte_delay": delay})
+    # No scripted wait: the server answers as soon as it has read the request, and records when its
+    # response head went out (`first_byte_at`); the client's clock is the same wall clock.
+    server.set_default({"chunks": _words(20)})
     streaming = [w for w in workers if w.c.streaming]
     _warm(streaming)
     samples: dict[str, list[float]] = {w.c.label: [] for w in streaming}
@@ -122,7 +121,7 @@ def fig2_first_event(server: FakeServer, workers: list[WorkerProc], cfg: Config)
             reqs = [q for q in server.requests() if str(q.get("path", "")).endswith("/chat/completions")]
             if not reqs or r.get("t_first_event") is None:
                 raise RuntimeError(f"fig2: no request or no content event for {w.c.label}")
-            samples[w.c.label].append((r["t_first_event"] - _first_byte_time(reqs[-1], delay)) * 1000.0)
+            samples[w.c.label].append((r["t_first_event"] - float(reqs[-1]["first_byte_at"])) * 1000.0)
     server.reset()
     per = {label: stat(v) for label, v in samples.items()}
     for entry in per.values():
@@ -134,19 +133,9 @@ def fig2_first_event(server: FakeServer, workers: list[WorkerProc], cfg: Config)
         "title": "Server's first byte to consumer's first content event",
         "unit": "ms",
         "trials": cfg.fig2_trials,
-        "first_byte_delay_s": delay,
         "clock": "time.time() in both processes; server first byte = when the fake server wrote the response head",
         "contenders": per,
     }
-
-
-def _first_byte_time(req: dict, delay: float) -> float:
-    """When the server sent the response's first byte (wall clock), as the fake server records it;
-    from a server too old to record it: `started` (request read) + `first_byte_delay`."""
-    for key in ("first_byte_at", "first_byte"):
-        if req.get(key) is not None:
-            return float(req[key])
-    return float(req["started"]) + delay
 
 
 # -- Figure 3 -------------------------------------------------------------------------------------
