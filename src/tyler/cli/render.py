@@ -35,6 +35,8 @@ class TurnStats:
     duration_ms: float | None = None
     error: str | None = None
     error_type: str | None = None
+    # The exception behind EXECUTION_ERROR: callers test its class (subclasses included), not a name.
+    exception: BaseException | None = None
 
     def observe(self, event: ExecutionEvent) -> None:
         now = time.perf_counter()
@@ -60,6 +62,7 @@ class TurnStats:
         elif kind == EventType.EXECUTION_ERROR:
             self.error = str(event.data.get("message") or "unknown error")
             self.error_type = event.data.get("error_type")
+            self.exception = event.data.get("exception")
 
     @property
     def elapsed(self) -> float:

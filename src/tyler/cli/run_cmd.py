@@ -73,7 +73,7 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool) -> int:
             err_console().print(f"{label}: {renderer.stats.error}", highlight=False, markup=False)
         # Configuration met only once the stream starts (no API key for the provider, a local
         # model file that does not load) is still the user's setup, not a model failure.
-        return EXIT_USAGE if renderer.stats.error_type == ConfigurationError.__name__ else EXIT_FAILED
+        return EXIT_USAGE if isinstance(renderer.stats.exception, ConfigurationError) else EXIT_FAILED
     if not isinstance(renderer, RichRenderer) and err_console().is_terminal:
         err_console().print(f"[dim]{renderer.stats.summary()}[/dim]", highlight=False)
     return EXIT_OK
