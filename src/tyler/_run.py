@@ -255,9 +255,14 @@ async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
         message = state.new_messages[-1]
         if not message.tool_calls:
             return
-        async with aclosing(_run_tools(state, message.tool_calls)) as items:
-            async for item in items:
-                yield item
+        server_calls = [c for c in message.tool_calls if not _client_side(agent, c)]
+        if server_calls:
+            async with aclosing(_run_tools(state, server_calls)) as items:
+                async for item in items:
+                    yield item
+        if len(server_calls) < len(message.tool_calls):
+            state.pending_tool_calls = []  # the client owes these results, on its next request
+            return
     if state.events:
         yield _ev(_E.ITERATION_LIMIT, {"iterations_used": agent.max_tool_iterations})
     note = Message(
@@ -274,6 +279,11 @@ async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
         # with no sign that the run was cut off; it gets the note the thread got.
         yield RawChunk.build(f"chatcmpl-{note.id}", agent.model_name,
                              {"role": "assistant", "content": note.content}, "stop")
+
+
+def _client_side(agent: Agent, call: dict[str, Any]) -> bool:
+    tool = agent._tools.get(call["function"]["name"])
+    return tool is not None and tool.client
 
 
 # The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.

@@ -16,6 +16,7 @@
     │   │   └── StallTimeoutError      the stream stopped producing chunks
     │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
     ├── ExecutionError                 an unexpected failure inside a run (the cause is chained)
+    ├── RequestError                   `tyler serve` refused an HTTP request (status, code, param)
     └── RunCancelledError              a run was cancelled (used where a value must be returned)
 
 Tool *call* failures (bad arguments, tool raised, timeout) are not exceptions for the caller:
@@ -120,6 +121,21 @@ class RunCancelledError(TylerError):
     """A run was cancelled before it finished."""
 
 
+class RequestError(TylerError):
+    """`tyler serve` refused a request: each protocol renders it in its own error shape.
+
+    `status` is the HTTP status (4xx), `code` a stable machine-readable reason, `param` the
+    offending field when there is one.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "invalid_request", param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.param = param
+
+
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
@@ -131,6 +147,7 @@ __all__ = [
     "ModelTimeoutError",
     "ProviderNotFoundError",
     "RateLimitError",
+    "RequestError",
     "RunCancelledError",
     "SchemaVersionError",
     "StallTimeoutError",

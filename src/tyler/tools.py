@@ -71,6 +71,9 @@ class Tool:
     context_param: str | None = None
     _model: type[BaseModel] | None = field(default=None, repr=False)
     _validator: Any = field(default=None, repr=False)
+    # Declared by a client of `tyler serve`: the run ends when the model calls it, and the client
+    # runs it and continues the thread with the result (see `tyler.server`).
+    client: bool = False
 
     @property
     def spec(self) -> ToolSpec:

@@ -1,4 +1,4 @@
-"""The typer application: `tyler chat` and `tyler run`."""
+"""The typer application: `tyler chat`, `tyler run` and `tyler serve`."""
 
 from __future__ import annotations
 
@@ -133,6 +133,53 @@ def run(  # noqa: PLR0917  (typer maps parameters to options)
         return run_once(_options(model, purpose, tools, reasoning), text, as_json=json_lines)
 
     raise typer.Exit(_guarded(go))
+
+
+@app.command()
+def serve(  # noqa: PLR0917  (typer maps parameters to options)
+    agent: Annotated[str | None, typer.Option(
+        "--agent", help="Serve the agent(s) at module:attribute (an Agent, a list, a {model id: Agent} dict "
+        "or a function returning one).", show_default=False)] = None,
+    model: ModelOpt = None,
+    name: Annotated[str, typer.Option("--name", help="Model id of the --model agent (what clients select).")] = "tyler",
+    purpose: PurposeOpt = None,
+    tools: Annotated[str | None, typer.Option(
+        "--tools", help="Comma-separated lye tool sets the --model agent runs server-side: web, files. "
+        "Default: none.", show_default=False)] = None,
+    reasoning: ReasoningOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (a warning if not loopback and no key).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Thread store URL (sqlite+aiosqlite:///file.db, postgresql+asyncpg://...). "
+        "Default: the chat history database in $TYLER_DATA_DIR.", show_default=False)] = None,
+    api_key: Annotated[list[str] | None, typer.Option(
+        "--api-key", help="Require 'Authorization: Bearer KEY' (repeat for several keys; also $TYLER_API_KEYS, "
+        "comma-separated).", show_default=False)] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="Allow this browser origin (repeatable). Default: none.", show_default=False)] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes (uvicorn's worker model).")] = 1,
+    heartbeat: Annotated[float, typer.Option("--heartbeat", help="Seconds between ': ping' comments on idle "
+                                             "streams.")] = 15.0,
+    max_body: Annotated[int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")]
+    = 4 * 1024 * 1024,
+    max_runs: Annotated[int, typer.Option("--max-runs-per-key", help="Concurrent runs per API key (429 above).")]
+    = 16,
+    tool_activity: Annotated[bool, typer.Option(
+        "--tool-activity", help="Show server-run tools as reasoning text in Chat Completions.")] = False,
+) -> None:
+    """Serve agents over HTTP: OpenAI Chat Completions, native event streams (SSE, WebSocket), threads."""
+    import os
+
+    from .serve_cmd import ServeOptions, api_keys_from
+    from .serve_cmd import serve as run_server
+
+    options = ServeOptions(
+        agent=agent, model=model, name=name, purpose=purpose, tools=tools, reasoning=reasoning, store=store,
+        api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
+        heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
+    )
+    raise typer.Exit(_guarded(lambda: run_server(options, host=host, port=port, workers=workers)))
 
 
 def _guarded(action: object) -> int:

@@ -1,0 +1,126 @@
+"""`tyler serve`: run the HTTP server (`tyler.server`) under uvicorn.
+
+The options travel to uvicorn's worker processes as JSON in an environment variable, and each
+process builds its app with `app_from_env` (a uvicorn factory): that is how `--workers N` gets N
+real uvicorn workers rather than a home-made process pool.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..exceptions import ConfigurationError
+
+ENV_CONFIG = "TYLER_SERVE_CONFIG"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass
+class ServeOptions:
+    """Everything `tyler serve` was asked for (JSON-able, for the worker processes)."""
+
+    agent: str | None = None
+    model: str | None = None
+    name: str = "tyler"
+    purpose: str | None = None
+    tools: str | None = None
+    reasoning: str | None = None
+    store: str | None = None
+    api_keys: list[str] = field(default_factory=list)
+    cors_origins: list[str] = field(default_factory=list)
+    heartbeat: float = 15.0
+    max_body: int = 4 * 1024 * 1024
+    max_runs_per_key: int = 16
+    tool_activity: bool = False
+
+
+def api_keys_from(options: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
+    keys = [k.strip() for k in options if k.strip()]
+    keys += [k.strip() for k in env.get("TYLER_API_KEYS", "").split(",") if k.strip()]
+    return keys
+
+
+def load_agents(spec: str) -> Any:
+    """`module:attr` → the Agent(s) it names (an Agent, a list, a {model id: Agent} map, or a
+    callable returning one of those)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"--agent must look like module:attribute, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like uvicorn: find modules in the current directory
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"--agent: cannot import {module_name!r}: {exc}") from exc
+    try:
+        value = getattr(module, attr)
+    except AttributeError:
+        raise ConfigurationError(f"--agent: module {module_name!r} has no attribute {attr!r}") from None
+    from ..agent import Agent
+
+    if callable(value) and not isinstance(value, Agent):
+        value = value()
+    return value
+
+
+def build_agents(options: ServeOptions) -> Any:
+    if options.agent:
+        if options.model:
+            raise ConfigurationError("pass --agent or --model, not both")
+        return load_agents(options.agent)
+    from ..agent import Agent
+    from .config import DEFAULT_PURPOSE, check_reasoning, choose_model, load_tools, parse_tool_sets
+
+    choice = choose_model(options.model)
+    tools = [] if options.tools is None else parse_tool_sets(options.tools)
+    return Agent(name=options.name, model_name=choice.name, purpose=options.purpose or DEFAULT_PURPOSE,
+                 tools=load_tools(tools), reasoning=check_reasoning(options.reasoning))
+
+
+def build_app(options: ServeOptions) -> Any:
+    from ..server import create_app
+    from .config import chat_db_url
+
+    return create_app(
+        build_agents(options), store=options.store or chat_db_url(), api_keys=options.api_keys,
+        cors_origins=options.cors_origins, heartbeat=options.heartbeat, max_body=options.max_body,
+        max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity,
+    )
+
+
+def app_from_env() -> Any:
+    """uvicorn factory: the app for the options `serve()` put in the environment."""
+    raw = os.environ.get(ENV_CONFIG)
+    if not raw:
+        raise ConfigurationError(f"{ENV_CONFIG} is not set: start the server with `tyler serve`")
+    app = build_app(ServeOptions(**json.loads(raw)))
+    # Start-up objects live for the whole process: keep full collections from walking them
+    # mid-stream (a full collection over a large heap pauses every stream for ~0.2 s).
+    gc.freeze()
+    return app
+
+
+def serve(options: ServeOptions, *, host: str, port: int, workers: int) -> int:
+    """Check the options in this process (clear errors, exit 2), then run uvicorn."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ConfigurationError("tyler serve needs the 'serve' extra: pip install 'tyler-stream[serve]'") from exc
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be >= 1, got {workers}")
+    build_app(options)  # a bad --agent, model or store fails here, once, not in every worker
+    from .console import err_console
+
+    if host not in LOOPBACK and not options.api_keys:
+        err_console().print(f"[bold yellow]warning:[/bold yellow] serving on {host} without --api-key: "
+                            "anyone who can reach this port can run the agent")
+    os.environ[ENV_CONFIG] = json.dumps(asdict(options))
+    uvicorn.run("tyler.cli.serve_cmd:app_from_env", factory=True, host=host, port=port,
+                workers=workers if workers > 1 else None, log_level="info", timeout_graceful_shutdown=5)
+    return 0

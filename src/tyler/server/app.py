@@ -1,0 +1,249 @@
+"""`create_app`: the ASGI application that serves agents over HTTP.
+
+Built on Starlette rather than FastAPI: every endpoint speaks a wire format fixed by someone
+else's client (OpenAI, AI SDK, AG-UI), validated by hand into each protocol's own error shape,
+so FastAPI's request models and OpenAPI layer would be bypassed anyway; Starlette gives routing,
+middleware (CORS) and WebSockets with nothing in the way of the streaming hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from ..agent import Agent
+from ..exceptions import ConfigurationError, RequestError, TylerError
+from ..messages import Thread
+from ._http import DEFAULT_MAX_BODY, BearerAuth, EventStream, error_response, expect_object, read_json
+from .chat_completions import ChatCompletionsEncoder, new_messages_for, parse_request
+from .convert import with_client_tools
+from .runs import Encoder, RunHandle, RunRegistry, append_turn, drive, frames, stored_or_new
+
+if TYPE_CHECKING:
+    from ..storage import ThreadStore
+
+THREAD_HEADER = "x-thread-id"
+RUN_HEADER = "x-run-id"
+
+
+@dataclass
+class Server:
+    """What every endpoint needs: the agents by model id, the store, live runs, settings."""
+
+    agents: dict[str, Agent]
+    store: ThreadStore
+    heartbeat: float = 15.0
+    max_body: int = DEFAULT_MAX_BODY
+    tool_activity: bool = False
+    registry: RunRegistry = field(default_factory=RunRegistry)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def agent(self, model: str | None, param: str = "model") -> tuple[str, Agent]:
+        if model is None:
+            model = next(iter(self.agents))
+        agent = self.agents.get(model)
+        if agent is None:
+            raise RequestError(
+                f"unknown model {model!r}; available: {', '.join(self.agents)}", status=404,
+                code="model_not_found", param=param,
+            )
+        return model, agent
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        return expect_object(await read_json(request, self.max_body))
+
+    def open_run(self, request: Request, thread_id: str) -> RunHandle:
+        key = request.scope.get("state", {}).get("api_key", "")
+        return self.registry.open(key, thread_id)
+
+    def stream(self, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
+               headers: dict[str, str] | None = None) -> EventStream:
+        """The SSE response of one run; the run's slot is released when the response ends."""
+
+        def register(task: asyncio.Task[Any]) -> None:
+            handle.task = task
+
+        return EventStream(
+            frames(agent, thread, encoder), heartbeat=self.heartbeat,
+            headers={THREAD_HEADER: thread.id, RUN_HEADER: handle.id, **(headers or {})},
+            cancelled=lambda: handle.cancel_requested, tail=encoder.cancelled,
+            on_close=lambda: self.registry.release(handle), register=register,
+        )
+
+    async def collect(self, request: Request, handle: RunHandle, agent: Agent, thread: Thread,
+                      encoder: Encoder) -> None:
+        """Drive a run to its end for a non-streaming reply. A disconnect or an explicit cancel
+        stops it (the partial answer is kept on the thread)."""
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(request, handle))
+        try:
+            await drive(handle, agent, thread, encoder)
+        finally:
+            watcher.cancel()
+            self.registry.release(handle)
+
+
+async def _cancel_on_disconnect(request: Request, handle: RunHandle) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            handle.cancel()
+            return
+
+
+def _agents_by_id(agents: Agent | Iterable[Agent] | Mapping[str, Agent]) -> dict[str, Agent]:
+    if isinstance(agents, Agent):
+        agents = [agents]
+    pairs = list(agents.items()) if isinstance(agents, Mapping) else [(a.name, a) for a in agents]
+    out: dict[str, Agent] = {}
+    for model_id, agent in pairs:
+        if not isinstance(agent, Agent):
+            raise ConfigurationError(f"create_app serves tyler Agents, got {type(agent).__name__}")
+        if not isinstance(model_id, str) or not model_id:
+            raise ConfigurationError(f"model id {model_id!r} must be a non-empty string")
+        if model_id in out:
+            raise ConfigurationError(f"two agents are served as model {model_id!r}: give them distinct names")
+        out[model_id] = agent
+    if not out:
+        raise ConfigurationError("create_app needs at least one agent")
+    return out
+
+
+def _bind_store(agents: dict[str, Agent], store: ThreadStore | str | None) -> ThreadStore:
+    from ..storage import ThreadStore
+
+    own = {id(a.thread_store): a.thread_store for a in agents.values() if a.thread_store is not None}
+    if store is None:
+        if len(own) > 1:
+            raise ConfigurationError("the agents use different thread stores: pass create_app(store=...)")
+        store = next(iter(own.values())) if own else ThreadStore()
+    elif not isinstance(store, ThreadStore):
+        store = ThreadStore(store)
+    for agent in agents.values():
+        if agent.thread_store is None:
+            agent.thread_store = store
+        elif agent.thread_store is not store:
+            raise ConfigurationError(f"agent {agent.name!r} has its own thread store; the server needs one store")
+    return store
+
+
+def create_app(
+    agents: Agent | Iterable[Agent] | Mapping[str, Agent],
+    *,
+    store: ThreadStore | str | None = None,
+    api_keys: Iterable[str] = (),
+    cors_origins: Iterable[str] = (),
+    heartbeat: float = 15.0,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_runs_per_key: int = 16,
+    tool_activity: bool = False,
+) -> Starlette:
+    """An ASGI app serving `agents` over OpenAI Chat Completions, native events and threads.
+
+    Args:
+        agents: an Agent, a list (each served as the model id `agent.name`) or a {model id: Agent} map.
+        store: a ThreadStore or a database URL (None: the agents' store, else in memory). Agents
+            without a store are given this one, so every run is saved.
+        api_keys: when given, every endpoint but `GET /health` needs `Authorization: Bearer <key>`.
+        cors_origins: origins allowed by CORS (none by default).
+        heartbeat: seconds of silence after which a stream sends a `: ping` comment.
+        max_body: largest request body accepted, in bytes (413 above).
+        max_runs_per_key: concurrent runs allowed per API key (429 above).
+        tool_activity: show server-run tools as reasoning text in Chat Completions.
+    """
+    if not (isinstance(heartbeat, int | float) and heartbeat > 0):
+        raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
+    by_id = _agents_by_id(agents)
+    server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
+                    tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
+    keys = [k for k in api_keys if k]
+    routes: list[BaseRoute] = [
+        Route("/health", _health, methods=["GET"]),
+        Route("/v1/models", _endpoint(server, _models), methods=["GET"]),
+        Route("/v1/chat/completions", _endpoint(server, chat_completions), methods=["POST"]),
+        Route("/v1/runs/{run_id}/cancel", _endpoint(server, _cancel_run), methods=["POST"]),
+    ]
+    from . import native
+
+    routes += native.routes(server, _endpoint)
+    routes.append(WebSocketRoute("/v1/ws", native.websocket_endpoint(server)))
+    middleware = [
+        Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                   allow_headers=["authorization", "content-type", THREAD_HEADER, "last-event-id"],
+                   expose_headers=[THREAD_HEADER, RUN_HEADER]),
+        Middleware(BearerAuth, keys=keys),
+    ]
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={HTTPException: _http_error})
+    app.state.tyler = server
+    return app
+
+
+def _endpoint(server: Server, handler: Any) -> Any:
+    """Bind `handler(server, request)` and render RequestError / TylerError in the path's error shape."""
+
+    async def endpoint(request: Request) -> Response | EventStream:
+        try:
+            response: Response | EventStream = await handler(server, request)
+        except RequestError as exc:
+            return error_response(request.url.path, exc)
+        except TylerError as exc:  # the store failed, say: a clear 503, no traceback
+            error = RequestError(f"{type(exc).__name__}: {exc}", status=503, code="unavailable")
+            return error_response(request.url.path, error)
+        return response
+
+    return endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(request.url.path, RequestError(str(exc.detail), status=exc.status_code, code=code))
+
+
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _models(server: Server, request: Request) -> Response:
+    data = [{"id": model_id, "object": "model", "created": server.created, "owned_by": "tyler"}
+            for model_id in server.agents]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def _cancel_run(server: Server, request: Request) -> Response:
+    handle = server.registry.get(request.path_params["run_id"])
+    if handle is None:
+        raise RequestError(f"no run {request.path_params['run_id']!r} in progress here", status=404,
+                           code="run_not_found")
+    handle.cancel()
+    return JSONResponse({"id": handle.id, "thread_id": handle.thread_id, "status": "cancelling"})
+
+
+async def chat_completions(server: Server, request: Request) -> Response | EventStream:
+    chat = parse_request(await server.body(request), request.headers.get(THREAD_HEADER))
+    model, agent = server.agent(chat.model)
+    agent = with_client_tools(agent, chat.tools)
+    thread = await stored_or_new(server.store, chat.thread_id)
+    append_turn(thread, new_messages_for(thread, chat.messages))
+    handle = server.open_run(request, thread.id)
+    encoder = ChatCompletionsEncoder(
+        model, include_usage=chat.include_usage, client_tool_names=frozenset(t.name for t in chat.tools),
+        tool_activity=server.tool_activity, stream=chat.stream,
+    )
+    if chat.stream:
+        return server.stream(handle, agent, thread, encoder)
+    await server.collect(request, handle, agent, thread, encoder)
+    if encoder.error is not None:
+        return JSONResponse({"error": encoder.error}, status_code=502, headers={THREAD_HEADER: thread.id})
+    return JSONResponse(encoder.completion(), headers={THREAD_HEADER: thread.id, RUN_HEADER: handle.id})

@@ -1,0 +1,227 @@
+"""Native endpoints: runs streaming `ExecutionEvent`s (SSE and WebSocket) and the thread store.
+
+- `POST /v1/threads/{id}/runs` `{"input": "<text>"}` or `{"message": {...}}` (+ optional `"model"`):
+  SSE with `id:` (1, 2, ... per run), `event:` (the event type) and `data:` (the event as
+  `tyler run --json` prints it). An unknown thread id starts that thread. A cancelled run ends with
+  an `execution_error` of type `RunCancelledError`, so every stream has one terminal event.
+- `GET /v1/threads`, `GET /v1/threads/{id}`, `DELETE /v1/threads/{id}`.
+- WebSocket `/v1/ws[?thread_id=...]`: send `{"content": "<text>"}` (or `"input"`, + optional
+  `"model"`) to start a run, `{"type": "cancel"}` to stop it; every event arrives as the same JSON
+  object as the SSE `data:`; bad messages get `{"type": "error", "error": {...}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..events import EventType, ExecutionEvent
+from ..exceptions import RequestError, TylerError
+from ..messages import Message, Thread
+from ._http import EventStream, dumps, plain_error_body
+from .convert import chat_message
+from .runs import RunHandle, append_turn, drive, load_thread, stored_or_new
+
+if TYPE_CHECKING:
+    from .app import Server
+
+_THREAD_LIST_LIMIT = 1000
+
+
+def cancelled_event() -> ExecutionEvent:
+    return ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
+        "error_type": "RunCancelledError", "message": "the run was cancelled", "exception": None,
+    })
+
+
+class EventsEncoder:
+    """Events → SSE frames with `id:`, `event:` and the event's JSON."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def start(self) -> str:
+        return ""
+
+    def event(self, event: ExecutionEvent) -> str:
+        self.count += 1
+        return f"id: {self.count}\nevent: {event.type.value}\ndata: {dumps(event.to_dict())}\n\n"
+
+    def cancelled(self) -> str:
+        return self.event(cancelled_event())
+
+
+class WebSocketEncoder:
+    """Events → one JSON text message each (the same object as the SSE `data:`)."""
+
+    def start(self) -> str:
+        return ""
+
+    def event(self, event: ExecutionEvent) -> str:
+        return dumps(event.to_dict())
+
+    def cancelled(self) -> str:
+        return self.event(cancelled_event())
+
+
+def user_message(body: dict[str, Any]) -> Message:
+    """`{"input": "text"}` or `{"message": {role, content}}` → the user Message to run on."""
+    if "message" in body:
+        message = chat_message(body["message"], "message")
+        if message.role != "user":
+            raise RequestError("'message.role' must be 'user'", param="message.role")
+        return message
+    text = body.get("input", body.get("content"))
+    if not isinstance(text, str) or not text.strip():
+        raise RequestError("send {'input': '<user text>'} or {'message': {...}}", param="input")
+    return Message(role="user", content=text)
+
+
+async def thread_for_run(server: Server, thread_id: str | None, message: Message) -> Thread:
+    thread = await stored_or_new(server.store, thread_id)
+    append_turn(thread, [message])
+    return thread
+
+
+def _check_id(thread_id: str) -> str:
+    if not thread_id.strip() or len(thread_id) > 256:
+        raise RequestError("thread id must be 1 to 256 characters", param="thread_id")
+    return thread_id
+
+
+async def create_run(server: Server, request: Request) -> Response | EventStream:
+    thread_id = _check_id(request.path_params["thread_id"])
+    body = await server.body(request)
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError("'model' must be a string", param="model", code="invalid_type")
+    _, agent = server.agent(model)
+    thread = await thread_for_run(server, thread_id, user_message(body))
+    handle = server.open_run(request, thread.id)
+    return server.stream(handle, agent, thread, EventsEncoder())
+
+
+def _summary(thread: Thread) -> dict[str, Any]:
+    return {"id": thread.id, "object": "thread", "title": thread.title, "created_at": thread.created_at.isoformat(),
+            "updated_at": thread.updated_at.isoformat(), "message_count": len(thread.messages),
+            "attributes": thread.attributes}
+
+
+def _int_param(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise RequestError(f"'{name}' must be an integer between 0 and {high}", param=name)
+    return int(raw)
+
+
+async def list_threads(server: Server, request: Request) -> Response:
+    limit = _int_param(request, "limit", 100, _THREAD_LIST_LIMIT)
+    offset = _int_param(request, "offset", 0, 10**9)
+    threads = await server.store.list_threads(limit=limit, offset=offset)
+    return JSONResponse({"object": "list", "data": [_summary(t) for t in threads]})
+
+
+async def get_thread(server: Server, request: Request) -> Response:
+    thread = await load_thread(server.store, _check_id(request.path_params["thread_id"]))
+    return JSONResponse({**_summary(thread), "messages": [m.model_dump(mode="json") for m in thread.messages]})
+
+
+async def delete_thread(server: Server, request: Request) -> Response:
+    thread_id = _check_id(request.path_params["thread_id"])
+    if not await server.store.delete(thread_id):
+        raise RequestError(f"no thread with id {thread_id!r}", status=404, code="thread_not_found")
+    return JSONResponse({"id": thread_id, "object": "thread", "deleted": True})
+
+
+def routes(server: Server, endpoint: Any) -> list[Route]:
+    return [
+        Route("/v1/threads", endpoint(server, list_threads), methods=["GET"]),
+        Route("/v1/threads/{thread_id}", endpoint(server, get_thread), methods=["GET"]),
+        Route("/v1/threads/{thread_id}", endpoint(server, delete_thread), methods=["DELETE"]),
+        Route("/v1/threads/{thread_id}/runs", endpoint(server, create_run), methods=["POST"]),
+    ]
+
+
+def websocket_endpoint(server: Server) -> Any:
+    async def endpoint(websocket: WebSocket) -> None:
+        await _WebSocketSession(server, websocket).serve()
+
+    return endpoint
+
+
+class _WebSocketSession:
+    """One WebSocket: runs one after another on one thread; `{"type": "cancel"}` stops the current one."""
+
+    def __init__(self, server: Server, websocket: WebSocket) -> None:
+        self.server = server
+        self.ws = websocket
+        self.thread_id: str | None = websocket.query_params.get("thread_id") or None
+        self.handle: RunHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        try:
+            while True:
+                await self._on_message(await self.ws.receive_text())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self.task is not None:
+                self.task.cancel()  # the client left: stop the run (its partial answer is kept)
+                with suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await self.task
+
+    async def _error(self, error: RequestError) -> None:
+        await self.ws.send_text(dumps({"type": "error", **plain_error_body(error)}))
+
+    async def _on_message(self, text: str) -> None:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            await self._error(RequestError("message is not valid JSON", code="invalid_json"))
+            return
+        if not isinstance(body, dict):
+            await self._error(RequestError("message must be a JSON object", code="invalid_type"))
+            return
+        busy = self.task is not None and not self.task.done()
+        if body.get("type") == "cancel":
+            if busy and self.handle is not None:
+                self.handle.cancel()
+            return
+        if busy:
+            await self._error(RequestError("a run is in progress: wait for it or send {'type': 'cancel'}",
+                                           status=409, code="run_in_progress"))
+            return
+        try:
+            model = body.get("model")
+            _, agent = self.server.agent(model if isinstance(model, str) else None)
+            thread = await thread_for_run(self.server, self.thread_id, user_message(body))
+            handle = self.server.registry.open(self.ws.scope.get("state", {}).get("api_key", ""), thread.id)
+        except RequestError as exc:
+            await self._error(exc)
+            return
+        except TylerError as exc:
+            await self._error(RequestError(f"{type(exc).__name__}: {exc}", status=503, code="unavailable"))
+            return
+        self.thread_id = thread.id
+        self.handle = handle
+        self.task = asyncio.ensure_future(self._run(handle, agent, thread))
+
+    async def _run(self, handle: RunHandle, agent: Any, thread: Thread) -> None:
+        try:
+            await drive(handle, agent, thread, WebSocketEncoder(), self.ws.send_text)
+        except WebSocketDisconnect:
+            pass  # the client left mid-run: the run is closed and its partial answer saved
+        finally:
+            self.server.registry.release(handle)

@@ -1,0 +1,188 @@
+"""Runs on the server: the one place an agent run becomes encoded frames, and the table of live runs.
+
+`frames(agent, thread, encoder)` pulls the agent's `ExecutionEvent`s and hands each to a protocol
+`Encoder`, yielding wire text. Every endpoint (SSE, non-streaming, WebSocket) drives its run through
+it, so a run log (resumable runs) can be put between the run and the response in one place.
+
+`RunRegistry` knows the runs in progress in this process: `POST /v1/runs/{id}/cancel` finds them
+there, and it enforces the per-key limit on concurrent runs (429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..exceptions import RequestError, ThreadNotFoundError
+from ..messages import Message, Thread
+
+if TYPE_CHECKING:
+    from ..agent import Agent
+    from ..events import ExecutionEvent
+    from ..storage import ThreadStore
+
+
+class Encoder(Protocol):
+    """Turns a run's events into one protocol's wire text ("" when an event shows nothing)."""
+
+    def start(self) -> str:
+        """What the stream opens with, before the first event."""
+        ...
+
+    def event(self, event: ExecutionEvent) -> str:
+        """The frames for one event; the terminal event's frames end the stream."""
+        ...
+
+    def cancelled(self) -> str:
+        """The stream's ending after an explicit cancel (the run is closed and saved by then)."""
+        ...
+
+
+async def frames(agent: Agent, thread: Thread, encoder: Encoder) -> AsyncGenerator[str, None]:
+    """Run `agent` on `thread`, yielding `encoder`'s text for each event.
+
+    Closing this generator (disconnect, cancel) closes the run: the upstream model request is
+    closed and what was produced so far is saved, marked interrupted.
+    """
+    opening = encoder.start()
+    if opening:
+        yield opening
+    async with aclosing(agent.stream(thread)) as events:
+        async for event in events:
+            text = encoder.event(event)
+            if text:
+                yield text
+
+
+async def drive(handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
+                send: Callable[[str], Awaitable[None]] | None = None) -> None:
+    """Run to the end in the current task, handing each frame to `send`.
+
+    An explicit cancel (`handle.cancel()`) stops the run and sends the encoder's ending instead of
+    raising; any other cancellation (the client left) propagates.
+    """
+    task = asyncio.current_task()
+    handle.task = task
+    try:
+        async with aclosing(frames(agent, thread, encoder)) as items:  # a failed send closes the run too
+            async for text in items:
+                if send is not None:
+                    await send(text)
+    except asyncio.CancelledError:
+        if not handle.cancel_requested or task is None:
+            raise
+        task.uncancel()
+        tail = encoder.cancelled()
+        if send is not None and tail:
+            await send(tail)
+
+
+@dataclass(eq=False)
+class RunHandle:
+    """One run in progress: what cancelling it needs."""
+
+    id: str
+    thread_id: str
+    key: str
+    task: asyncio.Future[Any] | None = None
+    cancel_requested: bool = False
+
+    def cancel(self) -> None:
+        """Stop the run: the task driving it is cancelled; the stream ends in the protocol's way."""
+        self.cancel_requested = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+@dataclass
+class RunRegistry:
+    """Live runs of this process, by id; at most `max_runs_per_key` at once per API key."""
+
+    max_runs_per_key: int = 16
+    _runs: dict[str, RunHandle] = field(default_factory=dict)
+    _per_key: dict[str, int] = field(default_factory=dict)
+
+    def open(self, key: str, thread_id: str) -> RunHandle:
+        if self._per_key.get(key, 0) >= self.max_runs_per_key:
+            raise RequestError(
+                f"too many concurrent runs for this API key (limit {self.max_runs_per_key}); retry when one ends",
+                status=429, code="too_many_runs",
+            )
+        handle = RunHandle(f"run_{uuid.uuid4().hex}", thread_id, key)
+        self._runs[handle.id] = handle
+        self._per_key[key] = self._per_key.get(key, 0) + 1
+        return handle
+
+    def release(self, handle: RunHandle) -> None:
+        if self._runs.pop(handle.id, None) is not None:
+            left = self._per_key[handle.key] - 1
+            if left:
+                self._per_key[handle.key] = left
+            else:
+                del self._per_key[handle.key]
+
+    def get(self, run_id: str) -> RunHandle | None:
+        return self._runs.get(run_id)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+async def load_thread(store: ThreadStore, thread_id: str) -> Thread:
+    """The stored thread; RequestError 404 if there is none."""
+    try:
+        return await store.get_thread(thread_id)
+    except ThreadNotFoundError:
+        raise RequestError(f"no thread with id {thread_id!r}", status=404, code="thread_not_found") from None
+
+
+async def stored_or_new(store: ThreadStore, thread_id: str | None) -> Thread:
+    """The stored thread `thread_id`, or a new thread (with that id, when one is given)."""
+    thread = await store.get(thread_id) if thread_id else None
+    if thread is None:
+        thread = Thread(id=thread_id) if thread_id else Thread()
+    return thread
+
+
+def owed_tool_calls(thread: Thread) -> dict[str, str]:
+    """Tool calls of the thread's last assistant message that no tool message answers yet (id → name)."""
+    answered: set[str | None] = set()
+    for message in reversed(thread.messages):
+        if message.role == "tool":
+            answered.add(message.tool_call_id)
+        elif message.role == "assistant":
+            return {c["id"]: c["function"]["name"] for c in message.tool_calls or [] if c["id"] not in answered}
+        else:
+            return {}
+    return {}
+
+
+def append_turn(thread: Thread, messages: list[Message]) -> None:
+    """Add a client's messages to `thread`, refusing what would break the next model request:
+    tool results for calls nobody made, or other messages while tool results are still owed."""
+    if not messages:
+        raise RequestError("no new message to respond to", code="empty_messages", param="messages")
+    owed = owed_tool_calls(thread)
+    for message in messages:
+        if message.role == "tool":
+            if message.tool_call_id not in owed:
+                raise RequestError(
+                    f"tool result for unknown tool call {message.tool_call_id!r}", code="unknown_tool_call",
+                    param="tool_call_id",
+                )
+            message.name = message.name or owed.pop(message.tool_call_id)
+            continue
+        if owed:
+            raise RequestError(
+                f"the conversation is waiting for tool results first: {sorted(owed)}", code="tool_results_missing",
+            )
+        if message.role == "assistant" and message.tool_calls:
+            owed = {c["id"]: c["function"]["name"] for c in message.tool_calls}
+    if owed:
+        raise RequestError(f"tool results missing for {sorted(owed)}", code="tool_results_missing")
+    for message in messages:
+        thread.add_message(message)
