@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .agent import Agent
+from .attachments import Attachment
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import TylerError
+from .file_store import FileStore
 from .messages import Message, Thread
 from .tools import Tool, ToolContext, tool
 
@@ -23,8 +25,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent",
     "AgentResult",
+    "Attachment",
     "EventType",
     "ExecutionEvent",
+    "FileStore",
     "Message",
     "Thread",
     "ThreadStore",

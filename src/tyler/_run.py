@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
@@ -241,6 +242,7 @@ async def _load_thread(agent: Agent, thread: Thread | str) -> Thread:
         raise ConfigurationError(f"expected a Thread or a thread id, got {type(thread).__name__}")
     if not loaded.messages:
         raise ConfigurationError(f"thread {loaded.id!r} has no messages to respond to")
+    await load_contents(loaded.messages)  # providers build requests synchronously
     return loaded
 
 

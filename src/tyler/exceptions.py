@@ -7,6 +7,7 @@
     ├── ThreadNotFoundError (KeyError) a thread id that the store does not have
     ├── StorageError                   the thread store failed (connection, schema, corrupt row)
     │   └── SchemaVersionError         the database has a schema newer than this code
+    ├── AttachmentError (ValueError)   an attachment refused: unreadable, too large, type not allowed
     ├── ModelError                     anything that went wrong talking to a model
     │   ├── ModelHTTPError             the provider answered with an HTTP error (status, body)
     │   │   ├── AuthenticationError    401/403
@@ -16,6 +17,7 @@
     │   │   └── StallTimeoutError      the stream stopped producing chunks
     │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
     ├── ExecutionError                 an unexpected failure inside a run (the cause is chained)
+    │   └── StructuredOutputError      the model's output never validated against response_type
     ├── RequestError                   `tyler serve` refused an HTTP request (status, code, param)
     └── RunCancelledError              a run was cancelled (used where a value must be returned)
 
@@ -136,7 +138,33 @@ class RequestError(TylerError):
         self.param = param
 
 
+class AttachmentError(TylerError, ValueError):
+    """An attachment was refused: unreadable, larger than allowed, or of a type not allowed."""
+
+
+class StructuredOutputError(ExecutionError):
+    """The model's final output did not validate against `response_type`, retries included.
+
+    `last_output` is the last raw output (text or JSON string), `validation_errors` pydantic's
+    errors for it, `retry_history` one entry per failed attempt (`attempt`, `output`, `errors`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_output: str | None = None,
+        validation_errors: list[dict[str, Any]] | None = None,
+        retry_history: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.last_output = last_output
+        self.validation_errors = validation_errors or []
+        self.retry_history = retry_history or []
+
+
 __all__ = [
+    "AttachmentError",
     "AuthenticationError",
     "ConfigurationError",
     "ExecutionError",
@@ -152,6 +180,7 @@ __all__ = [
     "SchemaVersionError",
     "StallTimeoutError",
     "StorageError",
+    "StructuredOutputError",
     "ThreadNotFoundError",
     "ToolError",
     "TylerError",

@@ -9,11 +9,14 @@ provider can convert from it and it is what users already know.
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from .attachments import Attachment
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -32,7 +35,8 @@ class Message(BaseModel):
     `reasoning_content` holds the model's whole reasoning ("thinking") for an assistant message;
     `thinking_blocks` keeps Anthropic's signed thinking blocks so they can be sent back on the next
     turn (required for tool use with extended thinking). `interrupted` marks a partial assistant
-    message whose generation was cancelled.
+    message whose generation was cancelled. `attachments` are files sent with the message
+    (`add_attachment`); a `ThreadStore` keeps their bytes in its `FileStore`.
     """
 
     model_config = ConfigDict(extra="ignore", validate_assignment=False)
@@ -49,6 +53,19 @@ class Message(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
+    attachments: list[Attachment] = Field(default_factory=list)
+
+    def add_attachment(
+        self, source: bytes | str | os.PathLike[str] | Attachment, *, filename: str | None = None,
+        mime_type: str | None = None,
+    ) -> Attachment:
+        """Attach a file (bytes with `filename=`, or a path); the mime type is detected from the
+        content. Raises `AttachmentError` if the file cannot be read."""
+        attachment = source if isinstance(source, Attachment) else Attachment.from_source(
+            source, filename=filename, mime_type=mime_type
+        )
+        self.attachments.append(attachment)
+        return attachment
 
     @property
     def text(self) -> str:

@@ -189,3 +189,35 @@ def test_resume_of_nothing_is_a_usage_error(cli_env: dict[str, str]) -> None:
     assert missing.returncode == 2, missing.stderr
     assert "no saved conversation 'nope'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_attach_in_chat(cli_env: dict[str, str], fake_server: FakeModelServer, spawn, tmp_path: Path) -> None:
+    from files_helpers import png
+
+    (tmp_path / "pic.png").write_bytes(png())
+    chat = spawn(["chat"], cli_env)
+    chat.expect(PROMPT)
+    at = chat.mark()
+    chat.sendline(f"/attach {tmp_path / 'nope.png'}")
+    chat.expect(r"cannot read attachment", start=at)
+    chat.expect(PROMPT, start=at)
+    at = chat.mark()
+    chat.sendline(f"/attach {tmp_path / 'pic.png'}")
+    chat.expect(r"attached pic.png to your next message", start=at)
+    chat.expect(PROMPT, start=at)
+    fake_server.enqueue(Turn(text="A red pixel square."))
+    at = chat.mark()
+    chat.sendline("what is it?")
+    chat.expect(r"A red pixel square.", start=at)
+    chat.expect(PROMPT, start=at)
+    assert fake_server.requests[-1].images[0]["data"] == png()
+    # Only that message carried it; the file went to the data directory's file store.
+    fake_server.enqueue(Turn(text="ok"))
+    at = chat.mark()
+    chat.sendline("and now?")
+    chat.expect(r"ok", start=at)
+    chat.expect(PROMPT, start=at)
+    assert len(fake_server.requests[-1].images) == 1  # the history still holds the first one
+    assert len(list((Path(cli_env["TYLER_DATA_DIR"]) / "files").rglob("*.png"))) == 1
+    chat.sendline("/exit")
+    assert chat.wait() == 0

@@ -160,3 +160,28 @@ def test_version_and_help(cli_env: dict[str, str]) -> None:
     helped = run_tyler(["run", "--help"], cli_env)
     assert helped.returncode == 0
     assert "--json" in helped.stdout and "--tools" in helped.stdout
+
+
+def test_attach_sends_the_file_and_refuses_bad_ones(
+    cli_env: dict[str, str], fake_server: FakeModelServer, tmp_path: Path
+) -> None:
+    from files_helpers import png
+
+    (tmp_path / "red.png").write_bytes(png())
+    (tmp_path / "notes.txt").write_text("remember the milk\n")
+    fake_server.enqueue(Turn(text="A red square and a note."))
+    done = run_tyler(["run", "--attach", str(tmp_path / "red.png"), "-a", str(tmp_path / "notes.txt"),
+                      "what are these?"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "A red square and a note.\n"
+    (request,) = fake_server.requests
+    assert request.images == [{"kind": "image", "media_type": "image/png", "data": png(), "role": "user"}]
+    assert "remember the milk" in str(request.messages[-1]["content"])
+
+    fake_server.reset()
+    (tmp_path / "tool.bin").write_bytes(bytes(range(256)))
+    for path, why in ((tmp_path / "missing.png", "cannot read attachment"),
+                      (tmp_path / "tool.bin", "application/octet-stream, which the file store does not accept")):
+        done = run_tyler(["run", "--attach", str(path), "hi"], cli_env)
+        assert done.returncode == 2 and why in done.stderr, done.stderr
+    assert fake_server.requests == []

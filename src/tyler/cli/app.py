@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -122,6 +123,11 @@ def run(  # noqa: PLR0917  (typer maps parameters to options)
     json_lines: Annotated[
         bool, typer.Option("--json", help="Emit every event as one JSON object per line (JSON Lines).")
     ] = False,
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option("--attach", "-a", help="Attach a file (image, PDF, text) to the prompt; repeatable.",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Answer one prompt, streaming to stdout (plain text when piped)."""
     import sys
@@ -130,7 +136,7 @@ def run(  # noqa: PLR0917  (typer maps parameters to options)
 
     def go() -> int:
         text = read_prompt(prompt, sys.stdin)
-        return run_once(_options(model, purpose, tools, reasoning), text, as_json=json_lines)
+        return run_once(_options(model, purpose, tools, reasoning), text, as_json=json_lines, attach=attach or [])
 
     raise typer.Exit(_guarded(go))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
 from .config import ModelChoice, chat_db_url, data_dir
+from .run_cmd import attach_files
 from .session import AgentOptions, stream_reply
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ HELP = """\
   /threads          list recent conversations
   /resume ID        continue a conversation (ID or a prefix of it; "latest" for the last one)
   /model [NAME]     show or switch the model (e.g. /model local/smollm2, /model gpt-4o)
+  /attach FILE      attach a file (image, PDF, text) to your next message
   /help             this help
   /exit             quit (also Ctrl-D, or Ctrl-C at the prompt)
 Ctrl-C while a reply streams stops it and keeps the chat open."""
@@ -43,6 +45,7 @@ class ChatSession:
         self.store: Any = None
         self.agent: Any = options.build()
         self.thread: Thread = Thread()
+        self.pending: list[Any] = []  # Attachments /attach-ed for the next message
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self, resume: str | None) -> int:
@@ -108,7 +111,9 @@ class ChatSession:
         from ..messages import Message
         from .render import RichRenderer
 
-        self.thread.add_message(Message(role="user", content=text))
+        message = Message(role="user", content=text)
+        message.attachments, self.pending = self.pending, []
+        self.thread.add_message(message)
         if not self.thread.title:
             self.thread.title = _title_from(text)
         renderer = RichRenderer(self.console)
@@ -141,6 +146,7 @@ class ChatSession:
             "/threads": self._threads,
             "/resume": lambda: self._resume(arg or LATEST),
             "/model": lambda: self._model(arg),
+            "/attach": lambda: self._attach(arg),
         }
         handler = handlers.get(name)
         if handler is None:
@@ -151,6 +157,17 @@ class ChatSession:
         except TylerError as exc:
             self.console.print(f"[red]{_escape(str(exc))}[/red]")
         return None
+
+    def _attach(self, arg: str) -> None:
+        from ..messages import Message
+
+        if not arg:
+            raise ConfigurationError("usage: /attach FILE")
+        path = Path(arg).expanduser()
+        holder = Message(role="user")
+        attach_files(holder, [path])  # refused now, not when the message is sent
+        self.pending.extend(holder.attachments)
+        self.console.print(f"[dim]attached {_escape(path.name)} to your next message[/dim]")
 
     def _new(self) -> None:
         from ..messages import Thread
@@ -206,9 +223,10 @@ class ChatSession:
 
 
 async def _open_store() -> Any:
+    from ..file_store import FileStore
     from ..storage import ThreadStore
 
-    return await ThreadStore.create(chat_db_url())
+    return await ThreadStore.create(chat_db_url(), file_store=FileStore(data_dir() / "files"))
 
 
 async def _find_thread(store: Any, wanted: str) -> Thread:

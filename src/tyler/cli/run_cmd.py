@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
 
 from ..exceptions import ConfigurationError
 from .session import AgentOptions, TurnOutcome, stream_reply
@@ -38,15 +40,30 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str:
     return text
 
 
-def run_once(options: AgentOptions, prompt: str, *, as_json: bool) -> int:
+def attach_files(message: Any, paths: Iterable[Path]) -> None:
+    """Attach each file, checked against the default file store's limits (ConfigurationError)."""
+    from ..exceptions import AttachmentError
+    from ..file_store import FileStore
+
+    limits = FileStore()
+    for path in paths:
+        try:
+            limits.check(message.add_attachment(path))
+        except AttachmentError as exc:
+            raise ConfigurationError(str(exc)) from exc
+
+
+def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Iterable[Path] = ()) -> int:
     """Run one prompt; return the process exit code. Errors go to stderr."""
     from ..messages import Message, Thread
     from .console import err_console, out_console
     from .render import JsonRenderer, PlainRenderer, RichRenderer
 
+    message = Message(role="user", content=prompt)
+    attach_files(message, attach)
     agent = options.build()
     thread = Thread()
-    thread.add_message(Message(role="user", content=prompt))
+    thread.add_message(message)
     renderer: JsonRenderer | PlainRenderer | RichRenderer
     if as_json:
         renderer = JsonRenderer()

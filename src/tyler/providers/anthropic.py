@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
+from ..attachments import anthropic_blocks
 from ..chunks import RawChunk
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ..messages import Message
@@ -81,6 +82,8 @@ def convert_messages(messages: list[Message], system: str | None) -> tuple[str |
             role, blocks = "assistant", _assistant_blocks(m)
         else:
             role, blocks = "user", _text_blocks(m.content)
+        if m.attachments:
+            blocks = anthropic_blocks(m) + blocks  # Anthropic advises files before the question
         if not blocks:
             continue
         if out and out[-1]["role"] == role:

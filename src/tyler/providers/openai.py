@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
+from ..attachments import openai_content
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ._http import DONE, sse_json
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
@@ -64,8 +65,10 @@ def parse_usage(u: dict[str, Any]) -> Usage:
     )
 
 
-def _message_dict(message: Any) -> dict[str, Any]:
+def _message_dict(message: Any, native_files: bool = False) -> dict[str, Any]:
     out = message.to_chat_dict()
+    if message.attachments:
+        out["content"] = openai_content(message, native_files=native_files)
     if out["role"] == "assistant" and out.get("content") is None and not out.get("tool_calls"):
         out["content"] = ""
     if out["role"] == "tool" and out.get("content") is None:
@@ -99,7 +102,7 @@ class OpenAIProvider:
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         s = request.settings
-        messages = [_message_dict(m) for m in request.messages]
+        messages = [_message_dict(m, self.official) for m in request.messages]
         if request.system:
             messages.insert(0, {"role": "system", "content": request.system})
         body: dict[str, Any] = {

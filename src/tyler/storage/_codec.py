@@ -25,7 +25,8 @@ from pydantic_core import PydanticSerializationError
 from ..exceptions import StorageError
 from ..messages import Message, Thread
 
-_JSON_FIELDS = ("content", "tool_calls", "thinking_blocks", "metrics", "attributes")
+# attachments: references only (id, name, type, size, digest, file store path), never the bytes.
+_JSON_FIELDS = ("content", "tool_calls", "thinking_blocks", "metrics", "attributes", "attachments")
 _TEXT_FIELDS = ("id", "role", "name", "tool_call_id", "reasoning_content")
 _NULLABLE_JSON = {"content", "tool_calls", "thinking_blocks"}
 MESSAGE_COLUMNS = (*_TEXT_FIELDS, *_JSON_FIELDS, "timestamp", "interrupted")

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ..exceptions import SchemaVersionError
 
-LATEST_VERSION = 2
+LATEST_VERSION = 3
 VERSION_TABLE = "tyler_schema_version"
 
 
@@ -101,6 +101,7 @@ messages = Table(
     Column("metrics", _JSON, nullable=False),
     Column("attributes", _JSON, nullable=False),
     Column("interrupted", Boolean, nullable=False),
+    Column("attachments", _JSON, nullable=False),  # references into the FileStore (version 3)
 )
 
 
@@ -146,8 +147,13 @@ def _v2(dialect: str) -> list[str]:
     return steps
 
 
+def _v3(dialect: str) -> list[str]:
+    # Attachment references (the bytes live in the FileStore, not in the table).
+    return ["ALTER TABLE tyler_messages ADD COLUMN attachments JSON NOT NULL DEFAULT '[]'"]
+
+
 # version -> DDL statements that bring version-1 to version. Append only.
-MIGRATIONS: dict[int, Callable[[str], list[str]]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[str], list[str]]] = {1: _v1, 2: _v2, 3: _v3}
 assert max(MIGRATIONS) == LATEST_VERSION
 
 

@@ -80,6 +80,11 @@ class Plan:
     write_meta: bool
     rows: list[dict[str, Any]]
     next_state: Saved
+    messages: list[Message]  # the messages `rows` encode (their attachments may need storing first)
+
+    def reencode(self) -> None:
+        """Encode the rows again (after attachments were given their storage paths)."""
+        self.rows = [encode_message(m) for m in self.messages]
 
 
 class StoreState(dict[str, Saved]):
@@ -160,7 +165,7 @@ def plan_save(thread: Thread, token: str, window: int | None = None) -> Plan | N
 def _plan(thread: Thread, write_meta: bool, rows: list[Message], state: Saved) -> Plan:
     # Encoded now, synchronously, so what is written is exactly what the snapshots describe even
     # if the caller edits the messages while the write is in flight.
-    return Plan(encode_thread(thread), write_meta, [encode_message(m) for m in rows], state)
+    return Plan(encode_thread(thread), write_meta, [encode_message(m) for m in rows], state, rows)
 
 
 def _check_messages(msgs: list[Message]) -> None:

@@ -38,7 +38,8 @@ from typing import Any
 
 from .._checks import check_seconds
 from ..exceptions import ConfigurationError, StorageError, ThreadNotFoundError
-from ..messages import Thread
+from ..file_store import FileStore
+from ..messages import Message, Thread
 from ._memory import MemoryBackend
 from ._sql import SQLBackend
 from ._state import loaded_state, plan_save, remember
@@ -121,6 +122,8 @@ class ThreadStore:
     `StorageError` rather than hanging.
     `edit_window`: how many of the most recent already-saved messages each save checks for
     in-place edits (None: all; see `save`).
+    `file_store`: where attachment bytes are written (a `FileStore`; default: a local folder,
+    `$TYLER_FILE_STORAGE_PATH` or the user data dir). Message rows hold only references.
     """
 
     def __init__(
@@ -131,7 +134,11 @@ class ThreadStore:
         busy_timeout: float = 15.0,
         command_timeout: float = 60.0,
         edit_window: int | None = 256,
+        file_store: FileStore | None = None,
     ) -> None:
+        if file_store is not None and not isinstance(file_store, FileStore):
+            raise ConfigurationError(f"file_store must be a FileStore, got {type(file_store).__name__}")
+        self._file_store = file_store
         if edit_window is not None and (not isinstance(edit_window, int) or edit_window < 0):
             raise ConfigurationError(f"edit_window must be a non-negative int or None, got {edit_window!r}")
         timeouts = dict(connect_timeout=connect_timeout, busy_timeout=busy_timeout, command_timeout=command_timeout)
@@ -151,6 +158,34 @@ class ThreadStore:
         store = cls(url, **options)
         await store.initialize()
         return store
+
+    @property
+    def file_store(self) -> FileStore:
+        """Where this store keeps attachment bytes (the default folder is picked on first use)."""
+        if self._file_store is None:
+            self._file_store = FileStore()
+        return self._file_store
+
+    def _attach_store(self, threads: ThreadList) -> ThreadList:
+        # Loaded attachments read their bytes from this store's files on demand.
+        for thread in threads:
+            for message in thread.messages:
+                for attachment in message.attachments:
+                    attachment._store = self.file_store
+        return threads
+
+    async def _store_files(self, thread_id: str, messages: list[Message]) -> bool:
+        """Write the bytes of attachments not stored yet (all checked before any is written)."""
+        todo = [a for m in messages for a in m.attachments if a.storage_path is None]
+        if not todo:
+            return False
+        files = self.file_store
+        for attachment in todo:
+            files.check(attachment)
+        for attachment in todo:
+            attachment.storage_path = await files.save(thread_id, attachment)
+            attachment._store = files
+        return True
 
     @property
     def dialect(self) -> str:
@@ -208,6 +243,7 @@ class ThreadStore:
         await self._ready()
         thread = await self._backend.load(thread_id)
         if thread is not None:
+            self._attach_store([thread])
             remember(thread, self._token, loaded_state(thread))
         return thread
 
@@ -219,7 +255,7 @@ class ThreadStore:
         return thread
 
     def _track(self, threads: ThreadList) -> ThreadList:
-        for thread in threads:
+        for thread in self._attach_store(threads):
             remember(thread, self._token, loaded_state(thread))
         return threads
 
@@ -276,15 +312,19 @@ class ThreadStore:
         async with lock:
             plan = plan_save(thread, self._token, window)
             if plan is not None:
+                if await self._store_files(thread.id, plan.messages):
+                    plan.reencode()
                 await self._backend.write(plan)
                 remember(thread, self._token, plan.next_state)
         return thread
 
     async def delete(self, thread_id: str) -> bool:
-        """Delete the thread and all its messages; False if it did not exist."""
+        """Delete the thread, all its messages and its attachment files; False if it did not exist."""
         _check_id(thread_id)
         await self._ready()
-        return await self._backend.delete(thread_id)
+        deleted = await self._backend.delete(thread_id)
+        await self.file_store.delete_thread(thread_id)
+        return deleted
 
     # Names used by the streaming guide and older Tyler code.
     save_thread = save

@@ -12,6 +12,7 @@ Both convert to and from JSON-able dicts so the standalone server can be scripte
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import re
@@ -190,6 +191,37 @@ class Turn:
             raise ConfigurationError(f"invalid turn {data!r}: {exc}") from exc
 
 
+def _decode_data_url(url: str) -> tuple[str, bytes] | None:
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    media, data = url[5:].split(";base64,", 1)
+    try:
+        return media, base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+
+
+def _file_part(part: dict[str, Any]) -> dict[str, Any] | None:
+    """An OpenAI image_url/file part or an Anthropic image/document block, decoded."""
+    kind = part.get("type")
+    decoded: tuple[str, bytes] | None = None
+    if kind == "image_url":
+        decoded = _decode_data_url(str((part.get("image_url") or {}).get("url", "")))
+    elif kind == "file":
+        decoded = _decode_data_url(str((part.get("file") or {}).get("file_data", "")))
+    elif kind in ("image", "document"):
+        source = part.get("source") or {}
+        if source.get("type") == "base64":
+            try:
+                decoded = str(source.get("media_type")), base64.b64decode(source.get("data", ""), validate=True)
+            except ValueError:
+                decoded = None
+    if decoded is None:
+        return None
+    return {"kind": "image" if kind in ("image_url", "image") else "document",
+            "media_type": decoded[0], "data": decoded[1]}
+
+
 @dataclass
 class RecordedRequest:
     """One model API request the fake server received, updated while its response streams.
@@ -230,6 +262,24 @@ class RecordedRequest:
     @property
     def done(self) -> bool:
         return self.finished is not None
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        """Images and documents the request carried, in either API's shape, decoded:
+        `[{"kind": "image"|"document", "media_type": ..., "data": bytes, "role": ...}]`."""
+        out = []
+        for message in self.messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            for part in content if isinstance(content, list) else []:
+                found = _file_part(part) if isinstance(part, dict) else None
+                if found is not None:
+                    out.append({**found, "role": message.get("role")})
+        return out
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The image parts of `files`."""
+        return [f for f in self.files if f["kind"] == "image"]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
