@@ -22,7 +22,8 @@ from .tools import Tool, build_toolset
 if TYPE_CHECKING:
     from .storage import ThreadStore
 
-StreamMode = Literal["events", "raw", "openai"]
+StreamMode = Literal["events", "raw", "openai", "vercel", "vercel_objects"]
+_VERCEL = ("vercel", "vercel_objects")
 _REASONING = ("minimal", "low", "medium", "high")
 
 
@@ -31,7 +32,9 @@ def _mode(stream: Any) -> _run.Mode:
         return _run.Mode.EVENTS
     if stream in ("raw", "openai"):
         return _run.Mode.RAW
-    raise ConfigurationError(f"unknown stream mode {stream!r}: use True/'events', 'raw' or 'openai'")
+    raise ConfigurationError(
+        f"unknown stream mode {stream!r}: use True/'events', 'raw', 'openai', 'vercel' or 'vercel_objects'"
+    )
 
 
 def _check_numbers(
@@ -229,12 +232,18 @@ class Agent:
         mode="events" (or True): `ExecutionEvent`s, ending with exactly one EXECUTION_COMPLETE or
         EXECUTION_ERROR. mode="raw" (alias "openai"): OpenAI `chat.completion.chunk` objects
         (`RawChunk`), tools executed between turns; failures raise `TylerError` subclasses.
+        mode="vercel": Vercel AI SDK UI message stream SSE strings (one per part, then `[DONE]`);
+        mode="vercel_objects": the same parts as dicts (see `tyler.server.vercel`).
         `stream=` is accepted as a synonym of `mode=` (the guide speaks of `stream=True`).
         """
         if stream is not None:
             if mode != "events" and _mode(mode) is not _mode(stream):
                 raise ConfigurationError(f"mode={mode!r} and stream={stream!r} disagree")
             mode = stream
+        if mode in _VERCEL:
+            from .server.vercel import vercel_stream
+
+            return vercel_stream(_run.run(self, thread, _run.Mode.EVENTS), objects=mode == "vercel_objects")
         return _run.run(self, thread, _mode(mode))
 
     def go(self, thread: Thread | str, stream: bool | str = False) -> Any:

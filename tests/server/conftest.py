@@ -9,9 +9,13 @@ server-side tool `get_weather`, served as model id "tyler".
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,3 +93,30 @@ def serve(env: FakeModelServer) -> Iterator[Callable[..., LiveServer]]:
 def live(serve: Callable[..., LiveServer]) -> LiveServer:
     """A server with the default agent and a short heartbeat."""
     return serve(heartbeat=0.2)
+
+
+JS_DIR = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def node_clients() -> Path:
+    """tests/server/js with its pinned npm clients (ai@6, @ag-ui/client) installed by `npm ci`.
+
+    Skips only when node is not installed; an install failure is an error, not a skip.
+    """
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed")
+    stamp = JS_DIR / "node_modules" / ".package-lock.json"
+    lock = JS_DIR / "package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR, check=True,
+                       timeout=600)
+    return JS_DIR
+
+
+def run_node(script: Path, *args: str, timeout: float = 120) -> dict[str, Any]:
+    """Run a client script; its stdout is one JSON object."""
+    done = subprocess.run(["node", str(script), *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

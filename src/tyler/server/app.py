@@ -25,10 +25,18 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from ..agent import Agent
 from ..exceptions import ConfigurationError, RequestError, TylerError
 from ..messages import Thread
-from ._http import DEFAULT_MAX_BODY, BearerAuth, EventStream, error_response, expect_object, read_json
+from ._http import (
+    DEFAULT_MAX_BODY,
+    BearerAuth,
+    EventStream,
+    error_response,
+    expect_object,
+    openai_error_body,
+    read_json,
+)
 from .chat_completions import ChatCompletionsEncoder, new_messages_for, parse_request
 from .convert import with_client_tools
-from .runs import Encoder, RunHandle, RunRegistry, append_turn, drive, frames, stored_or_new
+from .runs import Encoder, RunHandle, RunRegistry, append_turn, drive, frames, load_thread, stored_or_new
 
 if TYPE_CHECKING:
     from ..storage import ThreadStore
@@ -171,7 +179,10 @@ def create_app(
         Route("/health", _health, methods=["GET"]),
         Route("/v1/models", _endpoint(server, _models), methods=["GET"]),
         Route("/v1/chat/completions", _endpoint(server, chat_completions), methods=["POST"]),
+        Route("/v1/responses", _endpoint(server, responses), methods=["POST"]),
         Route("/v1/runs/{run_id}/cancel", _endpoint(server, _cancel_run), methods=["POST"]),
+        Route("/api/chat", _endpoint(server, ai_sdk_chat), methods=["POST"]),
+        Route("/api/chat/{chat_id}/stream", _endpoint(server, _no_stream_to_resume), methods=["GET"]),
     ]
     from . import native
 
@@ -247,3 +258,56 @@ async def chat_completions(server: Server, request: Request) -> Response | Event
     if encoder.error is not None:
         return JSONResponse({"error": encoder.error}, status_code=502, headers={THREAD_HEADER: thread.id})
     return JSONResponse(encoder.completion(), headers={THREAD_HEADER: thread.id, RUN_HEADER: handle.id})
+
+
+async def responses(server: Server, request: Request) -> Response | EventStream:
+    from . import responses as api
+
+    parsed = api.parse_request(await server.body(request))
+    model, agent = server.agent(parsed.model)
+    agent = with_client_tools(agent, parsed.tools)
+    if parsed.continues:
+        assert parsed.thread_id is not None
+        thread = await load_thread(server.store, parsed.thread_id)
+        append_turn(thread, parsed.messages)
+    else:
+        thread = await stored_or_new(server.store, parsed.thread_id)
+        append_turn(thread, new_messages_for(thread, parsed.messages))
+    handle = server.open_run(request, thread.id)
+    encoder = api.ResponsesEncoder(model, thread.id, client_tool_names=frozenset(t.name for t in parsed.tools),
+                                   stream=parsed.stream)
+    if parsed.stream:
+        return server.stream(handle, agent, thread, encoder)
+    await server.collect(request, handle, agent, thread, encoder)
+    body = encoder.response
+    if body["status"] == "failed":
+        error = RequestError(body["error"]["message"], status=502, code="server_error")
+        return JSONResponse(openai_error_body(error), status_code=502, headers={THREAD_HEADER: thread.id})
+    return JSONResponse(body, headers={THREAD_HEADER: thread.id, RUN_HEADER: handle.id})
+
+
+async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStream:
+    """Vercel AI SDK `DefaultChatTransport`: `{id, messages, trigger, messageId, ...body}`; the chat id is
+    the thread id, `model` in the body picks the agent."""
+    from . import vercel
+
+    body = await server.body(request)
+    if body.get("trigger", "submit-message") != "submit-message":
+        raise RequestError(f"trigger {body.get('trigger')!r} is not supported; send 'submit-message'",
+                           param="trigger")
+    chat_id, model = body.get("id"), body.get("model")
+    if chat_id is not None and (not isinstance(chat_id, str) or not chat_id):
+        raise RequestError("'id' (the chat id) must be a non-empty string", param="id", code="invalid_type")
+    if model is not None and not isinstance(model, str):
+        raise RequestError("'model' must be a string", param="model", code="invalid_type")
+    messages = vercel.ui_messages(body.get("messages"))
+    _, agent = server.agent(model)
+    thread = await stored_or_new(server.store, chat_id)
+    append_turn(thread, new_messages_for(thread, messages))
+    handle = server.open_run(request, thread.id)
+    return server.stream(handle, agent, thread, vercel.VercelEncoder(), headers=vercel.HEADERS)
+
+
+async def _no_stream_to_resume(server: Server, request: Request) -> Response:
+    """AI SDK resume: 204 = no active stream (runs do not outlive their request yet)."""
+    return Response(status_code=204)
