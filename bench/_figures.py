@@ -16,6 +16,7 @@ import _venvs
 from _harness import BENCH_DIR, MARK, FakeServer, WorkerProc, child_env, ratio, stat
 
 FLOOR = "floor"
+SOCKET = "ref-socket"  # the practical limit: run at every K like the floor
 
 
 @dataclass
@@ -143,7 +144,7 @@ def fig2_first_event(server: FakeServer, workers: list[WorkerProc], cfg: Config)
 
 def fig3_sweep(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> dict:
     """K concurrent streams of N chunks at fixed spacing: throughput, added gap, RSS."""
-    streaming = [w for w in workers if w.c.streaming]
+    streaming = [w for w in workers if w.c.streaming and w.c.sweep]
     server.set_default({"chunks": _words(cfg.fig3_chunks), "delay": cfg.fig3_spacing_s})
     _warm(streaming)
     raw: dict[str, dict[int, list[dict]]] = {w.c.label: {} for w in streaming}
@@ -179,7 +180,7 @@ def fig3_sweep(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> di
         # sustain them, and each trial costs the same wall time.
         for label, by_k in raw.items():
             trials = by_k.get(k, [])
-            if not trials or label == FLOOR or label.startswith("ours"):
+            if not trials or label in (FLOOR, SOCKET) or label.startswith("ours"):
                 continue
             p99s = sorted(t["added_gap_p99_ms"] or 0 for t in trials)
             lates = sorted(t.get("lateness_p99_ms") or 0 for t in trials)
@@ -274,6 +275,7 @@ TOOL_TURNS = [
 def fig4_tool(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> dict:
     """One reply that calls a trivial tool then answers: wall time minus the server's time."""
     server.set_default({"text": "unexpected extra call"})
+    workers = [w for w in workers if not w.c.reference]
     for w in workers:  # warm the tool path too
         server.reset()
         server.enqueue(TOOL_TURNS)

@@ -164,6 +164,8 @@ class Contender:
     script: str
     options: dict = field(default_factory=dict)
     streaming: bool = True
+    reference: bool = False  # a bare reader of the stream (no tool loop): figures 1-3 only
+    sweep: bool = True  # run in the concurrency sweep
 
 
 class WorkerProc:

@@ -50,7 +50,9 @@ SPECS: dict[str, VenvSpec] = {
     "floor": VenvSpec("floor", ("httpx>=0.27,<1",)),
     # [postgres] so the thread-store figure can measure PostgreSQL too; figure 5's installed size
     # counts the core distribution's requirements only, not extras.
-    "ours": VenvSpec("ours", (), (str(REPO_DIR) + "[postgres]",)),
+    "ours": VenvSpec("ours", (), (str(REPO_DIR) + "[postgres,uvloop]",)),
+    # The reference readers (bench/clients/readers.py): httpx like the floor, plus aiohttp.
+    "readers": VenvSpec("readers", ("httpx>=0.27,<1", "aiohttp>=3.10,<4")),
     "litellm": VenvSpec("litellm", ("litellm>=1.83",)),
     "tyler640": VenvSpec("tyler640", ("slide-tyler==6.4.0",)),
     # Report tooling (plot) only; never imported by a contender.

@@ -40,6 +40,12 @@ CONTENDERS = [
     Contender("ours-events", "ours", "ours.py", {"mode": "events"}),
     Contender("ours-raw", "ours", "ours.py", {"mode": "raw"}),
     Contender("ours-go", "ours", "ours.py", {"mode": "go"}, streaming=False),
+    Contender("ours-events-uvloop", "ours", "ours.py", {"mode": "events", "uvloop": True}),
+    # Reference readers of the same stream (bench/clients/readers.py): what a transport costs.
+    Contender("ref-httpx-raw", "readers", "readers.py", {"reader": "httpx-raw"}, reference=True, sweep=False),
+    Contender("ref-aiohttp-lines", "readers", "readers.py", {"reader": "aiohttp-lines"}, reference=True, sweep=False),
+    Contender("ref-aiohttp-any", "readers", "readers.py", {"reader": "aiohttp-any"}, reference=True),
+    Contender("ref-socket", "readers", "readers.py", {"reader": "socket"}, reference=True),
 ]
 
 WHAT = {
@@ -51,6 +57,12 @@ WHAT = {
     "ours-events": "`agent.stream(thread)` ExecutionEvents",
     "ours-raw": "`agent.stream(thread, mode=\"raw\")` OpenAI-shaped chunks",
     "ours-go": "`await agent.go(thread)` (no streaming)",
+    "ours-events-uvloop": "`agent.stream(thread)` ExecutionEvents, on uvloop (the `uvloop` extra)",
+    "ref-httpx-raw": "reference reader: httpx `aiter_raw` + own SSE split + json (bench only)",
+    "ref-aiohttp-lines": "reference reader: aiohttp line iteration + json (bench only)",
+    "ref-aiohttp-any": "reference reader: aiohttp `iter_any` + own SSE split + json (bench only)",
+    "ref-socket": "reference reader, the practical limit: asyncio streams + own HTTP/1.1 + SSE split + json "
+    "(bench only, not product code)",
 }
 
 FIGS_WITH_WORKERS = ("fig1", "fig2", "fig3", "fig4")
@@ -101,6 +113,8 @@ def versions() -> dict[str, str | None]:
     out["httpx (ours)"] = ours.get("httpx")
     out["httpx (floor)"] = _venvs.installed_versions("floor", ["httpx"]).get("httpx")
     out["pydantic (ours)"] = ours.get("pydantic")
+    out["aiohttp (ours)"] = _venvs.installed_versions("ours", ["aiohttp"]).get("aiohttp")
+    out["aiohttp (readers)"] = _venvs.installed_versions("readers", ["aiohttp"]).get("aiohttp")
     out["litellm"] = _venvs.installed_versions("litellm", ["litellm"]).get("litellm")
     ty = _venvs.installed_versions("tyler640", ["slide-tyler", "litellm"])
     out["slide-tyler"] = ty.get("slide-tyler")
@@ -126,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     profiling = not args.quick and not args.no_profile
-    for name in ("floor", "ours", "litellm", "tyler640", "report", *(["profile"] if profiling else [])):
+    for name in ("floor", "readers", "ours", "litellm", "tyler640", "report", *(["profile"] if profiling else [])):
         _venvs.ensure(name)
 
     res: dict = {"meta": machine_meta(args.quick), "config": vars(cfg), "figures": {}, "errors": {}, "notes": []}

@@ -1,7 +1,9 @@
 """Ours: `agent.stream(thread)` events, `agent.stream(thread, mode="raw")`, and `await agent.go()`.
 
+Option {"uvloop": true} runs the same client on uvloop (the `uvloop` extra) instead of asyncio's loop.
+
 One Agent serves every concurrent stream (runs keep their state per call, not on the Agent). The
-shared httpx pool keeps up to 2,000 idle connections, like the floor's unlimited pool, so a sweep
+shared pool keeps up to 2,000 idle connections, like the floor's unlimited pool, so a sweep
 trial does not reconnect what the previous one opened.
 """
 
@@ -66,4 +68,11 @@ class Ours:
 
 
 if __name__ == "__main__":
+    import json
+    import sys
+
+    if len(sys.argv) > 2 and json.loads(sys.argv[2]).get("uvloop"):
+        import uvloop  # the `uvloop` extra: the same client on libuv's event loop
+
+        uvloop.install()
     serve(Ours())

@@ -21,10 +21,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import _report  # noqa: E402
 from _harness import stat  # noqa: E402
 
+REFERENCES = ["ref-httpx-raw", "ref-aiohttp-lines", "ref-aiohttp-any", "ref-socket"]
 CONTENDERS = [
     "floor", "litellm", "tyler640-events", "tyler640-openai", "tyler640-run", "ours-events", "ours-raw", "ours-go",
+    "ours-events-uvloop",
 ]
 STREAMING = [c for c in CONTENDERS if c not in ("tyler640-run", "ours-go")]
+SWEEP = STREAMING + ["ref-aiohttp-any", "ref-socket"]
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +51,16 @@ def test_quick_run_produces_every_figure(quick_results):
     for key in ("date", "cores", "python", "versions"):
         assert res["meta"][key], key
     figs = res["figures"]
+    assert sorted(figs["fig1"]["contenders"]) == sorted(CONTENDERS + REFERENCES)
+    assert sorted(figs["fig4"]["contenders"]) == sorted(CONTENDERS)  # the reference readers have no tool loop
     for fig in ("fig1", "fig4"):
-        assert sorted(figs[fig]["contenders"]) == sorted(CONTENDERS), fig
         for label, entry in figs[fig]["contenders"].items():
             assert entry["median"] is not None and entry["min"] <= entry["median"] <= entry["max"], (fig, label)
             assert entry["ratio_to_floor"] is not None, (fig, label)
-    assert sorted(figs["fig2"]["contenders"]) == sorted(STREAMING)
+    assert sorted(figs["fig2"]["contenders"]) == sorted(STREAMING + REFERENCES)
     assert all(e["median"] is not None for e in figs["fig2"]["contenders"].values())
     sweep = figs["fig3"]
-    assert sorted(sweep["contenders"]) == sorted(STREAMING)
+    assert sorted(sweep["contenders"]) == sorted(SWEEP)
     for label, entry in sweep["contenders"].items():
         assert str(sweep["ks"][0]) in entry["by_k"], label
         row = entry["by_k"][str(sweep["ks"][0])]
@@ -129,7 +133,7 @@ def test_every_contender_runs_in_a_venv_of_its_own():
     import run
 
     family = {c.label.split("-")[0]: c.venv for c in run.CONTENDERS}
-    assert family == {"floor": "floor", "litellm": "litellm", "tyler640": "tyler640", "ours": "ours"}
+    assert family == {"floor": "floor", "litellm": "litellm", "tyler640": "tyler640", "ours": "ours", "ref": "readers"}
     assert all(_venvs.SPECS[c.venv] for c in run.CONTENDERS)
     assert [r.split(">")[0] for r in _venvs.SPECS["floor"].requirements] == ["httpx"]
     assert not _venvs.SPECS["floor"].editable
