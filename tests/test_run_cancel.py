@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tyler import Agent, EventType, Message, Thread
-from tyler.providers._http import get_client
+from tyler.providers.transport import default_transport
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 OPENAI_MODEL = "gpt-4o"
@@ -56,8 +56,9 @@ async def stop_when(
 
 def busy_connections() -> list[object]:
     """Connections of the shared pool that are not idle (a leaked stream would be one)."""
-    pool = get_client()._transport._pool  # type: ignore[attr-defined]
-    return [c for c in pool.connections if not c.is_idle() and not c.is_closed()]
+    connector = default_transport().session.connector
+    assert connector is not None
+    return list(connector._acquired)  # type: ignore[attr-defined]
 
 
 @BOTH

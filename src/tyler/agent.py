@@ -39,7 +39,7 @@ def _mode(stream: Any) -> _run.Mode:
 
 def _check_numbers(
     *, temperature: Any, max_tool_iterations: Any, max_tokens: Any, stall_timeout: Any,
-    connect_timeout: Any, max_retries: Any, tool_timeout: Any,
+    connect_timeout: Any, max_retries: Any, tool_timeout: Any, request_timeout: Any = None,
 ) -> None:
     """Reject bad numeric settings with a ConfigurationError now, not a TypeError mid-run.
 
@@ -55,6 +55,8 @@ def _check_numbers(
     check_seconds(stall_timeout=stall_timeout, connect_timeout=connect_timeout)
     if tool_timeout is not None:  # None: tools may run without a time limit
         check_seconds(tool_timeout=tool_timeout)
+    if request_timeout is not None:
+        check_seconds(request_timeout=request_timeout)
 
 
 class Agent:
@@ -74,12 +76,18 @@ class Agent:
         reasoning: None, "low"/"medium"/"high", or a provider dict (e.g. Anthropic
             `{"type": "enabled", "budget_tokens": 2048}`).
         extra_headers, extra_body: sent with every model request.
-        stall_timeout: a stream that produces no chunk for this many seconds fails the run.
+        stall_timeout: a stream that completes no event for this many seconds fails the run
+            (keep-alives and the bytes of an unfinished event do not count as progress).
+        request_timeout: an overall time limit per model request, from connecting to the
+            stream's end (None: no limit; the stall timeout still applies).
         connect_timeout, max_retries: connection settings (retries only before the first chunk).
         tool_timeout: default per-call time limit of tools (a Tool's own timeout wins).
         mcp: MCP servers config `{"servers": [...]}` (see `tyler.mcp`).
         provider: a `Provider` instance to use instead of routing `model_name` (custom providers).
         system_prompt: replace the generated system prompt entirely.
+        http_client: an `aiohttp.ClientSession` or `httpx.AsyncClient` to send model requests with
+            (your proxies, TLS, HTTP/2, limits); you keep it open and close it. Default: one
+            shared pool per event loop.
     """
 
     def __init__(
@@ -107,13 +115,15 @@ class Agent:
         mcp: dict[str, Any] | None = None,
         provider: Provider | None = None,
         system_prompt: str | None = None,
+        request_timeout: float | None = None,
+        http_client: Any = None,
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
         _check_numbers(
             temperature=temperature, max_tool_iterations=max_tool_iterations, max_tokens=max_tokens,
             stall_timeout=stall_timeout, connect_timeout=connect_timeout, max_retries=max_retries,
-            tool_timeout=tool_timeout,
+            tool_timeout=tool_timeout, request_timeout=request_timeout,
         )
         if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in _REASONING:
             raise ConfigurationError(f"reasoning must be None, one of {_REASONING} or a dict")
@@ -138,10 +148,17 @@ class Agent:
             connect_timeout=connect_timeout,
             stall_timeout=stall_timeout,
             max_retries=max_retries,
+            request_timeout=request_timeout,
         )
         self._tools: dict[str, Tool] = build_toolset(tools)
         self._tool_specs: list[ToolSpec] = [t.spec for t in self._tools.values()]
         self._provider_instance = provider
+        self._http_client = None
+        if http_client is not None:
+            from .providers.transport import as_transport
+
+            as_transport(http_client)  # a client of another kind fails here, not mid-run
+            self._http_client = http_client
         self._mcp_config = mcp
         self._mcp: Any = None
         self._mcp_lock: asyncio.Lock | None = None
@@ -172,7 +189,7 @@ class Agent:
             from .providers import resolve_provider
 
             self._provider_instance = resolve_provider(
-                self.model_name, api_base=self.api_base, api_key=self.api_key
+                self.model_name, api_base=self.api_base, api_key=self.api_key, client=self._http_client
             )
         return self._provider_instance
 

@@ -16,6 +16,7 @@
     │   ├── ModelTimeoutError          connect/read timeout
     │   │   └── StallTimeoutError      the stream stopped producing chunks
     │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
+    │       └── SSEEventTooLargeError  one server-sent event larger than `max_event_bytes`
     ├── ExecutionError                 an unexpected failure inside a run (the cause is chained)
     │   └── StructuredOutputError      the model's output never validated against response_type
     ├── RequestError                   `tyler serve` refused an HTTP request (status, code, param)
@@ -115,6 +116,10 @@ class ModelResponseError(ModelError):
     """The provider's stream could not be understood (malformed chunk, error event)."""
 
 
+class SSEEventTooLargeError(ModelResponseError):
+    """One server-sent event (or an endless line) grew past the maximum event size."""
+
+
 class ExecutionError(TylerError):
     """An unexpected failure inside a run; `__cause__` holds the original exception."""
 
@@ -177,6 +182,7 @@ __all__ = [
     "RateLimitError",
     "RequestError",
     "RunCancelledError",
+    "SSEEventTooLargeError",
     "SchemaVersionError",
     "StallTimeoutError",
     "StorageError",

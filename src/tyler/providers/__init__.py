@@ -1,6 +1,6 @@
 """Model string → provider routing (LiteLLM-style names).
 
-Kept import-light: the adapters (and httpx) are imported when a provider is first built.
+Kept import-light: the adapters (and their HTTP library) are imported when a provider is first built.
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ def check_model(model_name: str, api_base: str | None = None) -> None:
         raise missing_litellm(model_name)
 
 
-def _openai(kind: str, model: str, api_base: str | None, api_key: str | None, headers: Any) -> Provider:
+def _openai(
+    kind: str, model: str, api_base: str | None, api_key: str | None, *, headers: Any, client: Any
+) -> Provider:
     from .openai import OpenAIProvider
 
     compat = _COMPAT[kind]
@@ -117,10 +119,12 @@ def _openai(kind: str, model: str, api_base: str | None, api_key: str | None, he
         raise ConfigurationError(
             f"model {model!r} is served by OpenAI: set OPENAI_API_KEY (or pass api_key=/api_base=)"
         )
-    return OpenAIProvider(base_url=base, model=model, api_key=key, name=kind, official=official, headers=headers)
+    return OpenAIProvider(
+        base_url=base, model=model, api_key=key, name=kind, official=official, headers=headers, client=client
+    )
 
 
-def _anthropic(model: str, api_base: str | None, api_key: str | None, headers: Any) -> Provider:
+def _anthropic(model: str, api_base: str | None, api_key: str | None, headers: Any, client: Any) -> Provider:
     from .anthropic import AnthropicProvider
 
     base = api_base or _env(("ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE")) or _ANTHROPIC_BASE
@@ -129,7 +133,7 @@ def _anthropic(model: str, api_base: str | None, api_key: str | None, headers: A
         raise ConfigurationError(
             f"model {model!r} is served by Anthropic: set ANTHROPIC_API_KEY (or pass api_key=/api_base=)"
         )
-    return AnthropicProvider(base_url=base, model=model, api_key=key, headers=headers)
+    return AnthropicProvider(base_url=base, model=model, api_key=key, headers=headers, client=client)
 
 
 class _LocalModel:
@@ -137,16 +141,19 @@ class _LocalModel:
 
     name = "local"
 
-    def __init__(self, model: str, headers: dict[str, str] | None) -> None:
+    def __init__(self, model: str, headers: dict[str, str] | None, client: Any = None) -> None:
         self.model = model
         self.headers = headers
+        self.client = client
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         from .local import ensure_local_server
         from .openai import OpenAIProvider
 
         base_url, model_id = await ensure_local_server(self.model)
-        inner = OpenAIProvider(base_url=base_url, model=model_id, name="local", headers=self.headers)
+        inner = OpenAIProvider(
+            base_url=base_url, model=model_id, name="local", headers=self.headers, client=self.client
+        )
         async with aclosing(inner.stream(request)) as chunks:
             async for chunk in chunks:
                 yield chunk
@@ -155,14 +162,15 @@ class _LocalModel:
 def configure_http(
     *, max_connections: int | None = None, max_keepalive_connections: int = 100, keepalive_expiry: float = 30.0
 ) -> None:
-    """Set the limits of the shared HTTP connection pool (clients created afterwards use them).
+    """Set the limits of the shared HTTP connection pool (pools created afterwards use them).
 
-    The default pool has no cap on connections; raise `max_keepalive_connections` for servers that
-    hold many concurrent streams open.
+    The default pool has no cap on connections and keeps idle ones for `keepalive_expiry` seconds.
+    `max_keepalive_connections` is kept for compatibility: the default (aiohttp) pool keeps every
+    idle connection up to `max_connections`.
     """
-    from . import _http
+    from . import transport
 
-    _http.configure_http(
+    transport.configure_http(
         max_connections=max_connections,
         max_keepalive_connections=max_keepalive_connections,
         keepalive_expiry=keepalive_expiry,
@@ -170,10 +178,10 @@ def configure_http(
 
 
 async def aclose_http() -> None:
-    """Close the running event loop's shared HTTP client (e.g. before the loop ends)."""
-    from . import _http
+    """Close the running event loop's shared HTTP pool now (it is closed when the loop shuts down anyway)."""
+    from . import transport
 
-    await _http.aclose_http()
+    await transport.aclose_http()
 
 
 def resolve_provider(
@@ -182,23 +190,30 @@ def resolve_provider(
     api_base: str | None = None,
     api_key: str | None = None,
     headers: dict[str, str] | None = None,
+    client: Any = None,
 ) -> Provider:
-    """The provider that serves `model_name` (see the README's model table)."""
+    """The provider that serves `model_name` (see the README's model table).
+
+    `client`: an `aiohttp.ClientSession` or `httpx.AsyncClient` the native providers send with
+    (default: the shared pool of the running event loop). LiteLLM keeps its own HTTP stack.
+    """
     kind, model = split_model(model_name)
     if not _served_natively(kind, api_base):
         from .litellm import LiteLLMProvider
 
         return LiteLLMProvider(model_name, api_base=api_base, api_key=api_key, headers=headers)
     if kind in _COMPAT:
-        return _openai(kind, model, api_base, api_key, headers)
+        return _openai(kind, model, api_base, api_key, headers=headers, client=client)
     if kind == "anthropic":
-        return _anthropic(model, api_base, api_key, headers)
+        return _anthropic(model, api_base, api_key, headers, client)
     if kind == "local":
-        return _LocalModel(model, headers)
+        return _LocalModel(model, headers, client)
     from .openai import OpenAIProvider
 
     assert api_base  # a bare unknown name is native only with an endpoint
-    return OpenAIProvider(base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers)
+    return OpenAIProvider(
+        base_url=api_base, model=model, api_key=api_key, name="openai-compatible", headers=headers, client=client
+    )
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Anthropic Messages API over httpx, normalized to OpenAI-shaped chunks.
+"""Anthropic Messages API, streamed over `transport`, normalized to OpenAI-shaped chunks.
 
 Thinking blocks come back with signatures; the run loop stores them on the assistant message
 (`Message.thinking_blocks`) and this adapter sends them back first in that assistant turn, which
@@ -17,8 +17,8 @@ from ..attachments import anthropic_blocks
 from ..chunks import RawChunk
 from ..exceptions import ModelConnectionError, ModelResponseError
 from ..messages import Message
-from ._http import sse_json
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
+from .transport import Transport, as_transport, sse_json
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -110,7 +110,7 @@ class _StreamState:
 
 
 class AnthropicProvider:
-    """Streams from `POST {base_url}/v1/messages`."""
+    """Streams from `POST {base_url}/v1/messages`; `client` as for `OpenAIProvider`."""
 
     def __init__(
         self,
@@ -120,8 +120,10 @@ class AnthropicProvider:
         api_key: str | None = None,
         name: str = "anthropic",
         headers: dict[str, str] | None = None,
+        client: Any = None,
     ) -> None:
         self.name = name
+        self.transport: Transport | None = None if client is None else as_transport(client)
         self.model = model
         base = base_url.rstrip("/")
         self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
@@ -164,7 +166,8 @@ class AnthropicProvider:
         state = _StreamState(self.model)
         finished = False
         events = sse_json(
-            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model
+            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model,
+            transport=self.transport,
         )
         async with aclosing(events):
             async for event, d in events:

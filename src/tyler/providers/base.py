@@ -43,6 +43,8 @@ class ModelSettings:
     connect_timeout: float = 10.0
     stall_timeout: float = 120.0
     max_retries: int = 2
+    request_timeout: float | None = None  # the whole request, connecting to the stream's end
+    max_event_bytes: int = 16 * 1024 * 1024  # one server-sent event; past it SSEEventTooLargeError
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions (and every OpenAI-compatible server) over httpx."""
+"""OpenAI Chat Completions (and every OpenAI-compatible server), streamed over `transport`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from ..attachments import openai_content
 from ..exceptions import ModelConnectionError, ModelResponseError
-from ._http import DONE, sse_json
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
+from .transport import DONE, Transport, as_transport, sse_json
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 
@@ -80,6 +80,8 @@ class OpenAIProvider:
     """Streams from `POST {base_url}/chat/completions`.
 
     `official` marks api.openai.com, where o-series models want `max_completion_tokens`.
+    `client`: an `aiohttp.ClientSession` or `httpx.AsyncClient` to send requests with (default:
+    the shared pool of the running event loop).
     """
 
     def __init__(
@@ -91,8 +93,10 @@ class OpenAIProvider:
         name: str = "openai",
         official: bool = False,
         headers: dict[str, str] | None = None,
+        client: Any = None,
     ) -> None:
         self.name = name
+        self.transport: Transport | None = None if client is None else as_transport(client)
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.official = official
@@ -141,7 +145,8 @@ class OpenAIProvider:
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         finished = False
         events = sse_json(
-            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model
+            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model,
+            transport=self.transport,
         )
         async with aclosing(events):
             async for _event, d in events:
