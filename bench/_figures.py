@@ -39,7 +39,7 @@ class Config:
             t = trials or 2
             return cls(True, t, 200, 1, t, [1, 50], 50, 0.02, 1, t, 1)
         t = trials or 5
-        return cls(False, t, 1000, 2, max(t, 10), [1, 100, 500, 1000], 200, 0.02, t, t, 5)
+        return cls(False, t, 1000, 2, max(t, 10), [1, 100, 500, 1000, 2000], 200, 0.02, t, t, 5)
 
 
 def _words(n: int) -> list[str]:

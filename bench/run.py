@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(BENCH_DIR / "results"), help="output folder")
     p.add_argument("--trials", type=int, default=None, help="trials per figure (default 5; quick 2)")
     p.add_argument("--contenders", default="", help="comma-separated contender labels (default all)")
-    p.add_argument("--ks", default="", help="comma-separated K values for the sweep (default 1,100,500,1000)")
+    p.add_argument("--ks", default="", help="comma-separated K values for the sweep (default 1,100,500,1000,2000)")
     p.add_argument("--no-profile", action="store_true",
                    help="skip profiling ours for missed targets (done by default in full runs)")
     p.add_argument("--echo", action="store_true", help="echo the clients' own output")

@@ -5,6 +5,12 @@ redirect hop too): the host is resolved once, every address it resolves to is ch
 connection is made to one of those checked addresses (the URL's host is replaced by the address,
 with the original name kept in the Host header and as TLS SNI). A DNS answer that changes between
 the check and the connect (DNS rebinding) therefore cannot slip a private address through.
+
+`HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` are honoured like httpx honours them for a
+client without a custom transport: the host is still resolved and checked here, and the proxy is
+asked for the checked address (by CONNECT for https, SNI keeping the name), so a proxy cannot be
+used to reach an address the guard refuses. A host that does not resolve here is refused, proxy or
+not. The proxy's own address is not checked: it is what the user configured.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import urllib.request
 from typing import Any
 
 import httpx
@@ -123,7 +130,19 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._allow_private = allow_private
         self._allowed_hosts = allowed_hosts
-        self._inner = httpx.AsyncHTTPTransport(**transport_kwargs)
+        self._kwargs = transport_kwargs
+        self._direct = httpx.AsyncHTTPTransport(**transport_kwargs)
+        self._proxied: dict[str, httpx.AsyncHTTPTransport] = {}
+
+    def _transport_for(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        """The direct transport, or one through the proxy the environment names for this URL."""
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(url.scheme) or proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):
+            return self._direct
+        if proxy not in self._proxied:
+            self._proxied[proxy] = httpx.AsyncHTTPTransport(proxy=proxy, **self._kwargs)
+        return self._proxied[proxy]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -131,8 +150,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         port = url.port or (443 if url.scheme == "https" else 80)
         allow = self._allow_private or host_allowed(url.host, port, self._allowed_hosts)
         addresses = await checked_addresses(url.host, port, allow_private=allow)
+        inner = self._transport_for(url)
         if _literal(url.host) is not None:
-            return await self._inner.handle_async_request(request)
+            return await inner.handle_async_request(request)
         last_error: Exception | None = None
         for ip in addresses:
             # Connect to the address that was checked; Host header (set when the request was
@@ -140,7 +160,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             request.url = url.copy_with(host=str(ip))
             request.extensions = {**request.extensions, "sni_hostname": url.host}
             try:
-                return await self._inner.handle_async_request(request)
+                return await inner.handle_async_request(request)
             except httpx.ConnectError as exc:
                 last_error = exc
             finally:
@@ -149,4 +169,5 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         raise last_error
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        for transport in (self._direct, *self._proxied.values()):
+            await transport.aclose()

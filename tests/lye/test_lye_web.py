@@ -9,7 +9,7 @@ from lye_loopback import LoopbackServer
 
 from lye import WEB_TOOLS, BlockedAddressError, FetchError, FileToolError, WorkspaceEscapeError, tool_names
 from lye._net import blocked_reason, checked_addresses, host_allowed
-from lye.web import download_file, fetch_page, make_web_tools
+from lye.web import WebSettings, download_file, fetch_page, make_web_tools
 
 
 def _impl(tools: list[dict], name: str):
@@ -288,3 +288,37 @@ def test_allow_list_entries_for_ipv6_hosts() -> None:
     assert host_allowed("::1", 9, frozenset({"::1"})) and host_allowed("::1", 9, frozenset({"[::1]"}))
     assert host_allowed("127.0.0.1", 80, frozenset({"127.0.0.1:80"}))
     assert not host_allowed("127.0.0.1", 81, frozenset({"127.0.0.1:80"}))
+
+
+# ------------------------------------------------------------------------------- proxies (issue 14)
+
+
+async def test_web_fetch_goes_through_http_proxy_to_the_checked_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (the custom transport used to ignore it), and the proxy is asked for
+    the address the guard checked, never for a name it could resolve differently."""
+    import asyncio
+
+    lines: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0].decode())
+        body = b"<html><body><p>served by the proxy</p></body></html>"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        monkeypatch.setenv("NO_PROXY", "")
+        # 127.0.0.2: nothing listens there, so without the proxy this fetch fails (and stays on loopback).
+        text = await fetch_page("http://127.0.0.2:9/page", settings=WebSettings(allow_private=True))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "served by the proxy" in text
+    assert lines == ["GET http://127.0.0.2:9/page HTTP/1.1"]
+    with pytest.raises(BlockedAddressError):  # the guard still applies behind a proxy
+        await fetch_page("http://127.0.0.2:9/page")
