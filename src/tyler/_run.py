@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ._context import RunContext
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
@@ -26,7 +27,7 @@ from .providers.base import ModelChunk, ModelRequest
 from .tools import Tool, ToolArgumentsError, ToolContext, result_to_text
 
 if TYPE_CHECKING:
-    from .agent import Agent
+    from .storage import ThreadStore
 
 _E = EventType
 _PROGRESS_BUFFER = 64  # progress events waiting for the consumer before tools are made to wait
@@ -135,8 +136,9 @@ class _Turn:
 class _Run:
     """State of one run. Everything per run lives here, so one Agent serves concurrent runs."""
 
-    def __init__(self, agent: Agent, mode: Mode) -> None:
-        self.agent = agent
+    def __init__(self, store: ThreadStore | None, mode: Mode) -> None:
+        self.store = store
+        self.ctx: RunContext | None = None  # set once the agent has prepared the run
         self.mode = mode
         self.events = mode is not Mode.RAW
         self.chunk_events = mode is Mode.EVENTS
@@ -149,9 +151,8 @@ class _Run:
         self.new_messages: list[Message] = []
 
     async def save(self) -> None:
-        store = self.agent.thread_store
-        if store is not None and self.thread is not None:
-            await store.save_thread(self.thread)
+        if self.store is not None and self.thread is not None:
+            await self.store.save_thread(self.thread)
 
     def add(self, message: Message) -> Message:
         assert self.thread is not None
@@ -163,8 +164,8 @@ class _Run:
         """The run stopped early (consumer gone, or `error`): keep what the user saw, leave the
         thread valid for the next run (every tool call answered), and save."""
         turn, self.turn = self.turn, None
-        if turn is not None and not turn.empty:
-            message = self.add(turn.to_message(self.agent.model_name, interrupted=True))
+        if turn is not None and not turn.empty and self.ctx is not None:
+            message = self.add(turn.to_message(self.ctx.model_name, interrupted=True))
             if error is not None:
                 message.attributes["error"] = str(error)
         for call in self.pending_tool_calls:
@@ -180,15 +181,25 @@ class _Run:
         await self.save()
 
 
-async def run(agent: Agent, thread: Thread | str, mode: Mode) -> AsyncGenerator[Any, None]:
-    """The agent loop. Yields ExecutionEvents (EVENTS/RESULT) or RawChunks (RAW)."""
-    state = _Run(agent, mode)
+async def execute(
+    thread: Thread | str,
+    mode: Mode,
+    *,
+    store: ThreadStore | None,
+    prepare: Callable[[], Awaitable[RunContext]],
+) -> AsyncGenerator[Any, None]:
+    """The agent loop. Yields ExecutionEvents (EVENTS/RESULT) or RawChunks (RAW).
+
+    The thread is loaded (from `store` when given an id) before `prepare()` builds the run's
+    frozen context, so a bad thread fails before any MCP server is started.
+    """
+    state = _Run(store, mode)
     completed = False
     try:
-        state.thread = await _load_thread(agent, thread)
-        await agent._prepare()
+        state.thread = await _load_thread(store, thread)
+        ctx = state.ctx = await prepare()
         await state.save()
-        async with aclosing(_iterations(state)) as items:
+        async with aclosing(_iterations(state, ctx)) as items:
             async for item in items:
                 yield item
         completed = True
@@ -231,13 +242,13 @@ async def _save_quietly(state: _Run, error: Exception) -> None:
             error.add_note(f"saving the thread after the failure also failed: {exc!r}")
 
 
-async def _load_thread(agent: Agent, thread: Thread | str) -> Thread:
+async def _load_thread(store: ThreadStore | None, thread: Thread | str) -> Thread:
     if isinstance(thread, Thread):
         loaded = thread
     elif isinstance(thread, str):
-        if agent.thread_store is None:
+        if store is None:
             raise ConfigurationError("a thread id needs Agent(thread_store=...) to load it from")
-        loaded = await agent.thread_store.get_thread(thread)
+        loaded = await store.get_thread(thread)
     else:
         raise ConfigurationError(f"expected a Thread or a thread id, got {type(thread).__name__}")
     if not loaded.messages:
@@ -246,30 +257,30 @@ async def _load_thread(agent: Agent, thread: Thread | str) -> Thread:
     return loaded
 
 
-async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
-    agent = state.agent
-    for iteration in range(1, agent.max_tool_iterations + 1):
+async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]:
+    limit = ctx.max_tool_iterations
+    for iteration in range(1, limit + 1):
         if state.events:
-            yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": agent.max_tool_iterations})
-        async with aclosing(_model_turn(state, iteration)) as items:
+            yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": limit})
+        async with aclosing(_model_turn(state, ctx, iteration)) as items:
             async for item in items:
                 yield item
         message = state.new_messages[-1]
         if not message.tool_calls:
             return
-        server_calls = [c for c in message.tool_calls if not _client_side(agent, c)]
+        server_calls = [c for c in message.tool_calls if not _client_side(ctx, c)]
         if server_calls:
-            async with aclosing(_run_tools(state, server_calls)) as items:
+            async with aclosing(_run_tools(state, ctx, server_calls)) as items:
                 async for item in items:
                     yield item
         if len(server_calls) < len(message.tool_calls):
             state.pending_tool_calls = []  # the client owes these results, on its next request
             return
     if state.events:
-        yield _ev(_E.ITERATION_LIMIT, {"iterations_used": agent.max_tool_iterations})
+        yield _ev(_E.ITERATION_LIMIT, {"iterations_used": limit})
     note = Message(
         role="assistant",
-        content=f"Stopped after {agent.max_tool_iterations} tool iterations (max_tool_iterations).",
+        content=f"Stopped after {limit} tool iterations (max_tool_iterations).",
         attributes={"iteration_limit": True},
     )
     state.add(note)
@@ -279,30 +290,29 @@ async def _iterations(state: _Run) -> AsyncGenerator[Any, None]:
     elif state.mode is Mode.RAW:
         # A proxy's client would otherwise see the stream end right after finish_reason="tool_calls",
         # with no sign that the run was cut off; it gets the note the thread got.
-        yield RawChunk.build(f"chatcmpl-{note.id}", agent.model_name,
+        yield RawChunk.build(f"chatcmpl-{note.id}", ctx.model_name,
                              {"role": "assistant", "content": note.content}, "stop")
 
 
-def _client_side(agent: Agent, call: dict[str, Any]) -> bool:
-    tool = agent._tools.get(call["function"]["name"])
+def _client_side(ctx: RunContext, call: dict[str, Any]) -> bool:
+    tool = ctx.tools.get(call["function"]["name"])
     return tool is not None and tool.client
 
 
 # The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.
-async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:  # noqa: C901
-    agent = state.agent
+async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGenerator[Any, None]:  # noqa: C901
     assert state.thread is not None
     request = ModelRequest(
-        model=agent.model_name,
+        model=ctx.model_name,
         messages=state.thread.messages,
-        system=agent.system_prompt,
-        tools=agent._tool_specs,
-        settings=agent._settings,
+        system=ctx.system_prompt,
+        tools=list(ctx.tool_specs),
+        settings=ctx.settings,
     )
     if state.events:
         yield _ev(_E.LLM_REQUEST, {
             "message_count": len(request.messages) + (1 if request.system else 0),
-            "model": agent.model_name,
+            "model": ctx.model_name,
             "iteration": iteration,
             "tool_count": len(request.tools),
         })
@@ -311,7 +321,7 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:
     raw = state.mode is Mode.RAW
     chunk_events = state.chunk_events
     text = turn.text
-    async with aclosing(agent._provider().stream(request)) as chunks:
+    async with aclosing(ctx.provider.stream(request)) as chunks:
         async for c in chunks:
             if c.text:
                 if turn.first_token_at is None:
@@ -338,7 +348,7 @@ async def _model_turn(state: _Run, iteration: int) -> AsyncGenerator[Any, None]:
                 turn.finish_reason = c.finish_reason
             if raw and c.raw is not None:  # after accounting: a consumer that stops here keeps it
                 yield RawChunk(c.raw)
-    message = turn.to_message(agent.model_name)
+    message = turn.to_message(ctx.model_name)
     state.turn = None
     state.add(message)
     if message.tool_calls:
@@ -383,7 +393,9 @@ def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent | None:
     })
 
 
-async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncGenerator[ExecutionEvent, None]:
+async def _run_tools(
+    state: _Run, ctx: RunContext, calls: list[dict[str, Any]]
+) -> AsyncGenerator[ExecutionEvent, None]:
     """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order."""
     state.pending_tool_calls = list(calls)
     state.tool_messages = {}
@@ -391,10 +403,10 @@ async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncGenerator
     tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]] = {}
     try:
         for call in calls:
-            for ev in _start_tool(state, call, progress, tasks):
+            for ev in _start_tool(state, ctx, call, progress, tasks):
                 if state.events:
                     yield ev
-        async for ev in _await_tools(state, progress, tasks):
+        async for ev in _await_tools(state, ctx, progress, tasks):
             if state.events:
                 yield ev
     finally:
@@ -414,6 +426,7 @@ async def _run_tools(state: _Run, calls: list[dict[str, Any]]) -> AsyncGenerator
 
 def _start_tool(
     state: _Run,
+    ctx: RunContext,
     call: dict[str, Any],
     progress: asyncio.Queue[ExecutionEvent],
     tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
@@ -421,11 +434,11 @@ def _start_tool(
     name = call["function"]["name"]
     call_id = call["id"]
     raw_args = call["function"]["arguments"]
-    tool = state.agent._tools.get(name)
+    tool = ctx.tools.get(name)
     out = []
     try:
         if tool is None:
-            raise ToolArgumentsError(f"unknown tool {name!r}; available: {', '.join(state.agent._tools) or 'none'}")
+            raise ToolArgumentsError(f"unknown tool {name!r}; available: {', '.join(ctx.tools) or 'none'}")
         args = tool.parse_arguments(raw_args)
     except ToolArgumentsError as exc:
         out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": raw_args, "tool_call_id": call_id}))
@@ -439,9 +452,8 @@ def _start_tool(
                 "tool_name": name, "tool_call_id": call_id, "progress": value, "total": total, "message": message,
             }))
 
-    ctx = ToolContext(name, call_id, state.thread, state.agent, sink)
-    timeout = tool.timeout if tool.timeout is not None else state.agent.tool_timeout
-    coro = tool.call(args, ctx)
+    timeout = ctx.timeout_for(tool)
+    coro = tool.call(args, ToolContext(name, call_id, state.thread, ctx.owner, sink))
     task = asyncio.ensure_future(asyncio.wait_for(coro, timeout) if timeout else coro)
     tasks[task] = (call, tool, time.perf_counter())
     out.append(_ev(_E.TOOL_EXECUTING, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
@@ -461,6 +473,7 @@ def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str,
 
 async def _await_tools(
     state: _Run,
+    ctx: RunContext,
     progress: asyncio.Queue[ExecutionEvent],
     tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
 ) -> AsyncGenerator[ExecutionEvent, None]:
@@ -480,7 +493,8 @@ async def _await_tools(
                     # Progress a tool reported before returning must not arrive after its result.
                     while not progress.empty():
                         yield progress.get_nowait()
-                    yield _tool_done(state, *tasks[task], task)
+                    call, tool, started = tasks[task]
+                    yield _tool_done(state, ctx, call, tool, started=started, task=task)
         while not progress.empty():
             yield progress.get_nowait()
     finally:
@@ -489,14 +503,14 @@ async def _await_tools(
 
 
 def _tool_done(
-    state: _Run, call: dict[str, Any], tool: Tool, started: float, task: asyncio.Future[Any]
+    state: _Run, ctx: RunContext, call: dict[str, Any], tool: Tool, *, started: float, task: asyncio.Future[Any]
 ) -> ExecutionEvent:
     ms = (time.perf_counter() - started) * 1000
     if task.cancelled():  # the tool raised CancelledError itself: the run was not cancelled
         return _tool_failed(state, call, f"tool {tool.name!r} was cancelled", "CancelledError", ms)
     exc = task.exception()
     if isinstance(exc, TimeoutError):
-        timeout = tool.timeout if tool.timeout is not None else state.agent.tool_timeout
+        timeout = ctx.timeout_for(tool)
         return _tool_failed(state, call, f"tool {tool.name!r} timed out after {timeout:g}s", "TimeoutError", ms)
     if exc is not None:
         return _tool_failed(state, call, f"{type(exc).__name__}: {exc}", type(exc).__name__, ms)

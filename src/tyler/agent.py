@@ -1,7 +1,7 @@
 """`Agent`: a model, a purpose and tools, run over a Thread.
 
-An Agent holds configuration only; each run keeps its own state (see `_run`), so one Agent serves
-any number of concurrent runs.
+An Agent holds configuration only; each run starts from a frozen `RunContext` the agent builds
+and keeps its own state (see `_run`), so one Agent serves any number of concurrent runs.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _run
 from ._checks import check_seconds, is_number
+from ._context import RunContext
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Thread
@@ -205,6 +207,24 @@ class Agent:
                 await self.connect_mcp()
         self._provider()
 
+    async def _context(self) -> RunContext:
+        """Prepare (MCP, provider) and freeze what one run reads; later tool changes miss this run."""
+        await self._prepare()
+        return RunContext(
+            model_name=self.model_name,
+            provider=self._provider(),
+            tools=MappingProxyType(dict(self._tools)),
+            tool_specs=tuple(self._tool_specs),
+            settings=self._settings,
+            system_prompt=self.system_prompt,
+            max_tool_iterations=self.max_tool_iterations,
+            tool_timeout=self.tool_timeout,
+            owner=self,
+        )
+
+    def _execute(self, thread: Thread | str, mode: _run.Mode) -> AsyncGenerator[Any, None]:
+        return _run.execute(thread, mode, store=self.thread_store, prepare=self._context)
+
     async def connect_mcp(self) -> list[Tool]:
         """Connect the configured MCP servers now and add their tools; returns the new tools."""
         from .mcp import MCPManager
@@ -260,13 +280,13 @@ class Agent:
         if mode in _VERCEL:
             from .server.vercel import vercel_stream
 
-            return vercel_stream(_run.run(self, thread, _run.Mode.EVENTS), objects=mode == "vercel_objects")
-        return _run.run(self, thread, _mode(mode))
+            return vercel_stream(self._execute(thread, _run.Mode.EVENTS), objects=mode == "vercel_objects")
+        return self._execute(thread, _mode(mode))
 
     def go(self, thread: Thread | str, stream: bool | str = False) -> Any:
         """`await agent.go(thread)` → AgentResult; `agent.go(thread, stream=True|"events"|"raw")` → iterator."""
         if stream:
-            return _run.run(self, thread, _mode(stream))
+            return self._execute(thread, _mode(stream))
         return self._go(thread)
 
     def run(self, thread: Thread | str) -> Awaitable[AgentResult]:
@@ -276,7 +296,7 @@ class Agent:
     async def _go(self, thread: Thread | str) -> AgentResult:
         result_thread: Thread | None = thread if isinstance(thread, Thread) else None
         new_messages = []
-        async for event in _run.run(self, thread, _run.Mode.RESULT):
+        async for event in self._execute(thread, _run.Mode.RESULT):
             if event.type is EventType.MESSAGE_CREATED:
                 new_messages.append(event.data["message"])
             elif event.type is EventType.EXECUTION_COMPLETE:

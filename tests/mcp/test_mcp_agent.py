@@ -86,3 +86,25 @@ async def test_go_with_mcp_tools(env: FakeModelServer, stdio_config: dict, http_
         result = await agent.go(_thread("what is 20 + 22?"))
     assert result.content == "It is 42."
     assert env.requests[1].messages[-1]["content"] == "42"
+
+
+async def test_a_run_keeps_the_tool_set_it_started_with(env: FakeModelServer, http_server: str) -> None:
+    """`Agent.close()` mid-run drops the MCP tools for later runs, not for the run under way."""
+    agent: Agent
+
+    async def close_agent() -> str:
+        """Close the agent's MCP servers while the run is going."""
+        await agent.close()
+        return "closed"
+
+    env.enqueue(Turn(tool_calls=[FakeToolCall("close_agent", {})]), Turn(text="Done."))
+    agent = Agent(
+        name="mcp-user", model_name="gpt-4o", tools=[close_agent],
+        mcp={"servers": [{"name": "web", "transport": "streamablehttp", "url": http_server}]},
+    )
+    events = [e async for e in agent.stream(_thread("close yourself"))]
+    assert events[-1].type == EventType.EXECUTION_COMPLETE
+    offered = [{t["function"]["name"] for t in r.body["tools"]} for r in env.requests]
+    assert len(offered) == 2 and "web__add" in offered[0]
+    assert offered[1] == offered[0]
+    assert [t.name for t in agent.tools] == ["close_agent"]  # the next run starts without them
