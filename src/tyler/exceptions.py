@@ -13,6 +13,7 @@
     │   │   ├── AuthenticationError    401/403
     │   │   └── RateLimitError         429 after retries
     │   ├── ModelConnectionError       could not connect / connection dropped
+    │   ├── ContextLengthError         the request does not fit the model's context window
     │   ├── ModelTimeoutError          connect/read timeout
     │   │   └── StallTimeoutError      the stream stopped producing chunks
     │   └── ModelResponseError         malformed stream: bad JSON, unexpected event, error event
@@ -104,6 +105,33 @@ class ModelConnectionError(ModelError):
     """Could not connect to the provider, or the connection dropped mid-stream."""
 
 
+class ContextLengthError(ModelError):
+    """The request does not fit the model's context window.
+
+    Raised by the provider's refusal (OpenAI `context_length_exceeded`, Anthropic "prompt is too
+    long", llama.cpp "exceeds the available context size"; then `status_code` and `body` are set)
+    or by the agent itself with `context_strategy="error"` or when even the latest message cannot
+    be shortened enough. `tokens` and `limit` are the counts when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tokens: int | None = None,
+        limit: int | None = None,
+        status_code: int | None = None,
+        body: Any = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.tokens = tokens
+        self.limit = limit
+        self.status_code = status_code
+        self.body = body
+
+
 class ModelTimeoutError(ModelError):
     """Connecting or reading took longer than allowed."""
 
@@ -172,6 +200,7 @@ __all__ = [
     "AttachmentError",
     "AuthenticationError",
     "ConfigurationError",
+    "ContextLengthError",
     "ExecutionError",
     "ModelConnectionError",
     "ModelError",

@@ -146,6 +146,19 @@ class _LocalModel:
         self.headers = headers
         self.client = client
 
+    async def context_info(self) -> tuple[int | None, int | None]:
+        """(context window, default reply cap) as the running llama.cpp server reports them."""
+        from .local import local_server_info
+
+        _, n_ctx, n_predict = await local_server_info(self.model)
+        return n_ctx, n_predict
+
+    async def count_tokens(self, texts: list[str] | tuple[str, ...]) -> list[int]:
+        """Exact counts from the server's tokenizer."""
+        from .local import count_local_tokens
+
+        return await count_local_tokens(self.model, texts)
+
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         from .local import ensure_local_server
         from .openai import OpenAIProvider

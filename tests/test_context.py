@@ -1,0 +1,250 @@
+"""tyler.context: what of a thread is sent when it does not fit the context window."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tyler import Agent, Message, Thread
+from tyler.context import (
+    ContextPolicy,
+    cut_text,
+    estimate_tokens,
+    group_units,
+    is_context_refusal,
+    known_context_window,
+    plan_trim,
+    refusal_numbers,
+)
+from tyler.exceptions import ContextLengthError, ModelError
+from tyler.providers.base import ModelSettings
+from tyler.testing import FakeModelServer, Turn
+
+
+def _call(call_id: str) -> dict[str, object]:
+    return {"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+
+def _random_thread(rng: random.Random) -> list[Message]:
+    """A conversation of random shape: user turns, plain replies, tool rounds of 1-3 calls."""
+    messages: list[Message] = []
+    for turn in range(rng.randint(1, 8)):
+        messages.append(Message(role="user", content="u" * rng.randint(1, 400)))
+        for r in range(rng.randint(0, 3)):
+            calls = [_call(f"c{turn}_{r}_{k}") for k in range(rng.randint(1, 3))]
+            messages.append(Message(role="assistant", content="a" * rng.randint(0, 50), tool_calls=calls))
+            messages.extend(
+                Message(role="tool", tool_call_id=c["id"], name="lookup", content="t" * rng.randint(1, 2000))
+                for c in calls
+            )
+        if rng.random() < 0.8:  # the last turn may still be inside its tool loop
+            messages.append(Message(role="assistant", content="a" * rng.randint(1, 300)))
+    return messages
+
+
+def _check_wire_valid(sent: list[Message], thread: list[Message]) -> None:
+    """Every tool result follows its call, every call gets all its results, a user message leads."""
+    assert sent[0].role == "user"
+    latest_user = next(m for m in reversed(thread) if m.role == "user")
+    assert latest_user.id in {m.id for m in sent}
+    open_calls: set[str] = set()
+    for message in sent:
+        if message.role == "tool":
+            assert message.tool_call_id in open_calls, "a tool result was sent without its call"
+            open_calls.discard(message.tool_call_id)
+            continue
+        assert not open_calls, "a tool call was sent without all its results"
+        if message.tool_calls:
+            open_calls = {c["id"] for c in message.tool_calls}
+    # The thread's own last round may still wait for results; anything else was answered.
+    if open_calls:
+        assert sent[-1].id == thread[-1].id or thread[-1].role == "tool"
+
+
+def test_trim_never_splits_a_tool_call_from_its_results_over_random_threads() -> None:
+    rng = random.Random(1313)
+    shortened = refused = 0
+    for _ in range(600):
+        thread = _random_thread(rng)
+        costs = [estimate_tokens(m.text) + 6 for m in thread]
+        budget = rng.randint(30, max(31, sum(costs)))
+        try:
+            plan = plan_trim(thread, costs, budget)
+        except ContextLengthError as exc:  # even cut to markers, the latest exchange does not fit
+            assert exc.limit == budget and exc.tokens is not None and exc.tokens > budget
+            refused += 1
+            continue
+        _check_wire_valid(plan.messages, thread)
+        assert plan.tokens <= budget
+        assert plan.omitted == len(thread) - len(plan.messages)
+        # Kept messages keep their order and (unless cut) their content.
+        originals = {m.id: m for m in thread}
+        order = [m.id for m in thread]
+        assert [order.index(m.id) for m in plan.messages] == sorted(order.index(m.id) for m in plan.messages)
+        cut = [m for m in plan.messages if m.content != originals[m.id].content]
+        assert len(cut) == plan.truncated
+        assert all("characters cut here" in str(m.content) for m in cut)
+        shortened += plan.changed
+    assert shortened > 300  # the budgets really made most plans shorten something
+    assert refused < 60
+
+
+def test_trim_sends_everything_that_fits_and_the_newest_first() -> None:
+    thread = [Message(role="user", content=f"question {i}") for i in range(10)]
+    costs = [10] * 10
+    assert plan_trim(thread, costs, 100).messages == thread
+    plan = plan_trim(thread, costs, 35)
+    assert [m.content for m in plan.messages] == ["question 7", "question 8", "question 9"]
+    assert plan.omitted == 7 and plan.tokens == 30
+
+
+def test_a_message_larger_than_the_window_is_cut_with_a_marker_not_fatal() -> None:
+    huge = "x" * 50_000 + "THE END"
+    thread = [Message(role="user", content="hi"), Message(role="user", content=huge)]
+    costs = [estimate_tokens(m.text) + 6 for m in thread]
+    plan = plan_trim(thread, costs, 500)
+    assert len(plan.messages) == 1 and plan.truncated == 1
+    sent = plan.messages[0].text
+    assert "characters cut here" in sent and sent.endswith("THE END")
+    assert estimate_tokens(sent) <= 500
+    assert thread[1].content == huge  # the stored message is untouched
+
+
+def test_units_group_a_call_with_its_results() -> None:
+    thread = [
+        Message(role="user", content="q"),
+        Message(role="assistant", tool_calls=[_call("a"), _call("b")]),
+        Message(role="tool", tool_call_id="a", content="1"),
+        Message(role="tool", tool_call_id="b", content="2"),
+        Message(role="assistant", content="done"),
+    ]
+    assert group_units(thread) == [[0], [1, 2, 3], [4]]
+
+
+def test_cut_text_keeps_head_and_tail() -> None:
+    text = "HEAD" + "m" * 10_000 + "TAIL"
+    cut = cut_text(text, 200)
+    assert cut.startswith("HEAD") and cut.endswith("TAIL") and len(cut) < 1000
+    assert cut_text("short", 200) == "short"
+
+
+def test_known_windows_and_unknown_models() -> None:
+    assert known_context_window("gpt-4o-mini") == 128_000
+    assert known_context_window("openai/gpt-4.1-nano") == 1_047_576
+    assert known_context_window("anthropic/claude-sonnet-4-5") == 200_000
+    assert known_context_window("my-own-model") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"message": "This model's maximum context length is 128000 tokens. However, your "
+                         "messages resulted in 130415 tokens.", "code": "context_length_exceeded"}}),
+        (400, {"type": "error", "error": {"type": "invalid_request_error",
+                                          "message": "prompt is too long: 210000 tokens > 200000 maximum"}}),
+        (400, {"error": {"code": 400, "message": "request (528 tokens) exceeds the available context size "
+                         "(512 tokens), try increasing it", "type": "exceed_context_size_error",
+                         "n_prompt_tokens": 528, "n_ctx": 512}}),
+    ],
+)
+def test_provider_refusals_are_recognised_with_their_numbers(status: int, body: object) -> None:
+    assert is_context_refusal(status, body)
+    tokens, limit = refusal_numbers(body)
+    assert tokens is not None and limit is not None and tokens > limit
+
+
+def test_other_errors_are_not_context_refusals() -> None:
+    assert not is_context_refusal(400, {"error": {"message": "invalid model"}})
+    assert not is_context_refusal(500, {"error": {"message": "maximum context length"}})
+
+
+def test_context_length_error_is_a_model_error() -> None:
+    assert issubclass(ContextLengthError, ModelError)
+
+
+class _Provider:
+    """A provider for the policy alone (the run loop's tests use the fake model server)."""
+
+    name = "counting"
+
+    def __init__(self, window: int | None = None) -> None:
+        self.window = window
+        self.counted: list[str] = []
+        self.requests: list[object] = []
+
+    async def context_info(self) -> tuple[int | None, int | None]:
+        return self.window, 50
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        self.counted.extend(texts)
+        return [len(t) // 4 for t in texts]
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        from tyler.providers.base import ModelChunk
+
+        self.requests.append(request)
+        yield ModelChunk(text="They talked about cities.")
+
+
+async def test_policy_counts_each_message_once_and_errors_when_asked() -> None:
+    provider = _Provider(window=400)
+    thread = Thread(messages=[Message(role="user", content="w" * 400) for _ in range(5)])
+    policy = ContextPolicy("my-model", "trim")
+    plan = await policy.plan(provider, thread, "system", [], ModelSettings())
+    # 100 tokens + 6 of message overhead each; 400 - 50 for the reply - 1 for "system" leaves 349
+    assert plan.omitted == 2 and plan.tokens == 318 and plan.budget == 349
+    counted = len(provider.counted)
+    await policy.plan(provider, thread, "system", [], ModelSettings())
+    assert len(provider.counted) == counted  # cached: nothing counted twice
+    with pytest.raises(ContextLengthError) as info:
+        await ContextPolicy("my-model", "error").plan(provider, thread, "system", [], ModelSettings())
+    assert info.value.limit == 400
+
+
+async def test_policy_summarizes_once_and_keeps_the_summary_on_the_thread() -> None:
+    provider = _Provider(window=400)
+    thread = Thread(messages=[Message(role="user", content=f"{i} " + "w" * 400) for i in range(5)])
+    policy = ContextPolicy("my-model", "summarize")
+    plan = await policy.plan(provider, thread, "system", [], ModelSettings())
+    assert plan.summarized >= 3 and plan.messages[0].role == "system"
+    assert "They talked about cities." in plan.messages[0].text
+    stored = thread.attributes["tyler.context_summary"]
+    assert stored["through"] == thread.messages[plan.summarized - 1].id
+    assert len(provider.requests) == 1
+    await policy.plan(provider, thread, "system", [], ModelSettings())
+    assert len(provider.requests) == 1  # nothing new fell out: the stored summary is reused
+    thread.messages.append(Message(role="user", content="5 " + "w" * 400))
+    plan = await policy.plan(provider, thread, "system", [], ModelSettings())
+    assert len(provider.requests) == 2
+    # Only what newly fell out is sent to the summary, with the previous summary.
+    prompt = provider.requests[1].messages[0].text
+    assert "They talked about cities." in prompt and "0 www" not in prompt
+
+
+async def test_unknown_window_sends_everything() -> None:
+    thread = Thread(messages=[Message(role="user", content="w" * 100_000)])
+    plan = await ContextPolicy("my-model").plan(object(), thread, "s", [], ModelSettings())
+    assert plan.messages == thread.messages and not plan.changed
+
+
+@pytest.mark.parametrize(
+    ("model", "message", "error_type"),
+    [
+        ("gpt-4o", "request (528 tokens) exceeds the available context size (512 tokens), try increasing it",
+         "exceed_context_size_error"),
+        ("anthropic/claude-3-7-sonnet-20250219", "prompt is too long: 210000 tokens > 200000 maximum",
+         "invalid_request_error"),
+    ],
+    ids=["llama.cpp", "anthropic"],
+)
+async def test_a_provider_refusal_is_a_typed_context_length_error(
+    env: FakeModelServer, model: str, message: str, error_type: str
+) -> None:
+    env.enqueue(Turn(status=400, error_message=message, error_type=error_type))
+    thread = Thread(messages=[Message(role="user", content="hello")])
+    with pytest.raises(ContextLengthError) as info:
+        await Agent(model_name=model).go(thread)
+    assert info.value.status_code == 400 and info.value.tokens and info.value.limit
+    assert info.value.tokens > info.value.limit
+    assert [m.role for m in thread.messages] == ["user"]  # nothing lost, nothing invented
