@@ -4,7 +4,8 @@
 # ANTHROPIC_API_KEY set it uses that provider instead.
 #
 #   scripts/chat.sh                  interactive chat (tyler chat)
-#   scripts/chat.sh --resume         continue the last conversation (any `tyler chat` option works)
+#   scripts/chat.sh --resume         continue the last conversation (any `tyler chat` option works,
+#                                    also with stdin not a terminal: messages are read from it)
 #   echo | scripts/chat.sh           not a terminal: a one-shot `tyler run` demo
 #   scripts/chat.sh "prompt" | cat  not a terminal: `tyler run "prompt"`
 #
@@ -52,6 +53,12 @@ fi
 if [ -t 0 ] && [ -t 1 ]; then
     exec "$venv/bin/tyler" chat "$@"
 fi
+for arg in "$@"; do
+    case "$arg" in
+        # Options only `tyler chat` has: the chat it is, reading messages from stdin.
+        -r | --resume | --resume=*) exec "$venv/bin/tyler" chat "$@" ;;
+    esac
+done
 if [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
     exec "$venv/bin/tyler" run "$@"  # a prompt was given
 fi

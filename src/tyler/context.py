@@ -37,6 +37,9 @@ from .messages import Message
 ContextStrategy = Literal["trim", "summarize", "error"]
 STRATEGIES: tuple[str, ...] = ("trim", "summarize", "error")
 SUMMARY_KEY = "tyler.context_summary"
+# A user message whose reply failed (set by `tyler chat`): kept on the thread, not sent again
+# unless it is the latest message.
+UNANSWERED = "unanswered"
 
 _CHARS_PER_TOKEN = 3.5
 _MESSAGE_OVERHEAD = 6  # role markers and separators a chat template adds around each message
@@ -98,6 +101,13 @@ class TokenizingProvider(Protocol):
     async def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Exact token counts of `texts` under the model's tokenizer."""
         ...
+
+
+def sendable(messages: list[Message]) -> list[Message]:
+    """`messages` without the user messages marked UNANSWERED, except the latest message."""
+    if not any(m.attributes.get(UNANSWERED) for m in messages[:-1]):
+        return messages
+    return [m for m in messages[:-1] if not (m.role == "user" and m.attributes.get(UNANSWERED))] + messages[-1:]
 
 
 def message_text(message: Message) -> str:
@@ -324,7 +334,7 @@ class ContextPolicy:
         *, budget: int | None = None,
     ) -> ContextPlan:
         """What to send for `thread`. `budget` (tokens for the messages) overrides the computed one."""
-        messages: list[Message] = thread.messages
+        messages = sendable(thread.messages)
         window, reserve = await self.limits(provider, settings)
         if window is None and budget is None:
             return ContextPlan(list(messages), 0, None)  # nothing known to fit against
@@ -346,13 +356,15 @@ class ContextPolicy:
         if self.strategy == "summarize":
             allowance = min(_SUMMARY_MAX, budget // _SUMMARY_SHARE)
             trimmed = plan_trim(messages, costs, budget - allowance)
-            return await self._summarized(provider, thread, settings, trimmed, allowance)
+            return await self._summarized(
+                provider, thread, messages, settings, trimmed=trimmed, allowance=allowance
+            )
         return plan_trim(messages, costs, budget)
 
     async def _summarized(
-        self, provider: Any, thread: Any, settings: Any, trimmed: ContextPlan, allowance: int
+        self, provider: Any, thread: Any, messages: list[Message], settings: Any, *, trimmed: ContextPlan,
+        allowance: int,
     ) -> ContextPlan:
-        messages: list[Message] = thread.messages
         ids = [m.id for m in messages]
         position = {mid: i for i, mid in enumerate(ids)}
         first = position[trimmed.messages[0].id]
@@ -465,6 +477,7 @@ __all__ = [
     "ContextPolicy",
     "ContextStrategy",
     "TokenCounter",
+    "UNANSWERED",
     "TokenizingProvider",
     "check_strategy",
     "cut_text",
@@ -476,4 +489,5 @@ __all__ = [
     "plan_trim",
     "refusal_numbers",
     "refused_budget",
+    "sendable",
 ]

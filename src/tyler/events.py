@@ -19,6 +19,9 @@ class EventType(StrEnum):
     """What an `ExecutionEvent` reports. Values are stable strings (JSON-friendly)."""
 
     ITERATION_START = "iteration_start"
+    # What was sent was shortened to fit the context window (tyler.context):
+    # {strategy, omitted_messages, summarized_messages, truncated_messages, estimated_tokens, budget}
+    CONTEXT_TRIMMED = "context_trimmed"
     LLM_REQUEST = "llm_request"
     LLM_STREAM_CHUNK = "llm_stream_chunk"
     LLM_THINKING_CHUNK = "llm_thinking_chunk"

@@ -2,7 +2,8 @@
 
     TylerError
     ├── ConfigurationError             bad Agent/tool/model configuration, missing optional extra
-    │   └── ProviderNotFoundError      a model string no provider can serve
+    │   ├── ProviderNotFoundError      a model string no provider can serve
+    │   └── MissingAPIKeyError         a hosted provider's API key is not set
     ├── ToolError                      a tool definition is invalid (not a tool *call* failure)
     ├── ThreadNotFoundError (KeyError) a thread id that the store does not have
     ├── StorageError                   the thread store failed (connection, schema, corrupt row)
@@ -42,6 +43,19 @@ class ConfigurationError(TylerError, ValueError):
 
 class ProviderNotFoundError(ConfigurationError):
     """No provider can serve the given model string."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """A hosted provider's API key is not set (found before any request is sent).
+
+    `env_var` names the environment variable to set; the CLI words its message from it.
+    """
+
+    def __init__(self, model: str, provider: str, env_var: str) -> None:
+        super().__init__(f"model {model!r} is served by {provider}: set {env_var} (or pass api_key=/api_base=)")
+        self.model = model
+        self.provider = provider
+        self.env_var = env_var
 
 
 class ToolError(TylerError, ValueError):
@@ -202,6 +216,7 @@ __all__ = [
     "ConfigurationError",
     "ContextLengthError",
     "ExecutionError",
+    "MissingAPIKeyError",
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",

@@ -35,7 +35,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option(
+            "--version", callback=_version, is_eager=True, metavar="", help="Show the version and exit."
+        )
     ] = False,
 ) -> None:
     """Streaming AI agents in the terminal. Works offline on an embedded local model."""
@@ -121,7 +123,8 @@ def run(  # noqa: PLR0917  (typer maps parameters to options)
     tools: ToolsOpt = None,
     reasoning: ReasoningOpt = None,
     json_lines: Annotated[
-        bool, typer.Option("--json", help="Emit every event as one JSON object per line (JSON Lines).")
+        # metavar="": a flag, shown without the "<bool>" that reads as if it took a value
+        bool, typer.Option("--json", metavar="", help="Emit every event as one JSON object per line (JSON Lines).")
     ] = False,
     attach: Annotated[
         list[Path] | None,
@@ -192,12 +195,12 @@ def _guarded(action: object) -> int:
     """Run `action()`; report tyler errors on stderr as one line and turn them into exit codes."""
     from rich.markup import escape
 
-    from .console import err_console
+    from .console import err_console, user_message
 
     try:
         return int(action())  # type: ignore[operator]
     except ConfigurationError as exc:
-        err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        err_console().print(f"[bold red]error:[/bold red] {escape(user_message(exc))}")
         return 2
     except TylerError as exc:
         err_console().print(f"[bold red]{type(exc).__name__}:[/bold red] {escape(str(exc))}")

@@ -8,15 +8,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..context import UNANSWERED
 from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
 from .config import ModelChoice, chat_db_url, data_dir
 from .run_cmd import attach_files
-from .session import AgentOptions, stream_reply
+from .session import AgentOptions, TurnOutcome, stream_reply
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..messages import Thread
+    from ..messages import Message, Thread
 
 HELP = """\
 [bold]commands[/bold]
@@ -25,6 +26,7 @@ HELP = """\
   /resume ID        continue a conversation (ID or a prefix of it; "latest" for the last one)
   /model [NAME]     show or switch the model (e.g. /model local/smollm2, /model gpt-4o)
   /attach FILE      attach a file (image, PDF, text) to your next message
+  /retry            send your last message again (after a failed reply)
   /help             this help
   /exit             quit (also Ctrl-D, or Ctrl-C at the prompt)
 Ctrl-C while a reply streams stops it and keeps the chat open."""
@@ -109,23 +111,54 @@ class ChatSession:
     # -- one reply ---------------------------------------------------------------------------
     def _turn(self, text: str) -> None:
         from ..messages import Message
-        from .render import RichRenderer
 
+        last = self.thread.messages[-1] if self.thread.messages else None
+        if last is not None and _unanswered(last) and last.text == text and not self.pending:
+            # The same message typed again after a failure: one message, asked again.
+            self._reply(last)
+            return
         message = Message(role="user", content=text)
         message.attachments, self.pending = self.pending, []
         self.thread.add_message(message)
         if not self.thread.title:
             self.thread.title = _title_from(text)
+        self._reply(message)
+
+    def _retry(self) -> None:
+        """/retry: ask for a reply to the last user message again."""
+        from ..messages import Message
+
+        last_user = self.thread.get_last_message_by_role("user")
+        if last_user is None:
+            self.console.print("[dim]nothing to retry yet[/dim]")
+            return
+        if self.thread.messages[-1] is last_user:
+            self._reply(last_user)  # it got no reply: ask again, without a copy
+        else:
+            again = Message(role="user", content=last_user.content, attachments=list(last_user.attachments))
+            self._reply(self.thread.add_message(again))
+
+    def _reply(self, message: Message) -> None:
+        from .render import RichRenderer
+
+        message.attributes.pop(UNANSWERED, None)
         renderer = RichRenderer(self.console)
         # Whatever the outcome (done, failed, interrupted) the chat goes on and the thread, with
         # any partial answer the agent kept on it, is saved.
+        outcome = TurnOutcome.ERROR
         try:
-            self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
+            outcome = self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
         except KeyboardInterrupt:  # where no SIGINT handler could be installed
             renderer.interrupted()
+            outcome = TurnOutcome.INTERRUPTED
         except TylerError as exc:
             renderer.close()
             self.console.print(f"[bold red]{type(exc).__name__}:[/bold red] {_escape(str(exc))}")
+        if outcome == TurnOutcome.ERROR and self.thread.messages[-1] is message:
+            # Kept as it happened, but marked: later requests leave it out (no pile of unanswered
+            # questions), a resumed chat shows it once, and /retry asks it again.
+            message.attributes[UNANSWERED] = True
+            self.console.print("[dim]/retry sends it again[/dim]")
         self._save()
 
     def _save(self) -> None:
@@ -147,6 +180,7 @@ class ChatSession:
             "/resume": lambda: self._resume(arg or LATEST),
             "/model": lambda: self._model(arg),
             "/attach": lambda: self._attach(arg),
+            "/retry": self._retry,
         }
         handler = handlers.get(name)
         if handler is None:
@@ -155,7 +189,9 @@ class ChatSession:
         try:
             handler()
         except TylerError as exc:
-            self.console.print(f"[red]{_escape(str(exc))}[/red]")
+            from .console import user_message
+
+            self.console.print(f"[red]{_escape(user_message(exc))}[/red]")
         return None
 
     def _attach(self, arg: str) -> None:
@@ -203,7 +239,8 @@ class ChatSession:
         for message in self.thread.messages[-6:]:
             if message.role in ("user", "assistant") and message.text:
                 who = "you" if message.role == "user" else "tyler"
-                self.console.print(f"[dim]{who} › {_escape(_title_from(message.text, 200))}[/dim]")
+                note = " (no reply: /retry sends it again)" if _unanswered(message) else ""
+                self.console.print(f"[dim]{who} › {_escape(_title_from(message.text, 200))}{note}[/dim]")
 
     def _model(self, name: str) -> None:
         if not name:
@@ -260,6 +297,10 @@ async def _all_threads(store: Any, page: int = 200) -> list[Thread]:
         offset += page
 
 
+def _unanswered(message: Message) -> bool:
+    return message.role == "user" and bool(message.attributes.get(UNANSWERED))
+
+
 def _title_from(text: str, limit: int = 60) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -274,10 +315,16 @@ def _escape(text: str) -> str:
 def run_chat(options: AgentOptions, resume: str | None) -> int:
     """Entry of `tyler chat`; returns the exit code."""
     from .console import out_console
+    from .run_cmd import EXIT_BROKEN_PIPE, silence_stdout
 
+    chat_db_url()  # an unusable data directory is one error, before the history is touched
     history = _load_history()
     try:
         return ChatSession(options, out_console()).run(resume)
+    except BrokenPipeError:
+        # The reader went away (`tyler chat | head`): stop quietly, like `tyler run`.
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
     finally:
         _save_history(history)
 

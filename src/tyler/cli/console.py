@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 def out_console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    class _OutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits with status 1 from wherever it was writing; the commands turn a closed
+            # stdout into 141 (what a shell shows for SIGPIPE), so hand them the error instead.
+            self.quiet = True
+            raise BrokenPipeError("stdout was closed")
+
+    return _OutConsole(highlight=False)
 
 
 @cache
@@ -26,6 +33,18 @@ def err_console() -> Console:
 
     # soft_wrap: an error line piped to a log must stay one line (a terminal wraps it itself).
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def user_message(exc: BaseException) -> str:
+    """An error as the CLI user should read it: flags and environment variables, not Python."""
+    from ..exceptions import MissingAPIKeyError
+
+    if isinstance(exc, MissingAPIKeyError):
+        return (
+            f"missing API key: {exc.model} is served by {exc.provider}; set {exc.env_var} "
+            "(or choose another model with --model or TYLER_MODEL)"
+        )
+    return str(exc)
 
 
 @contextmanager

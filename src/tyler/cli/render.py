@@ -33,6 +33,8 @@ class TurnStats:
     completion_tokens: int = 0
     total_tokens: int = 0
     duration_ms: float | None = None
+    finished_at: float | None = None
+    finish_reason: str | None = None
     error: str | None = None
     error_type: str | None = None
     # The exception behind EXECUTION_ERROR: callers test its class (subclasses included), not a name.
@@ -50,25 +52,34 @@ class TurnStats:
             if self.call_started is not None:
                 self.streaming_seconds += now - self.call_started
                 self.call_started = None
+            self.finish_reason = event.data.get("finish_reason")
             usage = event.data.get("tokens") or {}
             self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.completion_tokens += int(usage.get("completion_tokens") or 0)
             self.total_tokens += int(usage.get("total_tokens") or 0)
         elif kind == EventType.EXECUTION_COMPLETE:
+            self.finished_at = now
             self.duration_ms = event.data.get("duration_ms")
             total = event.data.get("total_tokens")
             if total:
                 self.total_tokens = int(total)
         elif kind == EventType.EXECUTION_ERROR:
+            self.finished_at = now
             self.error = str(event.data.get("message") or "unknown error")
             self.error_type = event.data.get("error_type")
             self.exception = event.data.get("exception")
 
     @property
     def elapsed(self) -> float:
-        if self.duration_ms is not None:
-            return float(self.duration_ms) / 1000.0
-        return time.perf_counter() - self.started
+        # The same clock as the first token's: the run's own duration_ms starts later than this
+        # renderer (a model loading in another thread can hold the interpreter in between), and a
+        # first token shown later than the total reads as nonsense.
+        return (self.finished_at or time.perf_counter()) - self.started
+
+    @property
+    def truncated(self) -> bool:
+        """The last reply stopped at the token limit (or the context's end), not by itself."""
+        return self.finish_reason == "length"
 
     @property
     def first_token_latency(self) -> float | None:
@@ -91,6 +102,22 @@ class TurnStats:
         if speed is not None:
             parts.append(f"{speed:.0f} tokens/s")
         return " · ".join(parts)
+
+
+TRUNCATED_NOTE = "reply cut short: it reached the token limit or the end of the context window"
+
+
+def context_note(data: dict[str, Any]) -> str:
+    """One line saying what of the conversation was not sent as it is (CONTEXT_TRIMMED)."""
+    parts = []
+    if data.get("summarized_messages"):
+        parts.append(f"{data['summarized_messages']} earlier messages sent as a summary")
+    if data.get("omitted_messages"):
+        parts.append(f"{data['omitted_messages']} earlier messages left out")
+    if data.get("truncated_messages"):
+        parts.append(f"{data['truncated_messages']} long messages cut")
+    detail = ", ".join(parts) or "shortened"
+    return f"context: {detail} to fit the model's context window (all are kept in the conversation)"
 
 
 def abbreviate(value: Any, limit: int = 240, max_lines: int = 6) -> str:
@@ -323,6 +350,8 @@ class RichRenderer:
         elif kind == EventType.ITERATION_LIMIT:
             self._stop()
             self.console.print("[yellow]tool iteration limit reached[/yellow]")
+        elif kind == EventType.CONTEXT_TRIMMED:
+            self.errors.print(f"[dim]{context_note(data)}[/dim]", highlight=False)
         elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
             self.close()
 
@@ -363,7 +392,10 @@ class RichRenderer:
             from rich.text import Text
 
             self.errors.print(Text.assemble((f"{label}: ", "bold red"), self.stats.error))
-        elif self.show_usage and self.stats.duration_ms is not None:
+            return
+        if self.stats.truncated:
+            self.errors.print(f"[yellow]{TRUNCATED_NOTE}[/yellow]", highlight=False)
+        if self.show_usage and self.stats.duration_ms is not None:
             self.console.print(f"[dim]{self.stats.summary()}[/dim]", highlight=False)
 
 
@@ -408,8 +440,15 @@ class PlainRenderer:
             label = "error" if failed else "result"
             self.err.write(f"[tool] {data.get('tool_name')} {label}: {abbreviate(value, 200, 1)}\n")
             self.err.flush()
+        elif kind == EventType.CONTEXT_TRIMMED:
+            self._end_thinking()
+            self.err.write(f"[context] {context_note(data)}\n")
+            self.err.flush()
         elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
             self.close()
+            if kind == EventType.EXECUTION_COMPLETE and self.stats.truncated:
+                self.err.write(f"[{TRUNCATED_NOTE}]\n")
+                self.err.flush()
 
     def _end_thinking(self) -> None:
         if self._thinking_open:

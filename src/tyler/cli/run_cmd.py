@@ -18,7 +18,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a command killed by SIGPIPE
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
     import os
 
@@ -78,7 +78,7 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Itera
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`tyler run ... | head`): stop quietly, like other Unix tools.
-        _silence_stdout()
+        silence_stdout()
         return EXIT_BROKEN_PIPE
     if outcome == TurnOutcome.INTERRUPTED:
         return EXIT_INTERRUPTED

@@ -34,13 +34,17 @@ class AgentOptions:
             from ..providers.local import resolve_model_path
 
             resolve_model_path(self.model.name)
-        return Agent(
+        agent = Agent(
             name="tyler",
             model_name=self.model.name,
             purpose=self.purpose or DEFAULT_PURPOSE,
             tools=load_tools(self.tool_names()),
             reasoning=self.reasoning,
         )
+        # Routing finds a missing API key without sending anything: report it now (exit 2, before
+        # the user types a message), not as the first reply's failure.
+        agent._provider()
+        return agent
 
     def tool_names(self) -> list[str] | None:
         """The tool sets to load; None for the read-only defaults.

@@ -11,7 +11,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, MissingAPIKeyError
 from .base import ModelChunk, ModelRequest, ModelSettings, Provider, ToolCallDelta, ToolSpec, Usage
 
 
@@ -40,6 +40,11 @@ _COMPAT: dict[str, _Compat] = {
     "hosted_vllm": _Compat(None, ("HOSTED_VLLM_API_KEY",), ("HOSTED_VLLM_API_BASE",)),
 }
 _ANTHROPIC_BASE = "https://api.anthropic.com"
+# Hosted services that need an API key (local servers such as Ollama do not), by display name.
+_KEYED = {
+    "openai": "OpenAI", "deepseek": "DeepSeek", "groq": "Groq", "xai": "xAI", "openrouter": "OpenRouter",
+    "together_ai": "Together AI",
+}
 _OPENAI_BARE = ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-", "davinci", "babbage", "ft:gpt")
 
 
@@ -115,10 +120,9 @@ def _openai(
         base = _with_v1(base)
     key = api_key or _env(compat.key_envs)
     official = base.rstrip("/") == _OPENAI.base_url
-    if official and not key:
-        raise ConfigurationError(
-            f"model {model!r} is served by OpenAI: set OPENAI_API_KEY (or pass api_key=/api_base=)"
-        )
+    if not key and kind in _KEYED and compat.base_url and base.rstrip("/") == compat.base_url:
+        # The hosted service itself refuses a request without a key: say so before sending it.
+        raise MissingAPIKeyError(model, _KEYED[kind], compat.key_envs[0])
     return OpenAIProvider(
         base_url=base, model=model, api_key=key, name=kind, official=official, headers=headers, client=client
     )
@@ -130,9 +134,7 @@ def _anthropic(model: str, api_base: str | None, api_key: str | None, headers: A
     base = api_base or _env(("ANTHROPIC_BASE_URL", "ANTHROPIC_API_BASE")) or _ANTHROPIC_BASE
     key = api_key or _env(("ANTHROPIC_API_KEY",))
     if base.rstrip("/") == _ANTHROPIC_BASE and not key:
-        raise ConfigurationError(
-            f"model {model!r} is served by Anthropic: set ANTHROPIC_API_KEY (or pass api_key=/api_base=)"
-        )
+        raise MissingAPIKeyError(model, "Anthropic", "ANTHROPIC_API_KEY")
     return AnthropicProvider(base_url=base, model=model, api_key=key, headers=headers, client=client)
 
 

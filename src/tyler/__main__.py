@@ -1,0 +1,5 @@
+"""`python -m tyler` (same as the `tyler` command)."""
+
+from .cli import main
+
+main()
