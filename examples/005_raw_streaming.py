@@ -84,7 +84,13 @@ def create_app(agent: Agent) -> Any:
 def main(argv: list[str]) -> None:
     agent = make_agent()
     if argv[:1] == ["--serve"]:
-        import uvicorn
+        try:
+            import fastapi  # noqa: F401  (create_app needs it)
+            import uvicorn
+        except ImportError as exc:
+            print(f"--serve needs FastAPI and uvicorn ({exc.name} is missing): pip install fastapi uvicorn",
+                  file=sys.stderr)
+            raise SystemExit(2) from None
 
         port = int(argv[1]) if len(argv) > 1 else 8000
         uvicorn.run(create_app(agent), host="127.0.0.1", port=port)

@@ -1,12 +1,14 @@
 """A terminal chat that streams and remembers: conversations are kept in SQLite and resumed by id.
 
-    python examples/007_streaming_chat.py                 # session "main-chat" in ./chat.db
+    python examples/007_streaming_chat.py                 # session "main-chat"
     python examples/007_streaming_chat.py work-notes      # another session
 
 Type /exit (or exit, quit, Ctrl-D) to leave, /new to forget this session's history. Ctrl-C while
 the assistant is answering stops that answer only (what was already shown stays in the history,
-marked interrupted); Ctrl-C at the prompt leaves. The database is $TYLER_CHAT_DB (default sqlite+aiosqlite:///chat.db); the
-model is $TYLER_EXAMPLE_MODEL (default gpt-4o).
+marked interrupted); Ctrl-C at the prompt leaves. The database is $TYLER_CHAT_DB, by default
+example-chat.db in tyler's data directory ($TYLER_DATA_DIR, else the platform's user data
+directory, as for `tyler chat`), not wherever the example was started; the model is
+$TYLER_EXAMPLE_MODEL (default gpt-4o).
 """
 
 from __future__ import annotations
@@ -20,7 +22,19 @@ import threading
 from tyler import Agent, EventType, Message, Thread, ThreadStore
 
 MODEL = os.environ.get("TYLER_EXAMPLE_MODEL", "gpt-4o")
-DB_URL = os.environ.get("TYLER_CHAT_DB", "sqlite+aiosqlite:///chat.db")
+
+
+def database_url() -> str:
+    """$TYLER_CHAT_DB, else example-chat.db in tyler's data directory (created if missing)."""
+    if os.environ.get("TYLER_CHAT_DB"):
+        return os.environ["TYLER_CHAT_DB"]
+    from pathlib import Path
+
+    import platformdirs
+
+    directory = Path(os.environ.get("TYLER_DATA_DIR") or platformdirs.user_data_dir("tyler", appauthor=False))
+    directory.expanduser().mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{directory.expanduser() / 'example-chat.db'}"
 
 
 async def open_thread(store: ThreadStore, session_id: str) -> Thread:
@@ -59,7 +73,7 @@ def start_reader() -> asyncio.Queue[str | None]:
 
 
 async def main(session_id: str) -> None:
-    async with await ThreadStore.create(DB_URL) as store:
+    async with await ThreadStore.create(database_url()) as store:
         # With thread_store set, the agent saves each message as the run goes.
         agent = Agent(name="chat-assistant", model_name=MODEL, purpose="To have helpful conversations",
                       thread_store=store)

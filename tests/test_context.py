@@ -202,6 +202,14 @@ async def test_policy_counts_each_message_once_and_errors_when_asked() -> None:
     assert info.value.limit == 400
 
 
+async def test_a_long_thread_asks_the_tokenizer_only_about_its_newest_messages() -> None:
+    provider = _Provider(window=400)
+    thread = Thread(messages=[Message(role="user", content=f"{i} " + "w" * 400) for i in range(200)])
+    plan = await ContextPolicy("my-model").plan(provider, thread, "system", [], ModelSettings())
+    assert plan.omitted == 197
+    assert len(provider.counted) < 20  # the rest are left out whatever their exact size
+
+
 async def test_policy_summarizes_once_and_keeps_the_summary_on_the_thread() -> None:
     provider = _Provider(window=400)
     thread = Thread(messages=[Message(role="user", content=f"{i} " + "w" * 400) for i in range(5)])

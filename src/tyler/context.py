@@ -257,20 +257,42 @@ class TokenCounter:
             return [estimate_tokens(t) for t in texts]
         return await self.exact(texts)
 
-    async def count_messages(self, messages: Sequence[Message]) -> list[int]:
+    async def count_messages(self, messages: Sequence[Message], budget: int | None = None) -> list[int]:
+        """Token counts of `messages` (with their overhead).
+
+        With `budget`, only the newest messages that could fit are counted by the tokenizer; older
+        ones get the estimate (they are left out either way), so resuming a long thread costs a
+        few tokenizer calls, not one per message.
+        """
         keys = [(m.id, len(m.text), len(m.tool_calls or ())) for m in messages]
-        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        first = 0
+        if budget is not None and self.exact is not None:
+            first = _newest_within(messages, keys, self._cache, 2 * budget)
+        missing = [i for i in range(first, len(keys)) if keys[i] not in self._cache]
         if missing:
             counted = await self.count_texts([message_text(messages[i]) for i in missing])
             for i, n in zip(missing, counted, strict=True):
                 self._cache[keys[i]] = n + _MESSAGE_OVERHEAD
                 if len(self._cache) > _CACHE_SIZE:
                     self._cache.popitem(last=False)
-        out = []
-        for key in keys:
+        out = [estimate_tokens(message_text(m)) + _MESSAGE_OVERHEAD for m in messages[:first]]
+        for key in keys[first:]:
             self._cache.move_to_end(key)
             out.append(self._cache[key])
         return out
+
+
+def _newest_within(
+    messages: Sequence[Message], keys: list[tuple[str, int, int]], cache: dict[tuple[str, int, int], int], limit: int
+) -> int:
+    """Index of the oldest message of the newest stretch whose (cached or estimated) size is <= `limit`."""
+    total = 0
+    for i in range(len(messages) - 1, -1, -1):
+        cached = cache.get(keys[i])
+        total += cached if cached is not None else estimate_tokens(message_text(messages[i])) + _MESSAGE_OVERHEAD
+        if total > limit:
+            return i
+    return 0
 
 
 def check_strategy(strategy: Any, window: Any) -> None:
@@ -343,7 +365,7 @@ class ContextPolicy:
         if budget is None:
             assert window is not None
             budget = max(_MIN_BUDGET, window - reserve - fixed)
-        costs = await counter.count_messages(messages)
+        costs = await counter.count_messages(messages, budget)
         total = sum(costs)
         if total <= budget:
             return ContextPlan(list(messages), total, budget)

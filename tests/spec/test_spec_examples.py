@@ -119,6 +119,19 @@ async def test_005_openai_compatible_server(fake: FakeModelServer) -> None:
     assert len(fake.requests) == 2
 
 
+def test_005_serve_without_uvicorn_says_what_to_install(fake: FakeModelServer, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "uvicorn.py").write_text('raise ImportError("No module named uvicorn", name="uvicorn")\n')
+    done = subprocess.run(
+        [sys.executable, str(example("005_raw_streaming.py")), "--serve", "0"], cwd=tmp_path,
+        env=program_env(fake, PYTHONPATH=str(blocked)), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "pip install fastapi uvicorn" in done.stderr and "uvicorn is missing" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_006_thinking_tokens_claude(fake: FakeModelServer, tmp_path: Path) -> None:
     turn = Turn(thinking_chunks=["137 * 284 = ", "38,908."], text="The answer is 38,908.")
     fake.enqueue(turn, turn, turn)
@@ -154,20 +167,22 @@ def test_006_without_thinking(fake: FakeModelServer, tmp_path: Path) -> None:
 def test_007_streaming_chat_resumes(fake: FakeModelServer, tmp_path: Path) -> None:
     script = example("007_streaming_chat.py")
     fake.enqueue(Turn(text="Hi! I am listening."))
-    first = run_script(script, fake, tmp_path, stdin="hello\n\nexit\n").stdout
+    data = str(tmp_path / "data")  # the database goes to the data directory, not the current one
+    first = run_script(script, fake, tmp_path, stdin="hello\n\nexit\n", TYLER_DATA_DIR=data).stdout
+    assert (tmp_path / "data" / "example-chat.db").is_file() and not (tmp_path / "chat.db").exists()
     assert first.startswith("🆕 Starting new conversation 'main-chat'...\n")
     assert "🤖 Hi! I am listening.\n\n" in first and first.endswith("👋 Bye\n")
     assert len(fake.requests) == 1  # the empty line was not sent
 
     fake.enqueue(Turn(text="You said hello."))
-    second = run_script(script, fake, tmp_path, stdin="what did I say?\n").stdout  # EOF leaves too
+    second = run_script(script, fake, tmp_path, stdin="what did I say?\n", TYLER_DATA_DIR=data).stdout  # EOF too
     assert second.startswith("📚 Resuming conversation 'main-chat' (2 messages)...\n")
     assert "🤖 You said hello.\n\n" in second
     history = [(m["role"], m["content"]) for m in fake.requests[1].messages if m["role"] != "system"]
     assert history == [("user", "hello"), ("assistant", "Hi! I am listening."), ("user", "what did I say?")]
 
     fake.enqueue(Turn(text="Fresh start."))
-    third = run_script(script, fake, tmp_path, stdin="/new\nagain\n/exit\n").stdout
+    third = run_script(script, fake, tmp_path, stdin="/new\nagain\n/exit\n", TYLER_DATA_DIR=data).stdout
     assert "🧹 History cleared." in third and "🤖 Fresh start." in third
     assert [m["role"] for m in fake.requests[2].messages] == ["system", "user"]
 
@@ -211,7 +226,8 @@ def test_008_streaming_patterns(fake: FakeModelServer, tmp_path: Path) -> None:
 def test_007_ctrl_c_stops_only_the_answer(fake: FakeModelServer, tmp_path: Path) -> None:
     fake.enqueue(Turn(text=STORY, delay=0.02), Turn(text="Second answer."))
     proc = subprocess.Popen(
-        [sys.executable, str(example("007_streaming_chat.py"))], cwd=tmp_path, env=program_env(fake),
+        [sys.executable, str(example("007_streaming_chat.py"))], cwd=tmp_path,
+        env=program_env(fake, TYLER_DATA_DIR=str(tmp_path / "data")),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )
     try:
