@@ -35,6 +35,7 @@ def test_defaults_and_positional_construction() -> None:
 def test_event_types_are_stable_strings() -> None:
     expected = {
         "ITERATION_START": "iteration_start",
+        "CONTEXT_TRIMMED": "context_trimmed",
         "LLM_REQUEST": "llm_request",
         "LLM_STREAM_CHUNK": "llm_stream_chunk",
         "LLM_THINKING_CHUNK": "llm_thinking_chunk",
