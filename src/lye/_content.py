@@ -1,13 +1,24 @@
 """Turning bytes into text a model can read: charset decoding, HTML to Markdown, PDF text.
 
 html2text and pypdf are imported inside the functions so `import lye` stays cheap.
+
+Budgets: PDF text is extracted in a child process (`python -m lye._pdf_worker`) that is killed
+when its time is up and runs under a memory limit, since one hostile page can keep pypdf busy
+for many seconds inside a single call. HTML is converted in chunks, off the event loop, and the
+conversion stops between chunks when its caller gives up or when enough text was produced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import io
+import json
+import subprocess
+import sys
+import threading
 from html.parser import HTMLParser
+from typing import Any
 
 from tyler.exceptions import ConfigurationError
 
@@ -35,11 +46,16 @@ def decode_bytes(data: bytes, charset: str | None = None, *, truncated: bool = F
     """
     if charset:
         try:
-            codecs.lookup(charset)
+            # rot13, base64, zlib... are codecs too, but not text encodings: bytes.decode refuses them.
+            if not getattr(codecs.lookup(charset), "_is_text_encoding", True):
+                charset = None
         except LookupError:
             charset = None
     if charset:
-        return data.decode(charset, errors="replace")
+        try:
+            return data.decode(charset, errors="replace")
+        except (UnicodeError, ValueError, LookupError):  # "idna" and co. fail whatever `errors` says
+            pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -81,8 +97,30 @@ def looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html")) or "<html" in head
 
 
-def html_to_markdown(html: str, *, base_url: str = "", plain: bool = False) -> str:
-    """Readable Markdown (or plain text) from an HTML document, via html2text."""
+_HTML_CHUNK = 32 * 1024
+
+
+def looks_binary(text: str) -> bool:
+    """Whether decoded text is mostly control characters (binary served as text/html...)."""
+    head = text[:4096]
+    controls = sum(1 for ch in head if ch < " " and ch not in "\t\n\r\f") + head.count("\ufffd")
+    return bool(head) and controls * 10 > len(head)
+
+
+def html_to_markdown(
+    html: str,
+    *,
+    base_url: str = "",
+    plain: bool = False,
+    max_chars: int | None = None,
+    stop: threading.Event | None = None,
+) -> str:
+    """Readable Markdown (or plain text) from an HTML document, via html2text.
+
+    The document is fed in chunks: conversion ends early (with a note) once about `max_chars`
+    characters were produced, and raises TimeoutError at the next chunk once `stop` is set
+    (the caller gave up: the thread it runs in does not go on for minutes).
+    """
     try:
         import html2text
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -96,18 +134,93 @@ def html_to_markdown(html: str, *, base_url: str = "", plain: bool = False) -> s
     converter.ignore_links = plain
     converter.ignore_emphasis = plain
     converter.single_line_break = False
-    text = converter.handle(html)
+    converter.start = True
+    stopped = _feed_html(converter, html, max_chars, stop)
+    text = converter.finish()
     # Collapse runs of blank lines html2text leaves behind deep layouts.
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):
             out.append(line)
-    return "\n".join(out).strip()
+    text = "\n".join(out).strip()
+    return text + "\n\n[conversion stopped here: the page goes on]" if stopped else text
 
 
-def pdf_to_text(data: bytes, *, max_pages: int = 200) -> tuple[str, int]:
-    """Text of a PDF (first `max_pages` pages) and its page count, via pypdf."""
+def _feed_html(converter: Any, html: str, max_chars: int | None, stop: threading.Event | None) -> bool:
+    """Feed `html` chunk by chunk; True when stopped early because enough text was produced."""
+    produced = 0
+    counted = 0
+    for start in range(0, len(html), _HTML_CHUNK):
+        if stop is not None and stop.is_set():
+            raise TimeoutError("HTML conversion stopped: its time is up")
+        converter.feed(html[start : start + _HTML_CHUNK])
+        out = converter.outtextlist
+        produced += sum(len(piece) for piece in out[counted:])
+        counted = len(out)
+        if max_chars is not None and produced > max_chars:
+            return True
+    converter.feed("")
+    return False
+
+
+async def html_to_markdown_async(html: str, *, base_url: str, plain: bool, max_chars: int) -> str:
+    """`html_to_markdown` in a worker thread that stops when this call is cancelled."""
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(
+            html_to_markdown, html, base_url=base_url, plain=plain, max_chars=max_chars, stop=stop
+        )
+    finally:
+        stop.set()
+
+
+PDF_TIMEOUT = 30.0  # seconds files-read allows for extracting a PDF's text
+PDF_MEMORY = 1 << 30  # address space of the extracting process
+
+
+def _pdf_result(out: bytes, err: bytes, code: int | None) -> tuple[str, int]:
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        answer = {"error": f"text extraction failed (exit {code}): {err.decode(errors='replace')[-300:].strip()}"}
+    if "error" in answer:
+        raise ValueError(answer["error"])
+    return answer["text"], answer["pages"]
+
+
+def _pdf_command(max_pages: int) -> list[str]:
+    return [sys.executable, "-m", "lye._pdf_worker", str(max_pages), str(PDF_MEMORY)]
+
+
+def pdf_to_text(data: bytes, *, timeout: float = PDF_TIMEOUT, max_pages: int = 200) -> tuple[str, int]:
+    """Text of a PDF and its page count, extracted in a child process killed after `timeout` s."""
+    try:
+        done = subprocess.run(_pdf_command(max_pages), input=data, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"extracting its text took longer than {timeout:g} s; stopped") from None
+    return _pdf_result(done.stdout, done.stderr, done.returncode)
+
+
+async def pdf_to_text_async(data: bytes, *, max_pages: int = 200) -> tuple[str, int]:
+    """`pdf_to_text` without blocking the loop; cancelling the call kills the child process."""
+    proc = await asyncio.create_subprocess_exec(
+        *_pdf_command(max_pages),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate(data)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return _pdf_result(out, err, proc.returncode)
+
+
+def extract_pdf(data: bytes, *, max_pages: int = 200) -> tuple[str, int]:
+    """Text of a PDF (first `max_pages` pages) and its page count, via pypdf, in this process."""
     try:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError

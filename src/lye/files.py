@@ -17,22 +17,25 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import errno
 import fnmatch
 import io
 import json
 import mimetypes
 import os
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._common import env_int, human_size, make_tool, schema
-from ._content import clip, pdf_to_text
+from ._content import PDF_TIMEOUT, clip, pdf_to_text
 from .errors import FileToolError, WorkspaceEscapeError
-from .workspace import Workspace
+from .workspace import _NOFOLLOW, DIR_FLAGS, MAX_DEPTH, PATH_FLAGS, READ_FLAGS, WalkState, Workspace, os_error
 
 DEFAULT_MAX_CHARS = 20_000
 SNIFF_BYTES = 8192
 PARSE_LIMIT = 10 * 1024 * 1024  # JSON/CSV/PDF above this are not parsed whole
+RENDER_LIMIT = 16_000_000  # characters of a formatted JSON/CSV view rendered at most
 SEARCH_FILE_LIMIT = 2 * 1024 * 1024  # content search skips larger files
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".ruff_cache"}
 
@@ -80,104 +83,172 @@ def _text_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def _existing_file(ws: Workspace, path: str) -> tuple[Path, Path]:
-    root = ws.root
-    target = ws.resolve(path, root=root)
-    if not target.exists():
-        raise FileToolError(f"no such file: {path!r}")
-    if target.is_dir():
-        raise FileToolError(f"{path!r} is a directory; use files-list to see its contents")
-    if not target.is_file():
+def _open_existing(ws: Workspace, path: str) -> tuple[int, str, os.stat_result]:
+    """A descriptor of the regular file `path`, its shown path and its stat."""
+    try:
+        fd, rel = ws.open(path, READ_FLAGS)
+    except FileNotFoundError:
+        raise FileToolError(f"no such file: {path!r}") from None
+    except OSError as exc:
+        raise os_error(exc, path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FileToolError(f"{path!r} is a directory; use files-list to see its contents")
         raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); it cannot be read")
-    return root, target
+    return fd, rel, info
 
 
 # --------------------------------------------------------------------------------------------- read
 
 
-def _read_text_window(target: Path, offset: int, max_chars: int, encoding: str) -> tuple[str, bool]:
+def _read_text_window(handle: Any, offset: int, max_chars: int, encoding: str) -> tuple[str, bool]:
     """Characters [offset, offset+max_chars) of a text file, without loading all of it."""
-    with target.open("r", encoding=encoding, errors="replace", newline="") as handle:
-        skipped = 0
-        while skipped < offset:
-            chunk = handle.read(min(1 << 20, offset - skipped))
-            if not chunk:
-                break
-            skipped += len(chunk)
-        window = handle.read(max_chars)
-        more = bool(handle.read(1))
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="replace", newline="")
+    skipped = 0
+    while skipped < offset:
+        chunk = text.read(min(1 << 20, offset - skipped))
+        if not chunk:
+            break
+        skipped += len(chunk)
+    window = text.read(max_chars)
+    more = bool(text.read(1))
+    text.detach()
     return window, more
 
 
-def _describe_binary(rel: str, target: Path, size: int) -> str:
-    kind = mimetypes.guess_type(target.name)[0] or "unknown type"
+def _describe_binary(rel: str, size: int) -> str:
+    kind = mimetypes.guess_type(rel)[0] or "unknown type"
     return (
         f"{rel} is a binary file ({kind}, {human_size(size)}); its content is not shown. "
         "Only text, JSON, CSV and PDF files can be read."
     )
 
 
-def _render_json(raw: str) -> str:
+class _Window:
+    """Collects characters [offset, offset+size] of a rendering produced piece by piece.
+
+    Pieces before the window are counted and dropped, and rendering stops one character past
+    it, so memory stays near `size` whatever the rendering's full length (a 2 MB JSON nested
+    900 deep is a gigabyte pretty-printed). At most RENDER_LIMIT characters are rendered.
+    """
+
+    def __init__(self, offset: int, size: int) -> None:
+        self.offset, self.stop = offset, min(offset + size + 1, RENDER_LIMIT)
+        self.reset()
+
+    def reset(self) -> None:
+        self.seen = 0
+        self.parts: list[str] = []
+
+    def add(self, piece: str) -> bool:
+        """Take a piece; True when the window is full (stop rendering)."""
+        start, self.seen = self.seen, self.seen + len(piece)
+        if self.seen > self.offset:
+            self.parts.append(piece[max(self.offset - start, 0) : self.stop - start])
+        return self.seen >= self.stop
+
+    def render(self, rel: str, max_chars: int, complete: bool) -> str:
+        text = "".join(self.parts)
+        window, more = text[:max_chars], len(text) > max_chars or not complete
+        if self.offset and not window:
+            if self.seen >= RENDER_LIMIT:
+                return (
+                    f"offset {self.offset} is past the first {RENDER_LIMIT} characters of the formatted view of "
+                    f"{rel}, the most shown; read less of it or convert it to smaller files"
+                )
+            return f"offset {self.offset} is at or past the end of {rel}; nothing more to read."
+        if self.offset == 0 and not more:
+            return window
+        end = self.offset + len(window)
+        total = f" of {self.seen}" if complete else ""
+        note = f"\n\n[truncated: showing characters {self.offset}-{end}{total}"
+        if more and end < RENDER_LIMIT:
+            note += f"; call files-read again with offset={end} to read on"
+        elif more:
+            note += f"; the formatted view stops at {RENDER_LIMIT} characters"
+        return window + note + "]"
+
+
+def _render_json(raw: str, window: _Window) -> bool:
+    """Pretty-print into `window`; False when it stopped before the end."""
     try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+        pieces = json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(json.loads(raw))
+        return all(not window.add(piece) for piece in pieces)
     except json.JSONDecodeError as exc:
-        return f"[not valid JSON: {exc}; showing the raw text]\n{raw}"
+        reason = f"not valid JSON: {exc}"
+    except RecursionError:
+        reason = "JSON nested too deeply to pretty-print"
+    window.reset()
+    return not window.add(f"[{reason}; showing the raw text]\n") and not window.add(raw)
 
 
-def _render_csv(raw: str, suffix: str) -> str:
-    sample = raw[:4096]
+def _render_csv(raw: str, suffix: str, window: _Window) -> bool:
+    """A Markdown table into `window`; False when it stopped before the end."""
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        dialect: Any = csv.Sniffer().sniff(raw[:4096], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel_tab if suffix == ".tsv" else csv.excel
-    rows = list(csv.reader(io.StringIO(raw), dialect))
+    try:
+        rows = width = 0
+        for row in csv.reader(io.StringIO(raw), dialect):  # counted first, never kept
+            rows, width = rows + 1, max(width, len(row))
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL...
+        return not window.add(f"[not readable as CSV: {exc}; showing the raw text]\n") and not window.add(raw)
     if not rows:
-        return "(empty CSV file)"
-    width = max(len(row) for row in rows)
-    lines = [f"CSV: {len(rows) - 1} data rows, {width} columns", ""]
-    for number, row in enumerate(rows):
-        cells = [cell.replace("|", "\\|").replace("\n", " ") for cell in row] + [""] * (width - len(row))
-        lines.append("| " + " | ".join(cells) + " |")
-        if number == 0:
-            lines.append("|" + "---|" * width)
-    return "\n".join(lines)
+        return not window.add("(empty CSV file)")
+    if window.add(f"CSV: {rows - 1} data rows, {width} columns\n"):
+        return False
+    for number, row in enumerate(csv.reader(io.StringIO(raw), dialect)):
+        # Rows are not padded to the widest one: one wide row would multiply every other row.
+        line = "\n| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |"
+        if window.add(line) or (number == 0 and window.add("\n|" + "---|" * width)):
+            return False
+    return True
+
+
+def _read_pdf(handle: Any, rel: str, size: int, offset: int, max_chars: int) -> str:
+    if size > PARSE_LIMIT * 5:
+        return f"{rel} is a PDF of {human_size(size)}, too large to extract text from here."
+    handle.seek(0)
+    try:
+        text, pages = pdf_to_text(handle.read(), timeout=PDF_TIMEOUT)
+    except ValueError as exc:
+        raise FileToolError(f"{rel}: {exc}") from exc
+    header = f"{rel} (PDF, {pages} pages, {human_size(size)})\n\n"
+    return header + clip(text, max_chars, offset=offset, hint="call files-read again with offset={next}")
 
 
 def _read_sync(ws: Workspace, path: str, offset: int, max_chars: int) -> str:
-    root, target = _existing_file(ws, path)
-    rel = ws.relative(target, root=root)
-    size = target.stat().st_size
-    if size == 0:
-        return f"{rel} is empty (0 bytes)."
-    with target.open("rb") as handle:
+    fd, rel, info = _open_existing(ws, path)
+    size = info.st_size
+    with os.fdopen(fd, "rb") as handle:
+        if size == 0:
+            return f"{rel} is empty (0 bytes)."
         head = handle.read(SNIFF_BYTES)
-    suffix = target.suffix.lower()
-    if head.startswith(b"%PDF-") or suffix == ".pdf":
-        if size > PARSE_LIMIT * 5:
-            return f"{rel} is a PDF of {human_size(size)}, too large to extract text from here."
-        try:
-            text, pages = pdf_to_text(target.read_bytes())
-        except ValueError as exc:
-            raise FileToolError(f"{rel}: {exc}") from exc
-        header = f"{rel} (PDF, {pages} pages, {human_size(size)})\n\n"
-        return header + clip(text, max_chars, offset=offset, hint="call files-read again with offset={next}")
-    encoding = _text_encoding(head)
-    if encoding in ("utf-8", "cp1252") and _is_binary(head):
-        return _describe_binary(rel, target, size)
-    if size <= PARSE_LIMIT and suffix in (".json", ".csv", ".tsv"):
-        raw = target.read_text(encoding=encoding, errors="replace")
-        rendered = _render_json(raw) if suffix == ".json" else _render_csv(raw, suffix)
-        return clip(rendered, max_chars, offset=offset, hint="call files-read again with offset={next}")
-    window, more = _read_text_window(target, offset, max_chars, encoding)
-    if offset and not window:
+        suffix = PurePosixPath(rel).suffix.lower()
+        if head.startswith(b"%PDF-") or suffix == ".pdf":
+            return _read_pdf(handle, rel, size, offset, max_chars)
+        encoding = _text_encoding(head)
+        if encoding in ("utf-8", "cp1252") and _is_binary(head):
+            return _describe_binary(rel, size)
+        handle.seek(0)
+        if size <= PARSE_LIMIT and suffix in (".json", ".csv", ".tsv"):
+            raw = handle.read().decode(encoding, errors="replace")
+            window = _Window(offset, max_chars)
+            complete = _render_json(raw, window) if suffix == ".json" else _render_csv(raw, suffix, window)
+            return window.render(rel, max_chars, complete)
+        window_text, more = _read_text_window(handle, offset, max_chars, encoding)
+    if offset and not window_text:
         return f"offset {offset} is at or past the end of {rel} ({human_size(size)}); nothing more to read."
     if offset == 0 and not more:
-        return window
-    end = offset + len(window)
+        return window_text
+    end = offset + len(window_text)
     note = f"\n\n[truncated: showing characters {offset}-{end} of {rel} ({human_size(size)})"
     if more:
         note += f"; call files-read again with offset={end} to read on"
-    return window + note + "]"
+    return window_text + note + "]"
 
 
 async def read_file(
@@ -194,26 +265,32 @@ async def read_file(
 
 
 def _write_sync(ws: Workspace, path: str, content: str, mode: str) -> str:
-    root = ws.root
-    target = ws.resolve(path, root=root)
-    if target == root or target.is_dir():
-        raise FileToolError(f"{path!r} is a directory; give a file path")
-    if target.exists() and not target.is_file():
-        # Opening a FIFO for writing blocks until a reader appears: a worker thread stuck forever.
-        raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); it cannot be written")
-    if mode == "create" and target.exists():
-        raise FileToolError(f"{path!r} already exists (mode='create' never overwrites)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # The parent now exists: resolve again so a symlinked parent created meanwhile is still caught.
-    target = ws.resolve(target, root=root)
-    data = content.encode("utf-8")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "append" else os.O_TRUNC)
-    # O_NOFOLLOW: a symlink swapped in at the last component after the check is not followed.
-    fd = os.open(target, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+    flags |= {"append": os.O_APPEND, "create": os.O_EXCL, "overwrite": 0}[mode]
+    try:
+        # Non-blocking: opening a FIFO with no reader fails instead of blocking a worker thread
+        # forever; the descriptor is checked to be a regular file before anything is written.
+        fd, rel = ws.open(path, flags, 0o644, make_parents=True)
+    except FileExistsError:
+        raise FileToolError(f"{path!r} already exists (mode='create' never overwrites)") from None
+    except IsADirectoryError:
+        raise FileToolError(f"{path!r} is a directory; give a file path") from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); cannot write") from None
+        raise os_error(exc, path) from None
     with os.fdopen(fd, "wb") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FileToolError(f"{path!r} is a directory; give a file path")
+        if not stat.S_ISREG(info.st_mode):
+            raise FileToolError(f"{path!r} is not a regular file (a FIFO, socket or device); it cannot be written")
+        if mode == "overwrite":
+            handle.truncate(0)  # only now: O_TRUNC would have emptied before the checks
+        data = content.encode("utf-8", errors="replace")  # a lone surrogate cannot be UTF-8
         handle.write(data)
     verb = "Appended" if mode == "append" else "Wrote"
-    return f"{verb} {human_size(len(data))} to {ws.relative(target, root=root)}"
+    return f"{verb} {human_size(len(data))} to {rel}"
 
 
 async def write_file(path: str, content: str, mode: str = "overwrite", *, workspace: Workspace | None = None) -> str:
@@ -227,52 +304,85 @@ async def write_file(path: str, content: str, mode: str = "overwrite", *, worksp
 # --------------------------------------------------------------------------------------------- list
 
 
-def _entry_line(ws: Workspace, root: Path, entry: Path) -> str:
-    rel = entry.relative_to(root).as_posix()
-    if entry.is_symlink():
-        try:
-            ws.resolve(entry, root=root)
-        except WorkspaceEscapeError:
-            return f"{rel} -> (link outside the workspace, not accessible)"
-        except FileToolError:
-            return f"{rel} -> (broken link, not accessible)"
-    if entry.is_dir():
-        return f"{rel}/"
+def _link_line(ws: Workspace, root: Path, rel: str) -> str:
+    """How a symlink is listed: what it leads to, if that is inside the workspace."""
     try:
-        return f"{rel}  ({human_size(entry.stat().st_size)})"
+        fd, _target = ws.open(rel, PATH_FLAGS, root=root)
+    except WorkspaceEscapeError:
+        return f"{rel} -> (link outside the workspace, not accessible)"
+    except (FileToolError, OSError):
+        return f"{rel} -> (broken link, not accessible)"
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return f"{rel}/" if stat.S_ISDIR(info.st_mode) else f"{rel}  ({human_size(info.st_size)})"
+
+
+def _entry_line(ws: Workspace, root: Path, rel: str, entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return _link_line(ws, root, rel)
+    try:
+        info = entry.stat(follow_symlinks=False)
     except OSError:
         return f"{rel}  (unreadable)"
+    return f"{rel}/" if stat.S_ISDIR(info.st_mode) else f"{rel}  ({human_size(info.st_size)})"
 
 
-def _walk(base: Path, recursive: bool) -> list[Path]:
-    if not recursive:
-        return sorted(base.iterdir(), key=lambda p: p.name)
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        here = Path(dirpath)
-        found.extend(here / d for d in dirnames)
-        found.extend(here / f for f in sorted(filenames))
-    return sorted(found)
+def _open_dir(ws: Workspace, root: Path, path: str) -> tuple[int, str]:
+    try:
+        return ws.open(path, DIR_FLAGS, root=root)
+    except FileNotFoundError:
+        raise FileToolError(f"no such directory: {path!r}") from None
+    except NotADirectoryError:
+        raise FileToolError(f"{path!r} is a file, not a directory; use files-read to read it") from None
+    except OSError as exc:
+        raise os_error(exc, path) from None
+
+
+def _walk_notes(state: WalkState) -> list[str]:
+    notes = []
+    if state.too_deep:
+        notes.append(
+            f"[{len(state.too_deep)} folder(s) deeper than {MAX_DEPTH} levels not walked, e.g. "
+            f"{state.too_deep[0][:200]}/; list them directly]"
+        )
+    if state.unreadable:
+        notes.append(f"[{len(state.unreadable)} folder(s) could not be read, e.g. {state.unreadable[0][:200]}/]")
+    return notes
 
 
 def _list_sync(ws: Workspace, path: str, recursive: bool, pattern: str | None, limit: int) -> str:
     root = ws.root
-    base = ws.resolve(path, root=root)
-    if not base.exists():
-        raise FileToolError(f"no such directory: {path!r}")
-    if not base.is_dir():
-        raise FileToolError(f"{path!r} is a file, not a directory; use files-read to read it")
-    entries = _walk(base, recursive)
-    if pattern:
-        entries = [e for e in entries if fnmatch.fnmatch(e.name, pattern)]
-    shown = [_entry_line(ws, root, e) for e in entries[:limit]]
-    title = f"{ws.relative(base, root=root)}: {len(entries)} entries"
-    if not entries:
+    fd, rel = _open_dir(ws, root, path)
+    state = WalkState()
+    lines: list[tuple[str, str]] = []
+    count = 0
+    try:
+        if recursive:
+            entries = ws.walk(fd, rel, state, SKIP_DIRS)
+        else:
+            entries = ((e.name if rel == "." else f"{rel}/{e.name}", e, fd) for e in _scan(fd))
+        for child, entry, _dir_fd in entries:
+            if pattern and not fnmatch.fnmatch(entry.name, pattern):
+                continue
+            count += 1
+            lines.append((child, _entry_line(ws, root, child, entry)))
+    finally:
+        os.close(fd)
+    lines.sort()
+    shown = [line for _child, line in lines[:limit]]
+    title = f"{rel}: {count} entries"
+    if not lines:
         return title + " (empty)" if not pattern else title + f" matching {pattern!r}"
-    if len(entries) > limit:
-        shown.append(f"[... {len(entries) - limit} more not shown; raise max_entries or narrow the path]")
-    return title + "\n" + "\n".join(shown)
+    if count > limit:
+        shown.append(f"[... {count - limit} more not shown; raise max_entries or narrow the path]")
+    return "\n".join([title, *shown, *_walk_notes(state)])
+
+
+def _scan(fd: int) -> list[os.DirEntry[str]]:
+    with os.scandir(fd) as it:
+        return sorted(it, key=lambda e: e.name)
 
 
 async def list_files(
@@ -299,16 +409,30 @@ def _name_matches(name: str, query: str, case_sensitive: bool) -> bool:
     return query in name if case_sensitive else query.lower() in name.lower()
 
 
-def _content_hits(path: Path, query: str, case_sensitive: bool, room: int) -> list[tuple[int, str]]:
+def _open_for_search(ws: Workspace, root: Path, rel: str, entry: os.DirEntry[str], dir_fd: int) -> int | None:
+    """A descriptor of a regular file to search, or None (links out, FIFOs, unreadable...)."""
     try:
-        if path.stat().st_size > SEARCH_FILE_LIMIT:
-            return []
-        with path.open("rb") as handle:
-            if _is_binary(handle.read(SNIFF_BYTES)):
+        if entry.is_symlink():
+            fd, _target = ws.open(rel, READ_FLAGS, root=root)  # followed inside the workspace only
+        else:
+            fd = os.open(entry.name, READ_FLAGS | _NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except (OSError, FileToolError):
+        return None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _content_hits(fd: int, query: str, case_sensitive: bool, room: int) -> list[tuple[int, str]]:
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if os.fstat(fd).st_size > SEARCH_FILE_LIMIT or _is_binary(handle.read(SNIFF_BYTES)):
                 return []
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []  # unreadable files are simply not searched; listing them would be noise
+            handle.seek(0)
+            text = handle.read(SEARCH_FILE_LIMIT + 1).decode("utf-8", errors="replace")
+        except OSError:
+            return []  # unreadable files are simply not searched; listing them would be noise
     needle = query if case_sensitive else query.lower()
     hits = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -323,32 +447,42 @@ def _search_sync(
     ws: Workspace, query: str, *, path: str, search_in: str, glob: str | None, case_sensitive: bool, limit: int
 ) -> str:
     root = ws.root
-    base = ws.resolve(path, root=root)
-    if not base.is_dir():
-        raise FileToolError(f"no such directory: {path!r}")
+    base, where = _open_dir(ws, root, path)
+    state = WalkState()
     results: list[str] = []
-    for entry in _walk(base, recursive=True):
-        if len(results) >= limit:
-            break
-        if glob and not fnmatch.fnmatch(entry.name, glob):
-            continue
-        try:
-            ws.resolve(entry, root=root)
-        except (WorkspaceEscapeError, FileToolError):
-            continue  # a symlink leaving the workspace (or looping) is neither matched nor read
-        rel = entry.relative_to(root).as_posix()
-        if search_in in ("name", "both") and _name_matches(entry.name, query, case_sensitive):
-            results.append(f"{rel}{'/' if entry.is_dir() else ''}  (name match)")
-        if search_in in ("content", "both") and entry.is_file():
-            for number, line in _content_hits(entry, query, case_sensitive, limit - len(results)):
-                results.append(f"{rel}:{number}: {line}")
-    where = ws.relative(base, root=root)
+    try:
+        for rel, entry, dir_fd in ws.walk(base, where, state, SKIP_DIRS):
+            if len(results) >= limit:
+                break
+            if glob and not fnmatch.fnmatch(entry.name, glob):
+                continue
+            is_dir = entry.is_dir(follow_symlinks=False)
+            named = search_in in ("name", "both") and _name_matches(entry.name, query, case_sensitive)
+            if named and (not entry.is_symlink() or _link_inside(ws, root, rel)):
+                results.append(f"{rel}{'/' if is_dir else ''}  (name match)")
+            if search_in in ("content", "both") and not is_dir:
+                fd = _open_for_search(ws, root, rel, entry, dir_fd)
+                if fd is not None:
+                    hits = _content_hits(fd, query, case_sensitive, limit - len(results))
+                    results.extend(f"{rel}:{number}: {line}" for number, line in hits)
+    finally:
+        os.close(base)
+    notes = _walk_notes(state)
     if not results:
-        return f"No matches for {query!r} in {where} (searched {search_in})."
+        return "\n".join([f"No matches for {query!r} in {where} (searched {search_in}).", *notes])
     head = f"{len(results)} match{'es' if len(results) != 1 else ''} for {query!r} in {where}"
     if len(results) >= limit:
         head += f" (stopped at max_results={limit})"
-    return head + ":\n" + "\n".join(results)
+    return head + ":\n" + "\n".join([*results, *notes])
+
+
+def _link_inside(ws: Workspace, root: Path, rel: str) -> bool:
+    try:
+        fd, _target = ws.open(rel, PATH_FLAGS, root=root)
+    except (OSError, FileToolError):
+        return False  # a link leaving the workspace (or looping) is neither matched nor read
+    os.close(fd)
+    return True
 
 
 async def search_files(

@@ -12,7 +12,9 @@ Settings read at call time (explicit arguments of `make_web_tools` win):
     LYE_FETCH_MAX_BYTES           bytes read from a fetched page (default 5 MB; the rest is cut)
     LYE_FETCH_MAX_CHARS           characters returned to the model (default 20000)
     LYE_DOWNLOAD_MAX_BYTES        largest download (default 100 MB)
-    LYE_HTTP_TIMEOUT              seconds for a whole fetch, redirects included (default 30)
+    LYE_HTTP_TIMEOUT              seconds for a whole fetch, redirects and conversion included
+                                  (default 30); for web-download, seconds to the response headers
+    LYE_DOWNLOAD_TIMEOUT          seconds for a whole download, headers included (default 300)
     LYE_WORKSPACE                 where web-download saves files (default: the current directory)
     web-search backends: see `lye.search`.
 """
@@ -22,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
+import posixpath
+import stat
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -36,13 +40,15 @@ from ._content import (
     clip,
     decode_bytes,
     html_declared_charset,
-    html_to_markdown,
+    html_to_markdown_async,
+    looks_binary,
     looks_like_html,
-    pdf_to_text,
+    pdf_to_text_async,
 )
+from ._decode import ACCEPT_ENCODING, DecodedBody
 from .errors import FetchError, FileToolError
 from .search import search_web
-from .workspace import Workspace
+from .workspace import DIR_FLAGS, Workspace, os_error
 
 if TYPE_CHECKING:
     import httpx
@@ -62,6 +68,7 @@ class WebSettings:
     timeout: float | None = None
     max_redirects: int = MAX_REDIRECTS
     allowed_hosts: frozenset[str] | None = None
+    download_timeout: float | None = None
 
     def private_allowed(self) -> bool:
         return self.allow_private if self.allow_private is not None else env_flag(ALLOW_PRIVATE_ENV)
@@ -83,6 +90,9 @@ class WebSettings:
 
     def total_timeout(self) -> float:
         return self.timeout or env_float("LYE_HTTP_TIMEOUT", 30.0)
+
+    def whole_download_timeout(self) -> float:
+        return self.download_timeout or env_float("LYE_DOWNLOAD_TIMEOUT", 300.0)
 
 
 def _parse_url(url: str) -> httpx.URL:
@@ -113,8 +123,10 @@ async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterat
         allow_private=settings.private_allowed(), allowed_hosts=settings.hosts_allowed(), retries=0
     )
     timeout = httpx.Timeout(min(settings.total_timeout(), 15.0), read=settings.total_timeout())
+    # Only encodings that can be decoded under a size cap are asked for (see lye._decode).
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
     async with httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        transport=transport, timeout=timeout, follow_redirects=False, headers=headers
     ) as client:
         for _hop in range(settings.max_redirects + 1):
             try:
@@ -139,46 +151,50 @@ async def open_url(url: str, settings: WebSettings | None = None) -> AsyncIterat
 
 
 async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """Up to `limit` bytes of the body, and whether more was left unread."""
-    import httpx
-
+    """Up to `limit` bytes of the decoded body, and whether more was left unread."""
+    body = DecodedBody(response, limit)
     parts: list[bytes] = []
     size = 0
-    try:
-        async for chunk in response.aiter_bytes():
-            parts.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(parts)[:limit], True
-    except httpx.HTTPError as exc:
-        raise FetchError(f"reading {response.url} failed: {exc.__class__.__name__}: {exc}") from exc
-    return b"".join(parts), False
+    async for chunk in body:
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)[:limit], body.over
 
 
-def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: str) -> str:
+async def _page_text(body: bytes, response: httpx.Response, cut: bool, output_format: str, max_chars: int) -> str:
+    """The readable text of a fetched body; heavy conversions run off the event loop."""
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/pdf" or body.startswith(b"%PDF-"):
         if cut:
             return f"[PDF larger than the {human_size(len(body))} fetch limit; use web-download to save it]"
         try:
-            return pdf_to_text(body)[0]
+            return (await pdf_to_text_async(body))[0]
         except ValueError as exc:
             raise FetchError(f"{response.url}: {exc}") from exc
     textual = (
         ctype.startswith("text/") or ctype in HTML_TYPES or ctype in TEXT_TYPES or ctype.endswith(("+json", "+xml"))
     )
     if not textual and (ctype or b"\x00" in body[:1024]):
-        return (
-            f"[binary content ({ctype or 'unknown type'}, {human_size(len(body))}"
-            f"{'+' if cut else ''}) not shown; use web-download to save it to the workspace]"
-        )
+        return _binary_note(ctype, body, cut)
     charset = response.charset_encoding
     if charset is None and ctype in HTML_TYPES:
         charset = html_declared_charset(body)
     text = decode_bytes(body, charset, truncated=cut)
+    if looks_binary(text):
+        return _binary_note(ctype, body, cut)
     if output_format != "raw" and (ctype in HTML_TYPES or (not ctype and looks_like_html(text))):
-        return html_to_markdown(text, base_url=str(response.url), plain=output_format == "text")
+        # Enough for the window the model gets, with room for what the clean-up drops.
+        room = 2 * max_chars + 4096
+        plain = output_format == "text"
+        return await html_to_markdown_async(text, base_url=str(response.url), plain=plain, max_chars=room)
     return text
+
+
+def _binary_note(ctype: str, body: bytes, cut: bool) -> str:
+    return (
+        f"[binary content ({ctype or 'unknown type'}, {human_size(len(body))}"
+        f"{'+' if cut else ''}) not shown; use web-download to save it to the workspace]"
+    )
 
 
 async def fetch_page(url: str, output_format: str = "markdown", *, settings: WebSettings | None = None) -> str:
@@ -194,7 +210,7 @@ async def fetch_page(url: str, output_format: str = "markdown", *, settings: Web
         async with asyncio.timeout(settings.total_timeout()):
             async with open_url(url, settings) as response:
                 body, cut = await _read_body(response, settings.fetch_bytes())
-                text = _page_text(body, response, cut, output_format)
+                text = await _page_text(body, response, cut, output_format, settings.fetch_chars())
                 final_url = str(response.url)
     except TimeoutError as exc:
         raise FetchError(f"fetching {url} took longer than {settings.total_timeout():g} s") from exc
@@ -213,22 +229,56 @@ def _download_name(url: httpx.URL, response: httpx.Response) -> str:
         if key.lower() == "filename" and value.strip('"'):
             name = PurePosixPath(value.strip('"')).name
             break
+    # No control characters, no leading "~" (a home directory), not longer than a file name may be.
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").lstrip("~")[:200]
     return name if name not in ("", ".", "..") else "download"
 
 
-async def _stream_to(response: httpx.Response, handle: Any, limit: int, ctx: Any) -> int:
-    total = int(response.headers.get("content-length") or 0) or None
+async def _stream_to(body: DecodedBody, handle: Any, total: int | None, ctx: Any) -> int:
     size = 0
     reported = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in body:
         size += len(chunk)
-        if size > limit:
-            raise FetchError(f"download larger than the {human_size(limit)} limit; stopped")
+        if body.over or size > body.limit:
+            raise FetchError(f"download larger than the {human_size(body.limit)} limit; stopped")
         handle.write(chunk)
         if ctx is not None and size - reported >= max(total or 0, 1 << 20) // 10:
             reported = size
             await ctx.report_progress(size, total, f"downloaded {human_size(size)}")
+    if body.over:
+        raise FetchError(f"download larger than the {human_size(body.limit)} limit; stopped")
     return size
+
+
+def _download_dir(ws: Workspace, root: Path, path: str | None, name: str, overwrite: bool) -> tuple[int, str, str]:
+    """(descriptor of the target's folder, file name in it, shown path), checked and created."""
+    wanted = path or name
+    try:
+        try:
+            folder, shown = ws.open(wanted, DIR_FLAGS, root=root)  # an existing folder: save into it
+            base = name
+        except (FileNotFoundError, NotADirectoryError):
+            parent, base = posixpath.split(wanted.rstrip("/"))
+            if base in ("", ".", ".."):
+                raise FileToolError(f"{wanted!r} is a directory; give a file path") from None
+            folder, shown = ws.open(parent or ".", DIR_FLAGS, root=root, make_parents=True)
+    except OSError as exc:
+        raise os_error(exc, wanted) from None
+    shown = base if shown == "." else f"{shown}/{base}"
+    try:
+        existing = os.stat(base, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return folder, base, shown
+    except OSError as exc:
+        os.close(folder)
+        raise os_error(exc, shown) from None
+    if stat.S_ISDIR(existing.st_mode):
+        os.close(folder)
+        raise FileToolError(f"{shown!r} is a directory; give a file path")
+    if not overwrite:
+        os.close(folder)
+        raise FileToolError(f"{shown} already exists; pass overwrite=true to replace it")
+    return folder, base, shown
 
 
 async def download_file(
@@ -240,38 +290,52 @@ async def download_file(
     workspace: Workspace | None = None,
     ctx: Any = None,
 ) -> str:
-    """Download `url` into the workspace (`path` or the URL's file name); returns what was saved."""
+    """Download `url` into the workspace (`path` or the URL's file name); returns what was saved.
+
+    The response headers must arrive within LYE_HTTP_TIMEOUT and the whole download end within
+    LYE_DOWNLOAD_TIMEOUT (see `WebSettings`).
+    """
     settings = settings or WebSettings()
-    ws = workspace or Workspace()
+    whole = settings.whole_download_timeout()
+    try:
+        async with asyncio.timeout(whole):
+            return await _download(url, path, overwrite, settings=settings, ws=workspace or Workspace(), ctx=ctx)
+    except TimeoutError as exc:
+        raise FetchError(f"downloading {url} took longer than {whole:g} s (the download time limit)") from exc
+
+
+async def _download(
+    url: str, path: str | None, overwrite: bool, *, settings: WebSettings, ws: Workspace, ctx: Any
+) -> str:
     root = ws.root
     limit = settings.download_bytes()
-    async with open_url(url, settings) as response:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            async with asyncio.timeout(settings.total_timeout()):
+                response = await stack.enter_async_context(open_url(url, settings))
+        except TimeoutError as exc:
+            raise FetchError(f"{url} sent no response within {settings.total_timeout():g} s") from exc
         declared = int(response.headers.get("content-length") or 0)
         if declared > limit:
             raise FetchError(f"{url} is {human_size(declared)}, over the {human_size(limit)} download limit")
-        name = _download_name(response.url, response)
-        target = ws.resolve(path or name, root=root)
-        if target.is_dir():
-            target = ws.resolve(target / name, root=root)
-        if target == root or target.is_dir():
-            # The temporary file goes next to the target: for the root that would be outside it.
-            raise FileToolError(f"{ws.relative(target, root=root)!r} is a directory; give a file path")
-        if target.exists() and not overwrite:
-            raise FileToolError(f"{ws.relative(target, root=root)} already exists; pass overwrite=true to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".download-")
+        body = DecodedBody(response, limit)
+        folder, base, shown = _download_dir(ws, root, path, _download_name(response.url, response), overwrite)
+        stack.callback(os.close, folder)
+        # The temporary file goes next to the target, both named relative to the folder's
+        # descriptor: a folder swapped for a link meanwhile cannot redirect either.
+        tmp = f".download-{uuid.uuid4().hex[:12]}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=folder)
         try:
             with os.fdopen(fd, "wb") as handle:
-                async with asyncio.timeout(max(settings.total_timeout(), 300.0)):
-                    size = await _stream_to(response, handle, limit, ctx)
-            os.replace(tmp_name, target)
+                size = await _stream_to(body, handle, int(response.headers.get("content-length") or 0) or None, ctx)
+            os.replace(tmp, base, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
+                os.unlink(tmp, dir_fd=folder)
             raise
         ctype = response.headers.get("content-type", "unknown type").split(";")[0]
         final_url = str(response.url)
-    return f"Downloaded {human_size(size)} ({ctype}) from {final_url} to {ws.relative(target, root=root)}"
+    return f"Downloaded {human_size(size)} ({ctype}) from {final_url} to {shown}"
 
 
 def make_web_tools(
@@ -284,6 +348,7 @@ def make_web_tools(
     timeout: float | None = None,
     search_backend: str | None = None,
     allowed_hosts: list[str] | None = None,
+    download_timeout: float | None = None,
 ) -> list[dict[str, Any]]:
     """web-search, web-fetch and web-download with per-agent settings (None: environment).
 
@@ -297,6 +362,7 @@ def make_web_tools(
         download_max_bytes,
         timeout,
         allowed_hosts=frozenset(allowed_hosts) if allowed_hosts is not None else None,
+        download_timeout=download_timeout,
     )
     ws = Workspace(workspace)
 
