@@ -10,15 +10,30 @@ provider can convert from it and it is what users already know.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from .attachments import Attachment
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+_UNSTORABLE_ID = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """`value` if it can be an id; ValueError for NUL or a lone surrogate.
+
+    No database of ours can hold those characters, so stored text replaces them with U+FFFD; in
+    an id that would make two different ids one (and one message silently overwrite another),
+    or a thread that can never be saved. They are refused where the id is given instead.
+    """
+    if isinstance(value, str) and _UNSTORABLE_ID.search(value):
+        raise ValueError(f"{what} {value!r} contains NUL or a lone surrogate, which cannot be stored; use another id")
+    return value
 
 
 def _new_id() -> str:
@@ -67,6 +82,11 @@ class Message(BaseModel):
         self.attachments.append(attachment)
         return attachment
 
+    @field_validator("id")
+    @classmethod
+    def _storable_id(cls, value: str) -> str:
+        return check_id(value, "message id")
+
     @property
     def text(self) -> str:
         """The content as plain text (text parts joined for multi-part content)."""
@@ -104,6 +124,11 @@ class Thread(BaseModel):
     # already written), so a save writes only what is new. Not part of the serialized value.
     _store_state: Any = PrivateAttr(default=None)
 
+    @field_validator("id")
+    @classmethod
+    def _storable_id(cls, value: str) -> str:
+        return check_id(value, "thread id")
+
     def add_message(self, message: Message) -> Message:
         """Append `message` (in place) and return it."""
         if not isinstance(message, Message):
@@ -132,4 +157,4 @@ class Thread(BaseModel):
         return sum(int(m.metrics.get("usage", {}).get("total_tokens", 0) or 0) for m in self.messages)
 
 
-__all__ = ["Message", "Role", "Thread"]
+__all__ = ["Message", "Role", "Thread", "check_id"]

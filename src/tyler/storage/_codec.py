@@ -15,6 +15,7 @@ message keeps its text; only the stored copy differs.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ..exceptions import StorageError
-from ..messages import Message, Thread
+from ..messages import Message, Thread, check_id
 
 # attachments: references only (id, name, type, size, digest, file store path), never the bytes.
 _JSON_FIELDS = ("content", "tool_calls", "thinking_blocks", "metrics", "attributes", "attachments")
@@ -57,8 +58,17 @@ def _utc(value: Any, what: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _checked_id(value: Any, what: str) -> None:
+    # An id set after the model was built (no validation on assignment) is checked here.
+    try:
+        check_id(value, what)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
+
+
 def encode_message(message: Message) -> dict[str, Any]:
     """Column values of `message` (JSON fields as text)."""
+    _checked_id(message.id, "message id")
     try:
         # mode="json" turns datetimes, UUIDs... nested in metrics/attributes into JSON values.
         data = message.model_dump(mode="json", include=set(_JSON_FIELDS))
@@ -75,6 +85,7 @@ def encode_message(message: Message) -> dict[str, Any]:
 
 def encode_thread(thread: Thread) -> dict[str, Any]:
     """Column values of the thread row (without the sequence counter)."""
+    _checked_id(thread.id, "thread id")
     try:
         attributes = _to_json(thread.model_dump(mode="json", include={"attributes"})["attributes"], nul=False)
     except (PydanticSerializationError, TypeError, ValueError) as exc:
@@ -126,3 +137,32 @@ def decode_thread(row: Any, messages: list[Message]) -> Thread:
         )
     except (ValueError, ValidationError, KeyError, TypeError) as exc:
         raise StorageError(f"corrupt thread row {row['id']!r}: {exc}") from exc
+
+
+class ThreadList(list[Thread]):
+    """Threads returned by a listing; `skipped` holds a StorageError per thread left out.
+
+    One corrupt row (in any thread) must not hide every other thread from `list_threads()` or
+    `find_by_attributes()`: the thread it belongs to is skipped, reported here and logged.
+    """
+
+    skipped: list[StorageError]
+
+    def __init__(self, threads: Any = (), skipped: list[StorageError] | None = None) -> None:
+        super().__init__(threads)
+        self.skipped = list(skipped or [])
+
+
+def decode_many(rows: list[tuple[Any, Any]]) -> ThreadList:
+    """Threads from (thread row, message rows) pairs, skipping (and logging) corrupt ones."""
+    out = ThreadList()
+    for row, message_rows in rows:
+        try:
+            out.append(decode_thread(row, [decode_message(m, row["id"]) for m in message_rows]))
+        except StorageError as exc:
+            out.skipped.append(exc)
+            _log.warning("skipped a thread that cannot be read: %s", exc)
+    return out
+
+
+_log = logging.getLogger("tyler.storage")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..messages import Thread
-from ._codec import decode_message, decode_thread
+from ._codec import ThreadList, decode_many, decode_message, decode_thread
 from ._state import Plan
 
 
@@ -69,11 +69,14 @@ class MemoryBackend:
         rows.sort(key=lambda r: r["updated_at"], reverse=True)
         return [r["id"] for r in rows]
 
-    async def page(self, limit: int | None, offset: int) -> list[Thread]:
+    def _decode_all(self, ids: list[str]) -> ThreadList:
+        return decode_many([(self._threads[tid], list(self._messages[tid].values())) for tid in ids])
+
+    async def page(self, limit: int | None, offset: int) -> ThreadList:
         ids = self._ordered_ids()[offset:]
         if limit is not None:
             ids = ids[:limit]
-        return [self._decode(tid) for tid in ids]
+        return self._decode_all(ids)
 
-    async def find(self, attributes: dict[str, Any]) -> list[Thread]:
-        return [self._decode(tid) for tid in self._ordered_ids()]
+    async def find(self, attributes: dict[str, Any]) -> ThreadList:
+        return self._decode_all(self._ordered_ids())

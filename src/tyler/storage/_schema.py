@@ -67,6 +67,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        inner = super().result_processor(dialect, coltype)
+        if inner is None:  # pragma: no cover - every dialect of ours has one
+            return None
+
+        def process(value: Any) -> Any:
+            # A garbage value in one row must not fail the whole query (and with it every
+            # thread listed alongside); passed on raw, the codec reports it for that row alone.
+            try:
+                return inner(value)
+            except (ValueError, TypeError, AttributeError):
+                return value
+
+        return process
+
 
 metadata = MetaData()
 _JSON = JSON(none_as_null=True)
@@ -157,9 +172,10 @@ MIGRATIONS: dict[int, Callable[[str], list[str]]] = {1: _v1, 2: _v2, 3: _v3}
 assert max(MIGRATIONS) == LATEST_VERSION
 
 
-def read_version(conn: Connection) -> int:
+def read_version(conn: Connection, *, create: bool = True) -> int:
     """The schema version recorded in the database (0 for an empty database)."""
-    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+    if create:
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
     row = conn.execute(text(f"SELECT max(version) FROM {VERSION_TABLE}")).scalar()
     return int(row or 0)
 

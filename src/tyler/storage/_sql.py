@@ -15,6 +15,8 @@ process (not necessarily a power cut), and readers never block the writer.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -22,17 +24,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, bindparam, delete, event, func, select, text
+from sqlalchemy import URL, bindparam, delete, event, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..exceptions import StorageError, TylerError
-from ..messages import Message, Thread
+from ..exceptions import SchemaVersionError, StorageError, TylerError
+from ..messages import Thread
 from . import _schema
-from ._codec import MESSAGE_COLUMNS, decode_message, decode_thread
+from ._codec import MESSAGE_COLUMNS, ThreadList, decode_many, decode_message, decode_thread
 from ._schema import UTCDateTime, messages, threads
 from ._state import Plan
 
 _IN_CHUNK = 500  # ids per `IN (...)` when loading many threads
+log = logging.getLogger("tyler.storage")
 
 
 def _raw(value: Any) -> Any:
@@ -51,6 +54,7 @@ class SQLBackend:
         self._busy_timeout = busy_timeout
         self._command_timeout = command_timeout
         self._engine: AsyncEngine | None = None
+        self.read_only = False  # a SQLite file this process may not write: opened for reading only
         self._upserts: dict[Any, Any] = {
             True: self._thread_upsert(True),
             False: self._thread_upsert(False),
@@ -64,6 +68,9 @@ class SQLBackend:
         self._engine = self._make_engine()
         try:
             async with self._guard("opening the database"):
+                if self.read_only:
+                    await self._check_read_only_schema()
+                    return
                 if self.dialect == "sqlite":
                     await self._ensure_wal(self._engine)
                 async with self._write() as conn:
@@ -78,12 +85,45 @@ class SQLBackend:
             engine, self._engine = self._engine, None
             await engine.dispose()
 
+    async def _check_read_only_schema(self) -> None:
+        async with self._read() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            if _schema.VERSION_TABLE not in tables:
+                raise StorageError(f"{self._shown} is read-only and holds no thread store; it cannot be set up")
+            version = await conn.run_sync(lambda c: _schema.read_version(c, create=False))
+        if version > _schema.LATEST_VERSION:
+            raise SchemaVersionError(
+                f"the database schema is version {version}, newer than the version {_schema.LATEST_VERSION} "
+                "this tyler understands; upgrade tyler (the database was left untouched)"
+            )
+        if version < _schema.LATEST_VERSION:
+            raise StorageError(f"{self._shown} is read-only and at schema version {version}; it cannot be migrated")
+        log.warning("%s is read-only: threads can be read, but saving them is impossible", self._shown)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StorageError(
+                f"{self._shown} is read-only (no write permission): threads can be read, saving is impossible"
+            )
+
     def _make_engine(self) -> AsyncEngine:
         opts: dict[str, Any] = {"json_serializer": _raw, "json_deserializer": _raw}
         if self.dialect == "sqlite":
             self._check_sqlite_path()
+            url = self.url
+            path = Path(url.database or "").expanduser().absolute()
+            self.read_only = path.is_file() and not os.access(path, os.W_OK)
+            if self.read_only:
+                # Opened read-write, SQLite fails at the first statement: "attempt to write a readonly database".
+                query = {**url.query, "mode": "ro", "uri": "true"}
+                shm = path.with_name(path.name + "-shm")
+                if not os.access(path.parent, os.W_OK) and not shm.exists():
+                    # A WAL database is read through its -shm file, which cannot be created here.
+                    # Nothing writes the file either (no permission), so it is read as immutable.
+                    query["immutable"] = "1"
+                url = url.set(database=f"file:{path}", query=query)
             engine = create_async_engine(
-                self.url,
+                url,
                 connect_args={"timeout": self._busy_timeout},
                 pool_reset_on_return=None,  # every use ends in an explicit COMMIT or ROLLBACK
                 **opts,
@@ -203,6 +243,7 @@ class SQLBackend:
 
     async def write(self, plan: Plan) -> None:
         """Apply `plan` in one transaction."""
+        self._check_writable()
         tid = plan.thread_row["id"]
         n = len(plan.rows)
         async with self._guard(f"saving thread {tid!r}"), self._write() as conn:
@@ -215,6 +256,7 @@ class SQLBackend:
                 await conn.execute(self._upserts["messages"], params)
 
     async def delete(self, thread_id: str) -> bool:
+        self._check_writable()
         async with self._guard(f"deleting thread {thread_id!r}"), self._write() as conn:
             await conn.execute(delete(messages).where(messages.c.thread_id == thread_id))
             result = await conn.execute(delete(threads).where(threads.c.id == thread_id))
@@ -231,14 +273,14 @@ class SQLBackend:
             rows = (await conn.execute(query)).mappings().all()
         return decode_thread(row, [decode_message(r, thread_id) for r in rows])
 
-    async def page(self, limit: int | None, offset: int) -> list[Thread]:
+    async def page(self, limit: int | None, offset: int) -> ThreadList:
         """Threads, most recently updated first."""
         query = select(threads).order_by(threads.c.updated_at.desc(), threads.c.id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
         return await self._load_many(query, "listing threads")
 
-    async def find(self, attributes: dict[str, Any]) -> list[Thread]:
+    async def find(self, attributes: dict[str, Any]) -> ThreadList:
         """Candidate threads for an attribute query (the caller applies the exact match)."""
         query = select(threads).order_by(threads.c.updated_at.desc(), threads.c.id)
         if self.dialect == "postgresql":
@@ -254,7 +296,7 @@ class SQLBackend:
                     query = query.where(func.json_extract(threads.c.attributes, f'$."{key}"') == value)
         return await self._load_many(query, "querying threads")
 
-    async def _load_many(self, query: Any, action: str) -> list[Thread]:
+    async def _load_many(self, query: Any, action: str) -> ThreadList:
         async with self._guard(action), self._read() as conn:
             rows = (await conn.execute(query)).mappings().all()
             by_thread: dict[str, list[Any]] = {r["id"]: [] for r in rows}
@@ -268,8 +310,4 @@ class SQLBackend:
                 )
                 for m in (await conn.execute(mq)).mappings():
                     by_thread[m["thread_id"]].append(m)
-        out = []
-        for row in rows:
-            msgs: list[Message] = [decode_message(m, row["id"]) for m in by_thread[row["id"]]]
-            out.append(decode_thread(row, msgs))
-        return out
+        return decode_many([(row, by_thread[row["id"]]) for row in rows])

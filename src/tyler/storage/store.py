@@ -39,14 +39,14 @@ from typing import Any
 from .._checks import check_seconds
 from ..exceptions import ConfigurationError, StorageError, ThreadNotFoundError
 from ..file_store import FileStore
-from ..messages import Message, Thread
+from ..messages import Message, Thread, check_id
+from ._codec import ThreadList
 from ._memory import MemoryBackend
 from ._sql import SQLBackend
 from ._state import loaded_state, plan_save, remember
 
 log = logging.getLogger("tyler.storage")
 
-ThreadList = list[Thread]
 
 
 def _backend_for(url: Any, timeouts: dict[str, float]) -> MemoryBackend | SQLBackend:
@@ -100,7 +100,7 @@ def _log_orphan_failure(task: asyncio.Task[Thread]) -> None:
 def _check_id(thread_id: Any) -> str:
     if not isinstance(thread_id, str) or not thread_id:
         raise TypeError(f"a thread id must be a non-empty string, got {thread_id!r}")
-    return thread_id
+    return check_id(thread_id, "thread id")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -193,6 +193,11 @@ class ThreadStore:
         return self._backend.dialect
 
     @property
+    def read_only(self) -> bool:
+        """True for a SQLite file this process may not write: threads load, saves fail."""
+        return isinstance(self._backend, SQLBackend) and self._backend.read_only
+
+    @property
     def url(self) -> str | None:
         """The database URL with any password hidden (None in memory)."""
         if isinstance(self._backend, SQLBackend):
@@ -260,7 +265,11 @@ class ThreadStore:
         return threads
 
     async def list_threads(self, limit: int | None = 100, offset: int = 0) -> ThreadList:
-        """Threads with their messages, most recently updated first."""
+        """Threads with their messages, most recently updated first.
+
+        A thread with a corrupt row is left out (logged on `tyler.storage`, and listed with its
+        error in the result's `skipped`) instead of failing the whole listing.
+        """
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         if not isinstance(offset, int) or offset < 0:
@@ -279,7 +288,7 @@ class ThreadStore:
         await self._ready()
         found = await self._backend.find(attributes)
         hits = [t for t in found if all(k in t.attributes and _same(t.attributes[k], v) for k, v in attributes.items())]
-        return self._track(hits)
+        return self._track(ThreadList(hits, found.skipped))
 
     # -- writing ---------------------------------------------------------------------------
 
