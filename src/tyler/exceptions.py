@@ -5,6 +5,7 @@
     │   ├── ProviderNotFoundError      a model string no provider can serve
     │   └── MissingAPIKeyError         a hosted provider's API key is not set
     ├── ToolError                      a tool definition is invalid (not a tool *call* failure)
+    ├── ToolExitError                  a tool raised SystemExit (reported as that call's tool error)
     ├── ThreadNotFoundError (KeyError) a thread id that the store does not have
     ├── StorageError                   the thread store failed (connection, schema, corrupt row)
     │   └── SchemaVersionError         the database has a schema newer than this code
@@ -60,6 +61,11 @@ class MissingAPIKeyError(ConfigurationError):
 
 class ToolError(TylerError, ValueError):
     """A tool definition cannot be turned into a tool (bad schema, not callable...)."""
+
+
+class ToolExitError(TylerError):
+    """A tool raised SystemExit (argparse on a bad argument, `sys.exit()`...) or, from a worker
+    thread, KeyboardInterrupt. It ends that tool call with a tool error, never the process."""
 
 
 class ThreadNotFoundError(TylerError, KeyError):
@@ -233,5 +239,6 @@ __all__ = [
     "StructuredOutputError",
     "ThreadNotFoundError",
     "ToolError",
+    "ToolExitError",
     "TylerError",
 ]

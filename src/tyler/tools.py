@@ -12,9 +12,13 @@ lets the tool report progress (TOOL_PROGRESS events) while it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
 import json
 import re
+import signal
+import threading
 import types
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .exceptions import ConfigurationError, ToolError
+from .exceptions import ConfigurationError, ToolError, ToolExitError
 from .providers.base import ToolSpec
 
 if TYPE_CHECKING:
@@ -112,20 +116,85 @@ class Tool:
         if self.context_param is not None:
             kwargs[self.context_param] = ctx
         if inspect.iscoroutinefunction(self.function):
-            coro = self.function(**kwargs)
+            coro = _guarded(self.name, self.function(**kwargs))
         else:
-            coro = _call_sync(self.function, kwargs)
+            coro = _call_sync(self.name, self.function, kwargs)
         if self.timeout is None:
             return await coro
         async with asyncio.timeout(self.timeout):
             return await coro
 
 
-async def _call_sync(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    result = await asyncio.to_thread(fn, **kwargs)
+def _exit_error(name: str, exc: BaseException) -> ToolExitError:
+    error = ToolExitError(f"tool {name!r} raised {type(exc).__name__}({', '.join(map(repr, exc.args))})")
+    error.__cause__ = exc
+    return error
+
+
+async def _guarded(name: str, coro: Awaitable[Any]) -> Any:
+    """Await an async tool; a SystemExit it raises becomes a ToolExitError.
+
+    Left alone, SystemExit (argparse on a bad argument does it) would go through the task and
+    stop the event loop: the whole process, with no terminal event. KeyboardInterrupt is turned
+    too unless SIGINT still raises it (then it may be the user's Ctrl-C, which must stop the run).
+    """
+    try:
+        return await coro
+    except SystemExit as exc:
+        raise _exit_error(name, exc) from exc
+    except KeyboardInterrupt as exc:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            raise
+        raise _exit_error(name, exc) from exc
+
+
+async def _call_sync(name: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    result = await run_in_own_thread(_exits_as_errors(name, fn), kwargs)
     if inspect.isawaitable(result):
-        result = await result
+        result = await _guarded(name, result)
     return result
+
+
+def _exits_as_errors(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(**kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except (SystemExit, KeyboardInterrupt) as exc:  # in a worker thread: never the user's Ctrl-C
+            raise _exit_error(name, exc) from exc
+
+    return call
+
+
+async def run_in_own_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run `fn(**kwargs)` in a new daemon thread and await its result.
+
+    Not the loop's default executor: a sync tool that outlives its timeout keeps its thread (a
+    thread cannot be stopped), and a handful of those would starve every later `to_thread`
+    call and DNS lookup sharing that small pool. One thread per call never waits for another,
+    and as a daemon it does not keep the process alive at exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    def work() -> None:
+        value, error = None, None
+        try:
+            value = context.run(fn, **kwargs)
+        except BaseException as exc:  # handed to the awaiting task, like an executor would
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=work, name=f"tyler-tool-{getattr(fn, '__name__', 'call')}", daemon=True).start()
+    return await future
 
 
 def _validation_message(exc: ValidationError) -> str:
