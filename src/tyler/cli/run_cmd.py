@@ -30,7 +30,12 @@ def silence_stdout() -> None:
 def read_prompt(prompt: str | None, stdin: TextIO) -> str:
     """The prompt argument, or all of stdin when it is "-" (or absent with stdin piped)."""
     if prompt == "-" or (prompt is None and not stdin.isatty()):
-        text = stdin.read()
+        try:
+            text = stdin.read()
+        except UnicodeDecodeError:
+            text = "\udcff"  # reported below like undecodable bytes kept as surrogates
+        if any("\udc80" <= ch <= "\udcff" for ch in text):  # surrogateescape: bytes that are not text
+            raise ConfigurationError("the prompt on stdin is not UTF-8 text")
     elif prompt is None:
         raise ConfigurationError('no prompt: use tyler run "your prompt" (or "-" to read it from stdin)')
     else:
