@@ -166,7 +166,7 @@ class ThreadStore:
             self._file_store = FileStore()
         return self._file_store
 
-    def _attach_store(self, threads: ThreadList) -> ThreadList:
+    def _attach_store(self, threads: list[Thread]) -> list[Thread]:
         # Loaded attachments read their bytes from this store's files on demand.
         for thread in threads:
             for message in thread.messages:
