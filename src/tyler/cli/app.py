@@ -177,7 +177,7 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
     tool_activity: Annotated[bool, typer.Option(
         "--tool-activity", help="Show server-run tools as reasoning text in Chat Completions.")] = False,
 ) -> None:
-    """Serve agents over HTTP: OpenAI Chat Completions, native event streams (SSE, WebSocket), threads."""
+    """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
 
     from .serve_cmd import ServeOptions, api_keys_from

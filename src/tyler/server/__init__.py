@@ -5,7 +5,7 @@
 
 or from the command line: `tyler serve --model gpt-4o --tools web`. Endpoints: OpenAI Chat
 Completions (`/v1/chat/completions`, `/v1/models`) and Responses (`/v1/responses`), the Vercel AI
-SDK UI message stream (`/api/chat`), native event streams (`/v1/threads/{id}/runs` SSE, `/v1/ws`
+SDK UI message stream (`/api/chat`), AG-UI (`/ag-ui`), native event streams (`/v1/threads/{id}/runs` SSE, `/v1/ws`
 WebSocket), threads (`/v1/threads`), `POST /v1/runs/{id}/cancel` and `GET /health`. The app needs
 the `serve` extra (Starlette, uvicorn); the encoders (`tyler.server.vercel`...) do not.
 One module per protocol encoder; `runs.frames` is the one place a run becomes wire text.

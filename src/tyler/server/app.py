@@ -156,7 +156,8 @@ def create_app(
     max_runs_per_key: int = 16,
     tool_activity: bool = False,
 ) -> Starlette:
-    """An ASGI app serving `agents` over OpenAI Chat Completions, native events and threads.
+    """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
+    UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
 
     Args:
         agents: an Agent, a list (each served as the model id `agent.name`) or a {model id: Agent} map.
@@ -182,6 +183,7 @@ def create_app(
         Route("/v1/responses", _endpoint(server, responses), methods=["POST"]),
         Route("/v1/runs/{run_id}/cancel", _endpoint(server, _cancel_run), methods=["POST"]),
         Route("/api/chat", _endpoint(server, ai_sdk_chat), methods=["POST"]),
+        Route("/ag-ui", _endpoint(server, ag_ui), methods=["POST"]),
         Route("/api/chat/{chat_id}/stream", _endpoint(server, _no_stream_to_resume), methods=["GET"]),
     ]
     from . import native
@@ -311,3 +313,17 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
 async def _no_stream_to_resume(server: Server, request: Request) -> Response:
     """AI SDK resume: 204 = no active stream (runs do not outlive their request yet)."""
     return Response(status_code=204)
+
+
+async def ag_ui(server: Server, request: Request) -> Response | EventStream:
+    """AG-UI `HttpAgent`: a `RunAgentInput` body; its threadId is the thread id, its tools the client's."""
+    from . import agui
+
+    run = agui.parse_input(await server.body(request))
+    _, agent = server.agent(run.model, param="forwardedProps.model")
+    agent = with_client_tools(agent, run.tools)
+    thread = await stored_or_new(server.store, run.thread_id)
+    append_turn(thread, new_messages_for(thread, run.messages))
+    handle = server.open_run(request, thread.id)
+    encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
+    return server.stream(handle, agent, thread, encoder)
