@@ -25,7 +25,7 @@ from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
 from ..messages import Message, Thread
 from ._http import dumps
-from .convert import client_tools, parse_chat_messages, text_of_result
+from .convert import client_tools, model_and_stream, parse_chat_messages, text_of_result
 
 if TYPE_CHECKING:
     from ..tools import Tool
@@ -47,12 +47,7 @@ class ChatRequest:
 
 
 def parse_request(body: dict[str, Any], header_thread_id: str | None) -> ChatRequest:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("'model' is required: one of the ids GET /v1/models lists", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError("'stream' must be a boolean", param="stream", code="invalid_type")
+    model, stream = model_and_stream(body)
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise RequestError("'stream_options' must be an object", param="stream_options", code="invalid_type")

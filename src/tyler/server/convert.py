@@ -26,6 +26,17 @@ def _bad(message: str, param: str, code: str = "invalid_value") -> RequestError:
     return RequestError(message, param=param, code=code)
 
 
+def model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
+    """The OpenAI APIs' `model` (required) and `stream` (a boolean, default false)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("'model' is required: one of the ids GET /v1/models lists", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError("'stream' must be a boolean", param="stream", code="invalid_type")
+    return model, stream
+
+
 def _content(value: Any, where: str) -> str | list[dict[str, Any]] | None:
     if value is None or isinstance(value, str):
         return value

@@ -24,7 +24,7 @@ from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
 from ..messages import Message
 from ._http import dumps
-from .convert import client_tool
+from .convert import client_tool, model_and_stream
 
 if TYPE_CHECKING:
     from ..tools import Tool
@@ -146,12 +146,7 @@ def _tools(value: Any) -> list[Tool]:
 
 
 def parse_request(body: dict[str, Any]) -> ResponsesRequest:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("'model' is required: one of the ids GET /v1/models lists", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise RequestError("'stream' must be a boolean", param="stream", code="invalid_type")
+    model, stream = model_and_stream(body)
     messages = parse_input(body.get("input"))
     instructions = body.get("instructions")
     previous = body.get("previous_response_id")
