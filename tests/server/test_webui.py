@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
+from conftest import LiveServer, weather_agent
 from tyler import Agent, ToolContext
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
-
-from conftest import LiveServer, weather_agent
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -107,10 +106,9 @@ def test_page_is_served_with_a_content_security_policy_and_needs_no_build(serve:
 
 
 def test_streams_a_reply_with_markdown_and_usage(serve: Any, tab: Any, env: FakeModelServer) -> None:
-    env.enqueue(Turn(chunks=["Here is ", "**bold** ", "code:\n\n```python\nprint('hi')\n```\n"], delay=0.05))
+    env.enqueue(Turn(chunks=["Here is ", "**bold** ", "code:\n\n```python\nprint('hi')\n```\n"]))
     page = tab(serve()).open()
     page.send("Show me code")
-    page.page.wait_for_selector(".msg.assistant[aria-busy] .md")  # text is shown while it streams
     reply = page.wait_done()
     assert reply.locator("strong").inner_text() == "bold"
     assert reply.locator("pre code").inner_text().strip() == "print('hi')"
@@ -131,7 +129,8 @@ def test_thinking_and_a_tool_card_with_progress_and_result(serve: Any, tab: Any,
         return f"report on {topic}"
 
     env.enqueue(
-        Turn(thinking="I should fetch the report first.", tool_calls=[FakeToolCall("fetch_report", {"topic": "tides"})]),
+        Turn(thinking="I should fetch the report first.",
+             tool_calls=[FakeToolCall("fetch_report", {"topic": "tides"})]),
         Turn(text="The report says the tides are high."),
     )
     agent = Agent(name="tyler", model_name="gpt-4o", tools=[fetch_report], max_retries=0)
@@ -168,11 +167,13 @@ def test_a_tool_error_is_shown_on_its_card(serve: Any, tab: Any, env: FakeModelS
 
 
 def test_stop_cancels_the_run_on_the_server(serve: Any, tab: Any, env: FakeModelServer) -> None:
-    env.enqueue(Turn(chunks=[f"word{i} " for i in range(2000)], delay=0.02))
+    # The model sends 20 words, then nothing until its client leaves: no race with the stream's end.
+    env.enqueue(Turn(chunks=[f"word{i} " for i in range(100)], stall_after=20))
     server = serve()
     page = tab(server).open()
     page.send("Tell me a long story")
-    page.page.wait_for_function("() => (document.querySelector('.msg.assistant .md')?.textContent || '').includes('word3')")
+    page.page.wait_for_function(
+        "() => (document.querySelector('.msg.assistant[aria-busy] .md')?.textContent || '').includes('word3')")
     page.page.click("#stop")
     reply = page.wait_done()
     assert env.wait_for_disconnect(timeout=30), "the upstream model request was not closed"
@@ -186,14 +187,15 @@ def test_stop_cancels_the_run_on_the_server(serve: Any, tab: Any, env: FakeModel
 
 
 def test_escape_stops_and_shift_enter_adds_a_newline(serve: Any, tab: Any, env: FakeModelServer) -> None:
-    env.enqueue(Turn(chunks=[f"w{i} " for i in range(2000)], delay=0.02))
+    env.enqueue(Turn(chunks=[f"w{i} " for i in range(100)], stall_after=20))
     page = tab(serve()).open()
     page.page.fill("#input", "line one")
     page.page.keyboard.press("Shift+Enter")
     page.page.keyboard.type("line two")
     assert page.page.input_value("#input") == "line one\nline two"
     page.page.keyboard.press("Enter")
-    page.page.wait_for_function("() => (document.querySelector('.msg.assistant .md')?.textContent || '').includes('w3')")
+    page.page.wait_for_function("() => (document.querySelector('.msg.assistant .md')?.textContent || '')"
+                                ".includes('w3')")
     page.page.keyboard.press("Escape")
     page.wait_done()
     assert env.wait_for_disconnect(timeout=30)
@@ -223,10 +225,11 @@ def test_switch_and_delete_conversations(serve: Any, tab: Any, env: FakeModelSer
 
 
 def test_reload_mid_reply_shows_the_stored_partial_reply(serve: Any, tab: Any, env: FakeModelServer) -> None:
-    env.enqueue(Turn(chunks=[f"part{i} " for i in range(2000)], delay=0.02))
+    env.enqueue(Turn(chunks=[f"part{i} " for i in range(100)], stall_after=20))
     page = tab(serve()).open()
     page.send("Tell me everything")
-    page.page.wait_for_function("() => (document.querySelector('.msg.assistant .md')?.textContent || '').includes('part5')")
+    page.page.wait_for_function("() => (document.querySelector('.msg.assistant .md')?.textContent || '')"
+                                ".includes('part5')")
     page.page.reload()
     page.page.wait_for_selector("body[data-ready=true]")
     page.page.wait_for_function("() => (document.querySelector('.msg.assistant')?.textContent || '').includes('part5')")
@@ -318,3 +321,28 @@ def test_agent_selector_when_the_server_has_several(serve: Any, tab: Any, env: F
     page.send("which agent?")
     page.wait_done()
     assert env.requests[-1].body["model"] == "gpt-4o-mini"
+
+
+def test_serve_open_opens_the_page_in_the_default_browser(fake_server: FakeModelServer, tmp_path: Path) -> None:
+    import time
+
+    from test_server_cli import Proc
+
+    opened = tmp_path / "opened.txt"
+    browser_cmd = tmp_path / "browser.sh"
+    browser_cmd.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser_cmd.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "TYLER_"))}
+    env.update(fake_server.env(), TYLER_DATA_DIR=str(tmp_path / "data"), NO_PROXY="127.0.0.1,localhost",
+               BROWSER=str(browser_cmd))
+    proc = Proc(["--model", "gpt-4o", "--open"], env)
+    try:
+        proc.wait_ready()
+        deadline = time.monotonic() + 60
+        while not (opened.exists() and opened.read_text().strip()) and time.monotonic() < deadline:
+            assert proc.proc.poll() is None
+            time.sleep(0.1)
+        assert opened.read_text().strip() == f"{proc.url}/"
+    finally:
+        output = proc.stop()
+    assert f"chat page: {proc.url}/" in output

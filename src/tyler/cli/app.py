@@ -176,6 +176,8 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
     = 16,
     tool_activity: Annotated[bool, typer.Option(
         "--tool-activity", help="Show server-run tools as reasoning text in Chat Completions.")] = False,
+    open_page: Annotated[bool, typer.Option(
+        "--open", help="Open the chat page (served at /) in the default browser once the server is up.")] = False,
 ) -> None:
     """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
@@ -188,7 +190,8 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
     )
-    raise typer.Exit(_guarded(lambda: run_server(options, host=host, port=port, workers=workers)))
+    raise typer.Exit(_guarded(lambda: run_server(options, host=host, port=port, workers=workers,
+                                                 open_page=open_page)))
 
 
 def _guarded(action: object) -> int:

@@ -12,6 +12,8 @@ import importlib
 import json
 import os
 import sys
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -106,7 +108,38 @@ def app_from_env() -> Any:
     return app
 
 
-def serve(options: ServeOptions, *, host: str, port: int, workers: int) -> int:
+def page_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the chat page."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host  # noqa: S104
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def open_when_up(url: str, *, timeout: float = 60.0) -> threading.Thread:
+    """Open `url` in the default browser once the server answers `/health` (in a daemon thread)."""
+
+    def wait_and_open() -> None:
+        import webbrowser
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "health", timeout=2.0)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+                continue
+            webbrowser.open(url)
+            return
+
+    thread = threading.Thread(target=wait_and_open, name="tyler-open-page", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_page: bool = False) -> int:
     """Check the options in this process (clear errors, exit 2), then run uvicorn."""
     try:
         import uvicorn
@@ -121,6 +154,9 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int) -> int:
         err_console().print(f"[bold yellow]warning:[/bold yellow] serving on {host} without --api-key: "
                             "anyone who can reach this port can run the agent")
     os.environ[ENV_CONFIG] = json.dumps(asdict(options))
+    err_console().print(f"chat page: {page_url(host, port)}")
+    if open_page:
+        open_when_up(page_url(host, port))
     uvicorn.run("tyler.cli.serve_cmd:app_from_env", factory=True, host=host, port=port,
                 workers=workers if workers > 1 else None, log_level="info", timeout_graceful_shutdown=5)
     return 0

@@ -75,6 +75,12 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _is_page(scope: Scope) -> bool:
+    """The chat page and its static assets hold no secret: the page asks for the key itself."""
+    path = scope["path"]
+    return scope.get("method") in ("GET", "HEAD") and (path == "/" or path.startswith("/ui/"))
+
+
 class BearerAuth:
     """ASGI middleware: every request but `GET /health` and CORS preflights needs a known key.
 
@@ -90,7 +96,7 @@ class BearerAuth:
         if scope["type"] not in ("http", "websocket") or not self.keys:
             await self.app(scope, receive, send)
             return
-        if scope["path"] == "/health" or scope.get("method") == "OPTIONS":
+        if scope["path"] == "/health" or scope.get("method") == "OPTIONS" or _is_page(scope):
             await self.app(scope, receive, send)
             return
         key = self._key(scope)

@@ -155,6 +155,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_runs_per_key: int = 16,
     tool_activity: bool = False,
+    page: bool = True,
 ) -> Starlette:
     """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
     UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
@@ -169,6 +170,7 @@ def create_app(
         max_body: largest request body accepted, in bytes (413 above).
         max_runs_per_key: concurrent runs allowed per API key (429 above).
         tool_activity: show server-run tools as reasoning text in Chat Completions.
+        page: serve the chat page at `/` (static files in the package; needs no API key itself).
     """
     if not (isinstance(heartbeat, int | float) and heartbeat > 0):
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
@@ -190,6 +192,10 @@ def create_app(
 
     routes += native.routes(server, _endpoint)
     routes.append(WebSocketRoute("/v1/ws", native.websocket_endpoint(server)))
+    if page:
+        from . import webui
+
+        routes += webui.routes()
     middleware = [
         Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "DELETE"],
                    allow_headers=["authorization", "content-type", THREAD_HEADER, "last-event-id"],

@@ -87,6 +87,8 @@ def user_message(body: dict[str, Any]) -> Message:
 
 async def thread_for_run(server: Server, thread_id: str | None, message: Message) -> Thread:
     thread = await stored_or_new(server.store, thread_id)
+    if thread.title is None and not thread.messages:  # a name for conversation lists (the web page's)
+        thread.title = " ".join(message.text.split())[:80] or None
     append_turn(thread, [message])
     return thread
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -38,8 +39,8 @@ async def _index(_: Request) -> Response:
 
 
 class _Assets(StaticFiles):
-    async def get_response(self, path: str, scope: dict) -> Response:  # type: ignore[override]
-        response = await super().get_response(path, scope)  # type: ignore[arg-type]
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         return response
 
