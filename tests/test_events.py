@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import types
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
+import tyler.events
 from tyler import Agent, AgentResult, EventType, ExecutionEvent, Message, Thread
+from tyler.events import EVENT_DATA
 from tyler.models.execution import EventType as CompatEventType
 from tyler.models.execution import ExecutionEvent as CompatExecutionEvent
-from tyler.testing import FakeModelServer, Turn
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+from tyler.tools import ToolContext
 
 
 def test_user_constructible_as_in_the_spec() -> None:
@@ -127,3 +134,101 @@ async def test_error_events_serialize(env: FakeModelServer) -> None:
     out = json.loads(json.dumps(events[-1].to_dict()))
     assert out["data"]["error_type"] == "ModelConnectionError"
     assert "ModelConnectionError" in out["data"]["exception"]
+
+
+# -- payload TypedDicts: the README table, and what runs really emit --------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_event_table() -> dict[str, set[str]]:
+    """`### Events` table of the README: event type name → the data keys it lists."""
+    section = README.read_text().split("### Events (`event.data` keys)", 1)[1]
+    rows: dict[str, set[str]] = {}
+    for line in section.splitlines()[1:]:
+        if rows and not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue  # header and rule
+        # the first backticked word of each comma-separated part is a key; the rest is comment
+        keys = {m.group(1) for part in cells[1].split(", ") if (m := re.match(r"`(\w+)`", part))}
+        for name in re.findall(r"`(\w+)`", cells[0]):
+            rows[name] = keys
+    return rows
+
+
+def _keys(payload: type) -> set[str]:
+    return set(payload.__required_keys__ | payload.__optional_keys__)  # type: ignore[attr-defined]
+
+
+def test_every_event_type_has_a_payload_type_named_after_it() -> None:
+    assert set(EVENT_DATA) == set(EventType)
+    for type_, payload in EVENT_DATA.items():
+        assert payload.__name__ == type_.name.title().replace("_", "").replace("Llm", "LLM") + "Data"
+        assert getattr(tyler.events, payload.__name__) is payload
+
+
+def test_readme_event_table_matches_the_payload_types() -> None:
+    table = _readme_event_table()
+    assert set(table) == {t.name for t in EventType}
+    for type_, payload in EVENT_DATA.items():
+        assert table[type_.name] == _keys(payload), type_.name
+
+
+def test_the_readme_table_parser_reads_a_row() -> None:
+    assert _readme_event_table()["LLM_THINKING_CHUNK"] == {"thinking_chunk", "thinking_type", "message_id"}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """A shallow isinstance for the payload hints (unions, generics by their origin, Any)."""
+    if hint is Any:
+        return True
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, get_origin(hint) or hint)
+
+
+def _check_payloads(events: list[ExecutionEvent]) -> set[EventType]:
+    names = {"Message": Message, "Thread": Thread}  # imported by tyler.events for type checking only
+    for event in events:
+        payload = EVENT_DATA[event.type]
+        assert set(event.data) == _keys(payload), event.type
+        for key, hint in get_type_hints(payload, localns=names).items():
+            assert _fits(event.data[key], hint), (event.type, key, event.data[key])
+    return {e.type for e in events}
+
+
+async def test_events_of_real_runs_carry_their_declared_payloads(env: FakeModelServer) -> None:
+    async def slow_add(a: int, b: int, ctx: ToolContext) -> int:
+        """Add two numbers, reporting progress."""
+        await ctx.report_progress(1, 2, "half way")
+        return a + b
+
+    def broken() -> str:
+        """Always fails."""
+        raise ValueError("nope")
+
+    env.enqueue(
+        Turn(thinking="adding", tool_calls=[FakeToolCall("slow_add", {"a": 1, "b": 2}), FakeToolCall("broken")]),
+        Turn(tool_calls=[FakeToolCall("slow_add", "{not json")]),
+        Turn(text="3"),
+    )
+    thread = Thread()
+    thread.add_message(Message(role="user", content="add"))
+    seen = _check_payloads([e async for e in Agent(model_name="o1-preview", tools=[slow_add, broken]).stream(thread)])
+
+    env.enqueue(Turn(tool_calls=[FakeToolCall("slow_add", {"a": 1, "b": 1})]), Turn(text="one two", abort_after=1))
+    thread.add_message(Message(role="user", content="again"))
+    seen |= _check_payloads([e async for e in Agent(model_name="gpt-4o", tools=[slow_add]).stream(thread)])
+
+    env.enqueue(Turn(tool_calls=[FakeToolCall("slow_add", {"a": 2, "b": 2})]))
+    thread.add_message(Message(role="user", content="once more"))
+    agent = Agent(model_name="gpt-4o", tools=[slow_add], max_tool_iterations=1)
+    seen |= _check_payloads([e async for e in agent.stream(thread)])
+    # CONTEXT_TRIMMED needs a context window to overflow (tests/test_context.py); all others are here.
+    assert set(EventType) - seen <= {EventType.CONTEXT_TRIMMED}

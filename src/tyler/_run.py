@@ -15,8 +15,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from . import events as ev
 from ._context import RunContext
 from .attachments import load_contents
 from .chunks import RawChunk
@@ -39,7 +40,38 @@ class Mode(Enum):
     RESULT = "result"  # lifecycle events without per-chunk ones, failures raised (go())
 
 
-def _ev(type_: EventType, data: dict[str, Any]) -> ExecutionEvent:
+# One overload per event type ties each type to its payload TypedDict (checked by mypy, free at run time).
+@overload
+def _ev(type_: Literal[_E.ITERATION_START], data: ev.IterationStartData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.LLM_REQUEST], data: ev.LLMRequestData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.LLM_THINKING_CHUNK], data: ev.LLMThinkingChunkData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.LLM_TOOL_CALL_CHUNK], data: ev.LLMToolCallChunkData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.LLM_RESPONSE], data: ev.LLMResponseData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.MESSAGE_CREATED], data: ev.MessageCreatedData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.TOOL_SELECTED], data: ev.ToolSelectedData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.TOOL_EXECUTING], data: ev.ToolExecutingData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.TOOL_PROGRESS], data: ev.ToolProgressData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.TOOL_RESULT], data: ev.ToolResultData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.TOOL_ERROR], data: ev.ToolErrorData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.ITERATION_LIMIT], data: ev.IterationLimitData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.CONTEXT_TRIMMED], data: ev.ContextTrimmedData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.EXECUTION_COMPLETE], data: ev.ExecutionCompleteData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.EXECUTION_ERROR], data: ev.ExecutionErrorData) -> ExecutionEvent: ...
+def _ev(type_: EventType, data: Any) -> ExecutionEvent:
     return ExecutionEvent(type_, datetime.now(UTC), data)
 
 
@@ -327,7 +359,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
                 if turn.first_token_at is None:
                     turn.first_token_at = time.perf_counter()
                 text.append(c.text)
-                if chunk_events:
+                if chunk_events:  # built inline, not through _ev: a call per chunk costs (payload: LLMStreamChunkData)
                     yield ExecutionEvent(_E.LLM_STREAM_CHUNK, datetime.now(UTC),
                                          {"content_chunk": c.text, "message_id": mid})
             if c.thinking or c.thinking_signature or c.redacted_thinking:

@@ -10,11 +10,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Iterable
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import _run
 from ._checks import check_seconds, is_number
 from ._context import RunContext
+from .chunks import RawChunk
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Thread
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 StreamMode = Literal["events", "raw", "openai", "vercel", "vercel_objects"]
 _VERCEL = ("vercel", "vercel_objects")
+_EventsMode = Literal["events", True]
+_RawMode = Literal["raw", "openai"]
 _REASONING = ("minimal", "low", "medium", "high")
 
 
@@ -261,6 +264,30 @@ class Agent:
 
     # -- running -------------------------------------------------------------------------------
 
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: _EventsMode = "events", *, stream: _EventsMode | None = None
+    ) -> AsyncGenerator[ExecutionEvent, None]: ...
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: _RawMode, *, stream: _RawMode | None = None
+    ) -> AsyncGenerator[RawChunk, None]: ...
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: Literal["events"] = "events", *, stream: _RawMode
+    ) -> AsyncGenerator[RawChunk, None]: ...
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: Literal["vercel"], *, stream: None = None
+    ) -> AsyncGenerator[str, None]: ...
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: Literal["vercel_objects"], *, stream: None = None
+    ) -> AsyncGenerator[dict[str, Any], None]: ...
+    @overload
+    def stream(
+        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None
+    ) -> AsyncGenerator[Any, None]: ...
     def stream(
         self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None
     ) -> AsyncGenerator[Any, None]:
@@ -283,6 +310,16 @@ class Agent:
             return vercel_stream(self._execute(thread, _run.Mode.EVENTS), objects=mode == "vercel_objects")
         return self._execute(thread, _mode(mode))
 
+    @overload
+    def go(self, thread: Thread | str, stream: Literal[False] = False) -> Awaitable[AgentResult]: ...
+    @overload
+    def go(self, thread: Thread | str, stream: _EventsMode) -> AsyncGenerator[ExecutionEvent, None]: ...
+    @overload
+    def go(self, thread: Thread | str, stream: _RawMode) -> AsyncGenerator[RawChunk, None]: ...
+    @overload
+    def go(
+        self, thread: Thread | str, stream: bool | str
+    ) -> Awaitable[AgentResult] | AsyncGenerator[ExecutionEvent | RawChunk, None]: ...
     def go(self, thread: Thread | str, stream: bool | str = False) -> Any:
         """`await agent.go(thread)` → AgentResult; `agent.go(thread, stream=True|"events"|"raw")` → iterator."""
         if stream:

@@ -1,15 +1,19 @@
 """Execution events: the typed values an event stream yields.
 
 `ExecutionEvent` is a slotted dataclass rather than a pydantic model because one is built per
-streamed chunk; construction must cost well under a microsecond.
+streamed chunk; construction must cost well under a microsecond. Its `data` is a plain dict at
+run time; each event type's keys are declared by a `TypedDict` (`EVENT_DATA` maps type → payload),
+which the run loop is type-checked against and which costs nothing when the event is built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from .messages import Message, Thread
@@ -43,6 +47,145 @@ class EventType(StrEnum):
         return self in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR)
 
 
+# -- payloads: one TypedDict per event type (README "Events" table; tests/test_events.py checks it) ----
+
+
+class IterationStartData(TypedDict):
+    iteration_number: int
+    max_iterations: int
+
+
+class LLMRequestData(TypedDict):
+    message_count: int
+    model: str
+    iteration: int
+    tool_count: int
+
+
+class LLMStreamChunkData(TypedDict):
+    content_chunk: str
+    message_id: str
+
+
+class LLMThinkingChunkData(TypedDict):
+    thinking_chunk: str
+    thinking_type: str  # "reasoning" / "thinking"
+    message_id: str
+
+
+class LLMToolCallChunkData(TypedDict):
+    tool_call_id: str | None  # None until the provider has sent the call's id
+    index: int
+    tool_name: str | None
+    arguments_delta: str
+    message_id: str
+
+
+class LLMResponseData(TypedDict):
+    content: str | list[dict[str, Any]] | None
+    tool_calls: list[dict[str, Any]] | None
+    reasoning_content: str | None
+    tokens: dict[str, int]
+    latency_ms: float
+    finish_reason: str | None
+    message_id: str
+
+
+class MessageCreatedData(TypedDict):
+    message: Message
+
+
+class ToolSelectedData(TypedDict):
+    tool_name: str
+    arguments: dict[str, Any] | str | None  # the model's raw string when it could not be parsed
+    tool_call_id: str
+
+
+class ToolExecutingData(TypedDict):
+    tool_name: str
+    arguments: dict[str, Any]
+    tool_call_id: str
+
+
+class ToolProgressData(TypedDict):
+    tool_name: str
+    tool_call_id: str
+    progress: float
+    total: float | None
+    message: str | None
+
+
+class ToolResultData(TypedDict):
+    tool_name: str
+    result: str
+    duration_ms: float
+    tool_call_id: str
+
+
+class ToolErrorData(TypedDict):
+    tool_name: str
+    error: str
+    error_type: str
+    duration_ms: float
+    tool_call_id: str
+
+
+class IterationLimitData(TypedDict):
+    iterations_used: int
+
+
+class ContextTrimmedData(TypedDict):
+    omitted_messages: int
+    summarized_messages: int
+    truncated_messages: int
+    estimated_tokens: int
+    budget: int | None
+
+
+class ExecutionCompleteData(TypedDict):
+    duration_ms: float
+    total_tokens: int
+    usage: dict[str, int]
+    thread_id: str
+    thread: Thread
+    new_messages: list[Message]
+
+
+class ExecutionErrorData(TypedDict):
+    error_type: str
+    message: str
+    exception: BaseException  # a TylerError; the original is its __cause__
+    duration_ms: float
+
+
+EventData = (
+    IterationStartData | LLMRequestData | LLMStreamChunkData | LLMThinkingChunkData | LLMToolCallChunkData
+    | LLMResponseData | MessageCreatedData | ToolSelectedData | ToolExecutingData | ToolProgressData
+    | ToolResultData | ToolErrorData | IterationLimitData | ContextTrimmedData | ExecutionCompleteData
+    | ExecutionErrorData
+)
+
+EVENT_DATA: Mapping[EventType, type[Any]] = MappingProxyType({
+    EventType.ITERATION_START: IterationStartData,
+    EventType.LLM_REQUEST: LLMRequestData,
+    EventType.LLM_STREAM_CHUNK: LLMStreamChunkData,
+    EventType.LLM_THINKING_CHUNK: LLMThinkingChunkData,
+    EventType.LLM_TOOL_CALL_CHUNK: LLMToolCallChunkData,
+    EventType.LLM_RESPONSE: LLMResponseData,
+    EventType.MESSAGE_CREATED: MessageCreatedData,
+    EventType.TOOL_SELECTED: ToolSelectedData,
+    EventType.TOOL_EXECUTING: ToolExecutingData,
+    EventType.TOOL_PROGRESS: ToolProgressData,
+    EventType.TOOL_RESULT: ToolResultData,
+    EventType.TOOL_ERROR: ToolErrorData,
+    EventType.ITERATION_LIMIT: IterationLimitData,
+    EventType.CONTEXT_TRIMMED: ContextTrimmedData,
+    EventType.EXECUTION_COMPLETE: ExecutionCompleteData,
+    EventType.EXECUTION_ERROR: ExecutionErrorData,
+})
+"""The payload `TypedDict` of each event type (what `event.data` holds for events the loop emits)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -51,8 +194,10 @@ def _now() -> datetime:
 class ExecutionEvent:
     """One thing that happened during a run.
 
-    `data` keys per type are documented in the README ("Events"); every run's stream ends with
-    exactly one EXECUTION_COMPLETE or EXECUTION_ERROR.
+    `data` keys per type are declared by `EVENT_DATA[type]` (a `TypedDict`; the README's "Events"
+    table lists them too); every run's stream ends with exactly one EXECUTION_COMPLETE or
+    EXECUTION_ERROR. `data` stays typed as a plain dict so `event.data["content_chunk"]` reads
+    as before; the run loop is checked against the TypedDicts where it builds events.
     """
 
     type: EventType
@@ -105,4 +250,26 @@ class AgentResult:
         return self.new_messages
 
 
-__all__ = ["AgentResult", "EventType", "ExecutionEvent"]
+__all__ = [
+    "EVENT_DATA",
+    "AgentResult",
+    "ContextTrimmedData",
+    "EventData",
+    "EventType",
+    "ExecutionCompleteData",
+    "ExecutionErrorData",
+    "ExecutionEvent",
+    "IterationLimitData",
+    "IterationStartData",
+    "LLMRequestData",
+    "LLMResponseData",
+    "LLMStreamChunkData",
+    "LLMThinkingChunkData",
+    "LLMToolCallChunkData",
+    "MessageCreatedData",
+    "ToolErrorData",
+    "ToolExecutingData",
+    "ToolProgressData",
+    "ToolResultData",
+    "ToolSelectedData",
+]
