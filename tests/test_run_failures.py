@@ -22,8 +22,8 @@ from tyler.exceptions import (
     StallTimeoutError,
     TylerError,
 )
-from tyler.providers.base import ModelChunk, ModelRequest
-from tyler.testing import FakeModelServer, Turn
+from tyler.providers.base import ModelRequest
+from tyler.testing import FakeModelServer, FunctionModel, Turn
 
 OPENAI_MODEL = "gpt-4o"
 ANTHROPIC_MODEL = "anthropic/claude-3-7-sonnet-20250219"
@@ -370,18 +370,14 @@ async def test_not_a_thread(env: FakeModelServer) -> None:
 # -- unexpected failures -----------------------------------------------------------------------------
 
 
-class ExplodingProvider:
-    """A custom provider (public extension point) whose stream fails with a non-tyler error."""
-
-    name = "exploding"
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
-        yield ModelChunk(text="partial ")
-        raise RuntimeError("kaput")
+async def _explode(request: ModelRequest) -> AsyncIterator[str]:
+    """A model whose stream fails with a non-tyler error after some text."""
+    yield "partial "
+    raise RuntimeError("kaput")
 
 
 async def test_unexpected_error_is_wrapped_in_execution_error() -> None:
-    agent = Agent(provider=ExplodingProvider())
+    agent = Agent(provider=FunctionModel(_explode))
     with pytest.raises(ExecutionError) as info:
         await agent.go(user_thread())
     assert isinstance(info.value.__cause__, RuntimeError)
@@ -396,11 +392,6 @@ async def test_unexpected_error_is_wrapped_in_execution_error() -> None:
 
 
 async def test_custom_provider_is_used() -> None:
-    class Echo:
-        name = "echo"
-
-        async def stream(self, request: ModelRequest) -> AsyncIterator[ModelChunk]:
-            yield ModelChunk(text="echo: " + request.messages[-1].text, finish_reason="stop")
-
-    result = await Agent(provider=Echo()).go(user_thread("ping"))
+    echo = FunctionModel(lambda request: "echo: " + request.messages[-1].text)
+    result = await Agent(provider=echo).go(user_thread("ping"))
     assert result.content == "echo: ping"

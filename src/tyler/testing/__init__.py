@@ -26,11 +26,24 @@ serves until killed; script it with `RemoteFakeServer(url)` or the control endpo
 `POST /_fake/default` (a turn dict or null), `GET /_fake/requests`, `POST /_fake/reset`,
 `GET /_fake/health`.
 
+In-process, with no socket: `ScriptedModel(*turns)` and `FunctionModel(fn)` are providers for
+`Agent(provider=...)` (see `tyler.testing.models`), for tests of the loop, tools and storage.
+
 Only stdlib, httpx and h11 (an httpx dependency) are needed; `import tyler` does not import this.
 """
 
+from .models import FunctionModel, ScriptedModel
 from .remote import RemoteFakeServer
 from .server import DEFAULT_REPLY, FakeModelServer
 from .turns import FakeToolCall, RecordedRequest, Turn
 
-__all__ = ["DEFAULT_REPLY", "FakeModelServer", "FakeToolCall", "RecordedRequest", "RemoteFakeServer", "Turn"]
+__all__ = [
+    "DEFAULT_REPLY",
+    "FakeModelServer",
+    "FakeToolCall",
+    "FunctionModel",
+    "RecordedRequest",
+    "RemoteFakeServer",
+    "ScriptedModel",
+    "Turn",
+]
