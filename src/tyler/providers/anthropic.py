@@ -15,9 +15,9 @@ from typing import Any
 
 from ..attachments import anthropic_blocks
 from ..chunks import RawChunk
-from ..exceptions import ModelConnectionError, ModelResponseError
+from ..exceptions import ModelResponseError
 from ..messages import Message
-from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
+from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
 from .transport import Transport, as_transport, sse_json
 
 API_VERSION = "2023-06-01"
@@ -178,10 +178,7 @@ class AnthropicProvider:
                 chunk = self._convert(kind, d, state)
                 if chunk is not None:
                     yield chunk
-        if not finished:
-            raise ModelConnectionError(
-                f"{self.name} stream ended before message_stop", provider=self.name, model=self.model
-            )
+        check_complete(finished, provider=self.name, model=self.model, ending="message_stop")
 
     def _convert(self, kind: str | None, d: dict[str, Any], state: _StreamState) -> ModelChunk | None:
         if kind == "content_block_delta":

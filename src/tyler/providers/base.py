@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..exceptions import ModelConnectionError
 from ..messages import Message
 
 
@@ -110,6 +111,13 @@ class ModelChunk:
     response_id: str | None = None
 
 
+def check_complete(finished: bool, *, provider: str, model: str, ending: str) -> None:
+    """The end-of-stream check every provider makes: a stream that stops before its last event
+    (finish reason, `[DONE]`, `message_stop`...) lost part of the answer, and must fail the run."""
+    if not finished:
+        raise ModelConnectionError(f"{provider} stream ended before {ending}", provider=provider, model=model)
+
+
 @runtime_checkable
 class Provider(Protocol):
     """Turns a `ModelRequest` into an async iterator of `ModelChunk`.
@@ -124,4 +132,6 @@ class Provider(Protocol):
     def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]: ...
 
 
-__all__ = ["ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ToolCallDelta", "ToolSpec", "Usage"]
+__all__ = [
+    "ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ToolCallDelta", "ToolSpec", "Usage", "check_complete",
+]

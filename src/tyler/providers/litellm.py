@@ -11,8 +11,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from ..exceptions import ModelError, ProviderNotFoundError, TylerError
-from .base import ModelChunk, ModelRequest
-from .openai import parse_chunk
+from .base import ModelChunk, ModelRequest, check_complete
+from .openai import RESPONSE_COMPLETE, chat_body, parse_chunk
 
 
 def missing_litellm(model: str) -> ProviderNotFoundError:
@@ -33,7 +33,12 @@ def _import_litellm(model: str) -> Any:
 
 
 class LiteLLMProvider:
-    """Streams through `litellm.acompletion(stream=True)`."""
+    """Streams through `litellm.acompletion(stream=True)`.
+
+    The request is the one `OpenAIProvider` sends (`chat_body`), given to LiteLLM as keyword
+    arguments (keys it does not know, from `extra_body` or a reasoning dict, are passed on to the
+    provider as LiteLLM documents); the chunks are parsed and the end checked the same way.
+    """
 
     name = "litellm"
 
@@ -45,30 +50,36 @@ class LiteLLMProvider:
         self.api_key = api_key
         self.headers = headers
 
+    def build_kwargs(self, request: ModelRequest) -> dict[str, Any]:
+        """`litellm.acompletion` keyword arguments for `request`."""
+        kwargs = chat_body(request, self.model)
+        if self.api_base is not None:
+            kwargs["api_base"] = self.api_base
+        if self.api_key is not None:
+            kwargs["api_key"] = self.api_key
+        headers = {**(self.headers or {}), **(request.settings.extra_headers or {})}  # per-request ones win
+        if headers:
+            kwargs["extra_headers"] = headers
+        return kwargs
+
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         litellm = _import_litellm(self.model)
-        s = request.settings
-        messages = [m.to_chat_dict() for m in request.messages]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True,
-                                  "stream_options": {"include_usage": True}}
-        if request.tools:
-            kwargs["tools"] = [t.to_openai() for t in request.tools]
-        for key, value in (("api_base", self.api_base), ("api_key", self.api_key),
-                           ("temperature", s.temperature), ("max_tokens", s.max_tokens),
-                           ("extra_headers", self.headers or s.extra_headers)):
-            if value is not None:
-                kwargs[key] = value
-        if isinstance(s.reasoning, str):
-            kwargs["reasoning_effort"] = s.reasoning
-        elif isinstance(s.reasoning, dict):
-            kwargs.update(s.reasoning)
+        kwargs = self.build_kwargs(request)
+        finished = False
+        response: Any = None
         try:
             response = await litellm.acompletion(**kwargs)
-            async for chunk in response:
-                yield parse_chunk(chunk.model_dump(exclude_none=False))
+            async for raw in response:
+                chunk = parse_chunk(raw.model_dump(exclude_none=False))
+                finished = finished or bool(chunk.finish_reason)
+                yield chunk
         except TylerError:
             raise
         except Exception as exc:  # LiteLLM's own exception tree, mapped onto ours
             raise ModelError(f"litellm: {exc}", provider="litellm", model=self.model) from exc
+        finally:
+            # Closing us (the consumer stopped) must close LiteLLM's stream and its HTTP response.
+            close = getattr(response, "aclose", None)
+            if close is not None:
+                await close()
+        check_complete(finished, provider=self.name, model=self.model, ending=RESPONSE_COMPLETE)

@@ -7,11 +7,12 @@ from contextlib import aclosing
 from typing import Any
 
 from ..attachments import openai_content
-from ..exceptions import ModelConnectionError, ModelResponseError
-from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage
+from ..exceptions import ModelResponseError
+from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
 from .transport import DONE, Transport, as_transport, sse_json
 
 _EFFORTS = ("minimal", "low", "medium", "high")
+RESPONSE_COMPLETE = "the response was complete"  # an OpenAI-shaped stream ends with a finish reason
 
 
 def parse_chunk(d: dict[str, Any]) -> ModelChunk:
@@ -76,6 +77,37 @@ def _message_dict(message: Any, native_files: bool = False) -> dict[str, Any]:
     return out
 
 
+def chat_body(request: ModelRequest, model: str, *, official: bool = False) -> dict[str, Any]:
+    """The streaming Chat Completions request body; the LiteLLM fallback sends the same one.
+
+    `official` (api.openai.com) sends `max_completion_tokens`, which o-series models require, and
+    files as native file parts.
+    """
+    s = request.settings
+    messages = [_message_dict(m, official) for m in request.messages]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = [t.to_openai() for t in request.tools]
+    if s.temperature is not None:
+        body["temperature"] = s.temperature
+    if s.max_tokens is not None:
+        body["max_completion_tokens" if official else "max_tokens"] = s.max_tokens
+    if isinstance(s.reasoning, str):
+        body["reasoning_effort"] = s.reasoning
+    elif isinstance(s.reasoning, dict):
+        body.update(s.reasoning)
+    if s.extra_body:
+        body.update(s.extra_body)
+    return body
+
+
 class OpenAIProvider:
     """Streams from `POST {base_url}/chat/completions`.
 
@@ -105,29 +137,7 @@ class OpenAIProvider:
             self.headers["Authorization"] = f"Bearer {api_key}"
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
-        s = request.settings
-        messages = [_message_dict(m, self.official) for m in request.messages]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if request.tools:
-            body["tools"] = [t.to_openai() for t in request.tools]
-        if s.temperature is not None:
-            body["temperature"] = s.temperature
-        if s.max_tokens is not None:
-            body["max_completion_tokens" if self.official else "max_tokens"] = s.max_tokens
-        if isinstance(s.reasoning, str):
-            body["reasoning_effort"] = s.reasoning
-        elif isinstance(s.reasoning, dict):
-            body.update(s.reasoning)
-        if s.extra_body:
-            body.update(s.extra_body)
-        return body
+        return chat_body(request, self.model, official=self.official)
 
     def _chunk(self, d: Any) -> ModelChunk:
         if type(d) is not dict:
@@ -157,10 +167,7 @@ class OpenAIProvider:
                 if chunk.finish_reason:
                     finished = True
                 yield chunk
-        if not finished:
-            raise ModelConnectionError(
-                f"{self.name} stream ended before the response was complete", provider=self.name, model=self.model
-            )
+        check_complete(finished, provider=self.name, model=self.model, ending=RESPONSE_COMPLETE)
 
 
-__all__ = ["OpenAIProvider", "parse_chunk", "parse_usage"]
+__all__ = ["OpenAIProvider", "chat_body", "parse_chunk", "parse_usage"]
