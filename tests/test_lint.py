@@ -31,3 +31,15 @@ def test_ruff_clean() -> None:
 def test_mypy_clean() -> None:
     proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, timeout=280, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lint_tools_are_pinned_exactly() -> None:
+    """A new ruff/mypy release must not turn this suite red by itself: both are pinned with ==."""
+    import tomllib
+
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    pins = {req.split("==")[0]: req.split("==")[1] for req in dev if "==" in req}
+    assert {"ruff", "mypy"} <= set(pins), dev
+    for name in ("ruff", "mypy"):
+        out = subprocess.run([_tool(name), "--version"], capture_output=True, text=True, check=True).stdout
+        assert pins[name] in out, (name, out)

@@ -80,8 +80,9 @@ def test_missing_engine_says_how_to_install(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.local_model
 def test_a_file_that_is_not_a_model_fails_cleanly(tmp_path: Path) -> None:
-    pytest.importorskip("xllamacpp")
+    pytest.importorskip("xllamacpp")  # the engine only: the model wheel is not needed here
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a gguf file at all")
     with pytest.raises(ConfigurationError, match="could not load local model"):
