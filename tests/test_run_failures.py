@@ -235,7 +235,10 @@ async def test_mid_stream_abort_keeps_partial_text_and_is_not_replayed(env: Fake
     assert partial.role == "assistant"
     assert partial.interrupted is True
     assert partial.content == seen
-    assert partial.attributes.get("error")
+    # "error" means one thing on every message (True); the reason is beside it
+    assert partial.attributes["error"] is True
+    assert partial.attributes["error_type"] == "ModelConnectionError"
+    assert "ended" in partial.attributes["error_message"] or "connection" in partial.attributes["error_message"]
 
 
 @BOTH

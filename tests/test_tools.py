@@ -672,3 +672,13 @@ async def test_many_progress_reports_with_a_slow_consumer(env: FakeModelServer) 
 
 def test_tool_definition_json_is_serializable() -> None:
     json.dumps(tool_from_callable(search).definition)
+
+
+def test_dict_tool_name_reads_both_definition_shapes() -> None:
+    from tyler.tools import dict_tool_name, tool_from_dict
+
+    wrapped = {"definition": {"type": "function", "function": {"name": "wrapped", "parameters": {}}},
+               "implementation": lambda: None}
+    bare = {"definition": {"name": "bare", "parameters": {}}, "implementation": lambda: None}
+    assert [dict_tool_name(wrapped), dict_tool_name(bare)] == ["wrapped", "bare"]
+    assert [tool_from_dict(wrapped).name, tool_from_dict(bare).name] == ["wrapped", "bare"]  # the same reading

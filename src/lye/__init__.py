@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tyler.tools import dict_tool_name
+
 from .errors import (
     AccessDeniedError,
     BlockedAddressError,
@@ -37,7 +39,7 @@ TOOL_SETS: dict[str, list[dict[str, Any]]] = {"web": WEB_TOOLS, "files": FILES_T
 
 def tool_names(tools: list[dict[str, Any]]) -> list[str]:
     """The names of Tyler tool dicts, e.g. `tool_names(WEB_TOOLS)`."""
-    return [tool["definition"]["function"]["name"] for tool in tools]
+    return [dict_tool_name(tool) for tool in tools]
 
 
 __all__ = [

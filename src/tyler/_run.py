@@ -25,7 +25,7 @@ from .events import EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Message, Thread
 from .providers.base import ModelChunk, ModelRequest
-from .tools import Tool, ToolArgumentsError, ToolContext, result_to_text
+from .tools import Tool, ToolArgumentsError, ToolContext, tool_output_text
 
 if TYPE_CHECKING:
     from .storage import ThreadStore
@@ -198,8 +198,8 @@ class _Run:
         turn, self.turn = self.turn, None
         if turn is not None and not turn.empty and self.ctx is not None:
             message = self.add(turn.to_message(self.ctx.model_name, interrupted=True))
-            if error is not None:
-                message.attributes["error"] = str(error)
+            if error is not None:  # "error" is True on every failed message; the reason is beside it
+                message.attributes.update(error=True, error_type=type(error).__name__, error_message=str(error))
         for call in self.pending_tool_calls:
             msg = self.tool_messages.get(call["id"])
             if msg is None:
@@ -546,7 +546,7 @@ def _tool_done(
         return _tool_failed(state, call, f"tool {tool.name!r} timed out after {timeout:g}s", "TimeoutError", ms)
     if exc is not None:
         return _tool_failed(state, call, f"{type(exc).__name__}: {exc}", type(exc).__name__, ms)
-    result = result_to_text(task.result())
+    result = tool_output_text(task.result())
     state.tool_messages[call["id"]] = Message(
         role="tool", name=tool.name, tool_call_id=call["id"], content=result,
         metrics={"timing": {"latency": round(ms, 3)}},

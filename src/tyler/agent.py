@@ -19,7 +19,7 @@ from .chunks import RawChunk
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Thread
-from .providers.base import ModelSettings, Provider, ToolSpec
+from .providers.base import REASONING_EFFORTS, ModelSettings, Provider, ReasoningEffort, ToolSpec
 from .tools import Tool, build_toolset
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ StreamMode = Literal["events", "raw", "openai", "vercel", "vercel_objects"]
 _VERCEL = ("vercel", "vercel_objects")
 _EventsMode = Literal["events", True]
 _RawMode = Literal["raw", "openai"]
-_REASONING = ("minimal", "low", "medium", "high")
 
 
 def _mode(stream: Any) -> _run.Mode:
@@ -109,7 +108,7 @@ class Agent:
         api_base: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        reasoning: str | dict[str, Any] | None = None,
+        reasoning: ReasoningEffort | dict[str, Any] | None = None,
         extra_headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
         max_tokens: int | None = None,
@@ -130,8 +129,8 @@ class Agent:
             stall_timeout=stall_timeout, connect_timeout=connect_timeout, max_retries=max_retries,
             tool_timeout=tool_timeout, request_timeout=request_timeout,
         )
-        if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in _REASONING:
-            raise ConfigurationError(f"reasoning must be None, one of {_REASONING} or a dict")
+        if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in REASONING_EFFORTS:
+            raise ConfigurationError(f"reasoning must be None, one of {REASONING_EFFORTS} or a dict")
         self.name = name
         self.model_name = model_name
         self.purpose = purpose

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import ConfigurationError, TylerError
+from .tools import dict_tool_name
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _describe_block(block: Any) -> str:
     return f"[{kind or 'unknown'} content]"
 
 
-def result_to_text(result: Any) -> str:
+def call_result_text(result: Any) -> str:
     """Text for the model from a CallToolResult; raise MCPToolCallError if it is an error result."""
     blocks = list(getattr(result, "content", None) or [])
     text = "\n".join(_describe_block(b) for b in blocks)
@@ -298,14 +299,14 @@ class MCPManager:
             raise ConfigurationError(f"MCP server {server.name!r} could not be connected: {reason}") from error
         await stack.enter_async_context(own)
         self._sessions[server.name] = session
-        taken = {t["definition"]["function"]["name"] for t in self._tools}
+        taken = {dict_tool_name(t) for t in self._tools}
         for remote in remote_tools:
             if server.include_tools is not None and remote.name not in server.include_tools:
                 continue
             if remote.name in server.exclude_tools:
                 continue
             tool = self._wrap(server, remote)
-            name = tool["definition"]["function"]["name"]
+            name = dict_tool_name(tool)
             if name in taken:
                 raise ConfigurationError(f"MCP tool name {name!r} is defined twice; set a 'prefix'")
             taken.add(name)
@@ -340,7 +341,7 @@ class MCPManager:
                 raise
             except Exception as exc:
                 raise MCPToolCallError(f"MCP tool {remote_name!r} on {server_name!r} failed: {_unwrap(exc)}") from exc
-            return result_to_text(result)
+            return call_result_text(result)
 
         call_mcp_tool.__name__ = f"mcp_{server_name}_{remote_name}"
         return call_mcp_tool
@@ -404,4 +405,4 @@ def _unwrap(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
-__all__ = ["CONTEXT_PARAM", "MCPManager", "MCPServerConfig", "MCPToolCallError", "parse_config", "result_to_text"]
+__all__ = ["CONTEXT_PARAM", "MCPManager", "MCPServerConfig", "MCPToolCallError", "call_result_text", "parse_config"]

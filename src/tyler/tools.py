@@ -20,7 +20,7 @@ import re
 import signal
 import threading
 import types
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
@@ -318,6 +318,13 @@ def tool_from_callable(
     )
 
 
+def dict_tool_name(spec: Mapping[str, Any]) -> str:
+    """The name of a Tyler-style tool dict: its definition's `function.name` (or the definition's own
+    `name` when the function object is given bare, as `tool_from_dict` accepts)."""
+    definition = spec["definition"]
+    return str(definition.get("function", definition)["name"])
+
+
 def tool_from_dict(spec: dict[str, Any]) -> Tool:
     """Build a Tool from a Tyler-style dict `{"definition": {...}, "implementation": fn}`."""
     definition = spec.get("definition")
@@ -394,7 +401,7 @@ def build_toolset(tools: Iterable[Any]) -> dict[str, Tool]:
     return out
 
 
-def result_to_text(result: Any) -> str:
+def tool_output_text(result: Any) -> str:
     """A tool's return value as the text sent back to the model."""
     if isinstance(result, str):
         return result
@@ -418,7 +425,8 @@ __all__ = [
     "ToolContext",
     "as_tool",
     "build_toolset",
-    "result_to_text",
+    "dict_tool_name",
+    "tool_output_text",
     "tool",
     "tool_from_callable",
     "tool_from_dict",

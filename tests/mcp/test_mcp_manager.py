@@ -149,21 +149,21 @@ def test_config_errors(config: object, message: str) -> None:
         parse_config(config)  # type: ignore[arg-type]
 
 
-def test_result_to_text_shapes() -> None:
+def test_call_result_text_shapes() -> None:
     from types import SimpleNamespace as NS
 
-    from tyler.mcp import _tool_name, result_to_text
+    from tyler.mcp import _tool_name, call_result_text
 
     text = NS(type="text", text="hello")
     resource = NS(type="resource", resource=NS(uri="file:///a.txt", text="file body"))
     blob = NS(type="resource", resource=NS(uri="file:///b.bin", text=None, blob="AAAA"))
     link = NS(type="resource_link", uri="file:///c.txt")
-    assert result_to_text(NS(content=[text, resource, blob, link], is_error=False)) == (
+    assert call_result_text(NS(content=[text, resource, blob, link], is_error=False)) == (
         "hello\nfile body\n[resource file:///b.bin: binary content]\n[resource link: file:///c.txt]"
     )
     # Only structured content (SDK 1.x spelling): it is returned as JSON.
-    assert result_to_text(NS(content=[], structuredContent={"temp": 21.5}, isError=False)) == '{"temp": 21.5}'
+    assert call_result_text(NS(content=[], structuredContent={"temp": 21.5}, isError=False)) == '{"temp": 21.5}'
     with pytest.raises(MCPToolCallError, match="the MCP tool reported an error"):
-        result_to_text(NS(content=[], is_error=True))
+        call_result_text(NS(content=[], is_error=True))
     assert _tool_name("my.server__", "do thing/now") == "my_server__do_thing_now"
     assert len(_tool_name("x" * 60 + "__", "tool")) == 64

@@ -6,9 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
+from ..tools import dict_tool_name
+
+if TYPE_CHECKING:
+    from ..providers.base import ReasoningEffort
 
 LOCAL_MODEL = "local/smollm2"
 OPENAI_DEFAULT_MODEL = "gpt-4o"
@@ -101,7 +105,7 @@ def load_tools(names: list[str] | None) -> list[Any]:
     sets: dict[str, list[Any]] = getattr(lye, "TOOL_SETS", {})
     if names is None:
         every = [tool for tools in sets.values() for tool in tools]
-        return [t for t in every if t["definition"]["function"]["name"] in DEFAULT_TOOL_NAMES]
+        return [t for t in every if dict_tool_name(t) in DEFAULT_TOOL_NAMES]
     tools: list[Any] = []
     for name in names:
         found = sets.get(name)
@@ -112,15 +116,16 @@ def load_tools(names: list[str] | None) -> list[Any]:
     return tools
 
 
-REASONING_LEVELS = ("low", "medium", "high")
+REASONING_LEVELS: tuple[ReasoningEffort, ...] = ("low", "medium", "high")  # "minimal" is OpenAI-only
 
 
-def check_reasoning(value: str | None) -> str | None:
+def check_reasoning(value: str | None) -> ReasoningEffort | None:
     if value is None:
         return None
     lowered = value.lower()
     if lowered in ("none", "off", ""):
         return None
-    if lowered not in REASONING_LEVELS:
-        raise ConfigurationError(f"--reasoning must be one of {', '.join(REASONING_LEVELS)}, got {value!r}")
-    return lowered
+    for level in REASONING_LEVELS:
+        if lowered == level:
+            return level
+    raise ConfigurationError(f"--reasoning must be one of {', '.join(REASONING_LEVELS)}, got {value!r}")

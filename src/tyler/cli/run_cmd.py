@@ -85,9 +85,9 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Itera
         # The reader went away (`tyler run ... | head`): stop quietly, like other Unix tools.
         silence_stdout()
         return EXIT_BROKEN_PIPE
-    if outcome == TurnOutcome.INTERRUPTED:
+    if outcome is TurnOutcome.INTERRUPTED:
         return EXIT_INTERRUPTED
-    if outcome == TurnOutcome.ERROR:
+    if outcome is TurnOutcome.ERROR:
         # The rich renderer already printed the error (to the terminal); the others only emitted
         # it as output, and scripts look for it on stderr.
         if not isinstance(renderer, RichRenderer):

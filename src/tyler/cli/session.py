@@ -6,6 +6,7 @@ import asyncio
 import signal
 from contextlib import aclosing
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_PURPOSE, ModelChoice, load_tools
@@ -13,6 +14,7 @@ from .console import keys_not_echoed
 
 if TYPE_CHECKING:
     from ..messages import Thread
+    from ..providers.base import ReasoningEffort
     from .render import Renderer
 
 
@@ -23,7 +25,7 @@ class AgentOptions:
     model: ModelChoice
     purpose: str | None = None
     tool_sets: tuple[str, ...] | None = None  # None: the default for the model
-    reasoning: str | None = None
+    reasoning: ReasoningEffort | None = None
 
     def build(self) -> Any:
         from .. import Agent
@@ -57,7 +59,7 @@ class AgentOptions:
         return [] if self.model.is_local else None
 
 
-class TurnOutcome:
+class TurnOutcome(Enum):
     """How a streamed reply ended."""
 
     OK = "ok"
@@ -65,8 +67,8 @@ class TurnOutcome:
     INTERRUPTED = "interrupted"
 
 
-async def stream_reply(agent: Any, thread: Thread, renderer: Renderer) -> str:
-    """Stream one reply of `agent` to `thread` into `renderer`; return a `TurnOutcome` value.
+async def stream_reply(agent: Any, thread: Thread, renderer: Renderer) -> TurnOutcome:
+    """Stream one reply of `agent` to `thread` into `renderer`; return how it ended.
 
     The stream runs in its own task. Ctrl-C (SIGINT) cancels that task, which makes the agent close
     the upstream HTTP response; the caller's loop keeps going. Where signal handlers cannot be

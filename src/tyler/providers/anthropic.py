@@ -17,12 +17,12 @@ from ..attachments import anthropic_blocks
 from ..chunks import RawChunk
 from ..exceptions import ModelResponseError
 from ..messages import Message
-from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
+from .base import ModelChunk, ModelRequest, ReasoningEffort, ToolCallDelta, Usage, check_complete
 from .transport import Transport, as_transport, sse_json
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
-_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+_BUDGETS: dict[ReasoningEffort, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from ..exceptions import ModelConnectionError
 from ..messages import Message
@@ -32,13 +32,18 @@ class ToolSpec:
         }
 
 
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+"""How hard a reasoning model thinks: OpenAI's `reasoning_effort`, an Anthropic thinking budget."""
+REASONING_EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)
+
+
 @dataclass(slots=True)
 class ModelSettings:
-    """Per-request knobs. `reasoning` is None, "low"/"medium"/"high", or a provider-specific dict."""
+    """Per-request knobs. `reasoning` is None, a `ReasoningEffort`, or a provider-specific dict."""
 
     temperature: float | None = None
     max_tokens: int | None = None
-    reasoning: str | dict[str, Any] | None = None
+    reasoning: ReasoningEffort | dict[str, Any] | None = None
     extra_headers: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
     connect_timeout: float = 10.0
@@ -133,5 +138,6 @@ class Provider(Protocol):
 
 
 __all__ = [
-    "ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ToolCallDelta", "ToolSpec", "Usage", "check_complete",
+    "REASONING_EFFORTS", "ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ReasoningEffort", "ToolCallDelta",
+    "ToolSpec", "Usage", "check_complete",
 ]

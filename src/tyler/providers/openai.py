@@ -11,7 +11,6 @@ from ..exceptions import ModelResponseError
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
 from .transport import DONE, Transport, as_transport, sse_json
 
-_EFFORTS = ("minimal", "low", "medium", "high")
 RESPONSE_COMPLETE = "the response was complete"  # an OpenAI-shaped stream ends with a finish reason
 
 

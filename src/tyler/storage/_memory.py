@@ -18,6 +18,8 @@ class MemoryBackend:
     """Threads and messages in process memory; lost when the process exits."""
 
     dialect = "memory"
+    shown_url = None
+    read_only = False
 
     def __init__(self) -> None:
         self._threads: dict[str, dict[str, Any]] = {}

@@ -55,11 +55,14 @@ class SQLBackend:
         self._command_timeout = command_timeout
         self._engine: AsyncEngine | None = None
         self.read_only = False  # a SQLite file this process may not write: opened for reading only
-        self._upserts: dict[Any, Any] = {
-            True: self._thread_upsert(True),
-            False: self._thread_upsert(False),
-            "messages": self._message_upsert(),
-        }
+        # Built once: a thread row upserted with or without its title/attributes, and message rows.
+        self._upsert_thread_with_meta = self._thread_upsert(write_meta=True)
+        self._upsert_thread_counters = self._thread_upsert(write_meta=False)
+        self._upsert_messages = self._message_upsert()
+
+    @property
+    def shown_url(self) -> str:
+        return self._shown
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -247,13 +250,13 @@ class SQLBackend:
         tid = plan.thread_row["id"]
         n = len(plan.rows)
         async with self._guard(f"saving thread {tid!r}"), self._write() as conn:
-            upsert = self._upserts[plan.write_meta]
+            upsert = self._upsert_thread_with_meta if plan.write_meta else self._upsert_thread_counters
             result = await conn.execute(upsert, {**plan.thread_row, "last_seq": n})
             last = int(result.scalar_one())
             if n:
                 first = last - n + 1
                 params = [{**row, "thread_id": tid, "seq": first + i} for i, row in enumerate(plan.rows)]
-                await conn.execute(self._upserts["messages"], params)
+                await conn.execute(self._upsert_messages, params)
 
     async def delete(self, thread_id: str) -> bool:
         self._check_writable()

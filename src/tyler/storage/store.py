@@ -40,6 +40,7 @@ from .._checks import check_seconds
 from ..exceptions import ConfigurationError, StorageError, ThreadNotFoundError
 from ..file_store import FileStore
 from ..messages import Message, Thread, check_id
+from ._backend import Backend
 from ._codec import ThreadList
 from ._memory import MemoryBackend
 from ._sql import SQLBackend
@@ -49,7 +50,7 @@ log = logging.getLogger("tyler.storage")
 
 
 
-def _backend_for(url: Any, timeouts: dict[str, float]) -> MemoryBackend | SQLBackend:
+def _backend_for(url: Any, timeouts: dict[str, float]) -> Backend:
     """Pick the backend for `url`; ConfigurationError for anything not supported."""
     from sqlalchemy import URL, make_url
     from sqlalchemy.exc import ArgumentError
@@ -195,14 +196,12 @@ class ThreadStore:
     @property
     def read_only(self) -> bool:
         """True for a SQLite file this process may not write: threads load, saves fail."""
-        return isinstance(self._backend, SQLBackend) and self._backend.read_only
+        return self._backend.read_only
 
     @property
     def url(self) -> str | None:
         """The database URL with any password hidden (None in memory)."""
-        if isinstance(self._backend, SQLBackend):
-            return self._backend.url.render_as_string(hide_password=True)
-        return None
+        return self._backend.shown_url
 
     def __repr__(self) -> str:
         return f"ThreadStore({self.url or 'memory'})"

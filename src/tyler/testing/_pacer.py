@@ -14,7 +14,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from ._http import HTTPConnection
+from ._connection import HTTPConnection
 from .turns import RecordedRequest
 
 RESOLUTION = 0.001

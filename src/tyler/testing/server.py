@@ -24,8 +24,8 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from . import wire
+from ._connection import TASK_PREFIX, HTTPConnection, HTTPRequest
 from ._endpoints import FakeEndpoints
-from ._http import TASK_PREFIX, HTTPConnection, HTTPRequest
 from ._pacer import Pacer
 from .turns import RecordedRequest, Turn
 
