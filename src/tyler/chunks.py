@@ -29,10 +29,10 @@ class AttrDict(dict[str, Any]):
 
     def model_dump(self, **_: Any) -> dict[str, Any]:
         """The chunk as a plain dict (pydantic-style name, as LiteLLM's chunks have)."""
-        return _plain(self)
+        return {k: _plain(v) for k, v in self.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        return self.model_dump()
 
     def model_dump_json(self, **_: Any) -> str:
         return json.dumps(self, ensure_ascii=False)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..attachments import openai_content
 from ..exceptions import ModelResponseError
+from ..messages import Message
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
 from .transport import DONE, Transport, as_transport, sse_json
 
@@ -65,7 +66,7 @@ def parse_usage(u: dict[str, Any]) -> Usage:
     )
 
 
-def _message_dict(message: Any, native_files: bool = False) -> dict[str, Any]:
+def _message_dict(message: Message, native_files: bool = False) -> dict[str, Any]:
     out = message.to_chat_dict()
     if message.attachments:
         out["content"] = openai_content(message, native_files=native_files)
