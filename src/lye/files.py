@@ -572,7 +572,8 @@ def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[dict[st
                         "type": "integer",
                         "minimum": 1,
                         "maximum": 200_000,
-                        "description": "Maximum characters to return (default 20000).",
+                        # the default the tool really applies (LYE_MAX_READ_CHARS), not a copy of it
+                        "description": f"Maximum characters to return (default {_max_chars(None)}).",
                     },
                 },
                 ["path"],

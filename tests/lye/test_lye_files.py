@@ -11,6 +11,7 @@ import pytest
 from lye_loopback import make_pdf
 
 from lye import FILES_TOOLS, FileToolError, WorkspaceEscapeError, make_files_tools, tool_names
+from tyler.tools import dict_tool_name
 
 
 @pytest.fixture()
@@ -176,3 +177,13 @@ async def test_default_tools_read_workspace_env_at_call_time(ws: Path, monkeypat
     monkeypatch.setenv("LYE_WORKSPACE", str(ws / "nope"))
     with pytest.raises(FileToolError, match="does not exist"):
         await read(path="notes.txt")
+
+
+def test_files_read_schema_states_the_default_it_applies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def max_chars_doc() -> str:
+        read = next(t for t in make_files_tools(tmp_path) if dict_tool_name(t) == "files-read")
+        return read["definition"]["function"]["parameters"]["properties"]["max_chars"]["description"]
+
+    assert "default 20000" in max_chars_doc()
+    monkeypatch.setenv("LYE_MAX_READ_CHARS", "512")
+    assert "default 512" in max_chars_doc()
