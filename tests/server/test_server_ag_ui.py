@@ -57,7 +57,8 @@ def test_failure_is_run_error_without_run_finished(live: LiveServer, env: FakeMo
 
 def test_bad_run_agent_input(live: LiveServer) -> None:
     base = {"threadId": "t", "runId": "r", "messages": [{"id": "1", "role": "user", "content": "hi"}]}
-    for body, param in (({**base, "threadId": ""}, "threadId"), ({**base, "messages": "x"}, "messages"),
+    for body, param in (({**base, "threadId": ""}, "threadId"), ({**base, "threadId": "a\x00"}, "threadId"),
+                        ({**base, "messages": "x"}, "messages"),
                         ({**base, "messages": []}, "messages"),
                         ({**base, "messages": [{"id": "1", "role": "robot"}]}, "messages[0].role"),
                         ({**base, "tools": [{"name": "bad name"}]}, "tools[0]"),

@@ -42,6 +42,8 @@ def openai_error(response: httpx.Response, status: int) -> dict:
      "tools"),
     ({"model": "tyler", "messages": [*USER, {"role": "tool", "tool_call_id": "call_nope", "content": "x"}]},
      "tool_call_id"),
+    ({"model": "tyler", "messages": USER, "thread_id": "a\x00b"}, "thread_id"),
+    ({"model": "tyler", "messages": USER, "thread_id": "x" * 300}, "thread_id"),
 ])
 def test_bad_chat_bodies_are_400_with_param(live: LiveServer, body: dict, param: str) -> None:
     error = openai_error(post(live, CHAT, body), 400)

@@ -90,6 +90,8 @@ def test_failure_is_response_failed(live: LiveServer, env: FakeModelServer) -> N
     ({"model": "tyler", "input": [{"type": "function_call_output", "call_id": "zzz", "output": "1"}]},
      "tool_call_id"),
     ({"model": "tyler", "input": "x", "previous_response_id": "not-ours"}, "previous_response_id"),
+    ({"model": "tyler", "input": "x", "previous_response_id": "resp_!!!_x"}, "previous_response_id"),
+    ({"model": "tyler", "input": "x", "conversation": "a\x00b"}, "conversation"),
 ])
 def test_bad_responses_bodies(live: LiveServer, body: dict, param: str) -> None:
     response = httpx.post(live.url + "/v1/responses", json=body)

@@ -17,6 +17,7 @@ from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
 from ..messages import Message
 from .convert import client_tool
+from .runs import thread_id_param
 from .vercel import _dumps
 
 if TYPE_CHECKING:
@@ -71,9 +72,9 @@ def _message(raw: Any, where: str) -> Message | None:
 def parse_input(body: dict[str, Any]) -> RunInput:
     """`RunAgentInput` (camelCase) → what the run needs."""
     thread_id, run_id = body.get("threadId"), body.get("runId")
-    for name, value in (("threadId", thread_id), ("runId", run_id)):
-        if not isinstance(value, str) or not value:
-            raise RequestError(f"'{name}' must be a non-empty string", param=name)
+    thread_id = thread_id_param(thread_id, "threadId")
+    if not isinstance(run_id, str) or not run_id:
+        raise RequestError("'runId' must be a non-empty string", param="runId")
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list):
         raise RequestError("'messages' must be a list", param="messages", code="invalid_type")

@@ -36,7 +36,17 @@ from ._http import (
 )
 from .chat_completions import ChatCompletionsEncoder, new_messages_for, parse_request
 from .convert import with_client_tools
-from .runs import Encoder, RunHandle, RunRegistry, append_turn, drive, frames, load_thread, stored_or_new
+from .runs import (
+    Encoder,
+    RunHandle,
+    RunRegistry,
+    append_turn,
+    drive,
+    frames,
+    load_thread,
+    stored_or_new,
+    thread_id_param,
+)
 
 if TYPE_CHECKING:
     from ..storage import ThreadStore
@@ -304,8 +314,8 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
         raise RequestError(f"trigger {body.get('trigger')!r} is not supported; send 'submit-message'",
                            param="trigger")
     chat_id, model = body.get("id"), body.get("model")
-    if chat_id is not None and (not isinstance(chat_id, str) or not chat_id):
-        raise RequestError("'id' (the chat id) must be a non-empty string", param="id", code="invalid_type")
+    if chat_id is not None:
+        chat_id = thread_id_param(chat_id, "id")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", param="model", code="invalid_type")
     messages = vercel.ui_messages(body.get("messages"))

@@ -26,6 +26,7 @@ from ..exceptions import RequestError
 from ..messages import Message, Thread
 from ._http import dumps
 from .convert import client_tools, model_and_stream, parse_chat_messages, text_of_result
+from .runs import thread_id_param
 
 if TYPE_CHECKING:
     from ..tools import Tool
@@ -52,8 +53,8 @@ def parse_request(body: dict[str, Any], header_thread_id: str | None) -> ChatReq
     if not isinstance(options, dict):
         raise RequestError("'stream_options' must be an object", param="stream_options", code="invalid_type")
     thread_id = body.get("thread_id", header_thread_id)
-    if thread_id is not None and (not isinstance(thread_id, str) or not thread_id.strip()):
-        raise RequestError("'thread_id' must be a non-empty string", param="thread_id", code="invalid_type")
+    if thread_id is not None:
+        thread_id = thread_id_param(thread_id, "thread_id")
     return ChatRequest(
         model=model,
         messages=parse_chat_messages(body.get("messages")),

@@ -28,7 +28,7 @@ from ..exceptions import RequestError, TylerError
 from ..messages import Message, Thread
 from ._http import EventStream, dumps, plain_error_body
 from .convert import chat_message
-from .runs import RunHandle, append_turn, drive, load_thread, stored_or_new
+from .runs import RunHandle, append_turn, drive, load_thread, stored_or_new, thread_id_param
 
 if TYPE_CHECKING:
     from .app import Server
@@ -94,9 +94,7 @@ async def thread_for_run(server: Server, thread_id: str | None, message: Message
 
 
 def _check_id(thread_id: str) -> str:
-    if not thread_id.strip() or len(thread_id) > 256:
-        raise RequestError("thread id must be 1 to 256 characters", param="thread_id")
-    return thread_id
+    return thread_id_param(thread_id, "thread_id")
 
 
 async def create_run(server: Server, request: Request) -> Response | EventStream:

@@ -25,6 +25,7 @@ from ..exceptions import RequestError
 from ..messages import Message
 from ._http import dumps
 from .convert import client_tool, model_and_stream
+from .runs import thread_id_param
 
 if TYPE_CHECKING:
     from ..tools import Tool
@@ -44,8 +45,9 @@ def thread_of(previous_response_id: str) -> str:
     body = previous_response_id.removeprefix("resp_").rpartition("_")[0]
     try:
         if previous_response_id.startswith("resp_") and body:
-            return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-    except (binascii.Error, ValueError):
+            thread_id = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+            return thread_id_param(thread_id, "previous_response_id", status=404)
+    except (binascii.Error, ValueError, RequestError):
         pass
     raise RequestError(f"previous response {previous_response_id!r} not found", status=404,
                        code="previous_response_not_found", param="previous_response_id")
@@ -155,8 +157,8 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
         conversation = conversation.get("id")
     if previous is not None and not isinstance(previous, str):
         raise RequestError("'previous_response_id' must be a string", param="previous_response_id")
-    if conversation is not None and (not isinstance(conversation, str) or not conversation):
-        raise RequestError("'conversation' must be a thread id", param="conversation")
+    if conversation is not None:
+        conversation = thread_id_param(conversation, "conversation")
     if previous is not None and conversation is not None:
         raise RequestError("pass previous_response_id or conversation, not both", param="conversation")
     thread_id = thread_of(previous) if previous else conversation

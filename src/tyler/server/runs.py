@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..exceptions import RequestError, ThreadNotFoundError
-from ..messages import Message, Thread
+from ..messages import Message, Thread, check_id
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -134,14 +134,31 @@ class RunRegistry:
 
 async def load_thread(store: ThreadStore, thread_id: str) -> Thread:
     """The stored thread; RequestError 404 if there is none."""
+    thread_id_param(thread_id, "thread_id", status=404)
     try:
         return await store.get_thread(thread_id)
     except ThreadNotFoundError:
         raise RequestError(f"no thread with id {thread_id!r}", status=404, code="thread_not_found") from None
 
 
+MAX_THREAD_ID = 256
+
+
+def thread_id_param(value: Any, param: str, *, status: int = 400) -> str:
+    """A client-given thread id, or RequestError: 1 to 256 characters the store can hold."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_THREAD_ID:
+        raise RequestError(f"'{param}' must be a thread id of 1 to {MAX_THREAD_ID} characters", param=param,
+                           status=status, code="invalid_thread_id")
+    try:
+        return check_id(value, param)
+    except ValueError as exc:
+        raise RequestError(str(exc), param=param, status=status, code="invalid_thread_id") from None
+
+
 async def stored_or_new(store: ThreadStore, thread_id: str | None) -> Thread:
     """The stored thread `thread_id`, or a new thread (with that id, when one is given)."""
+    if thread_id is not None:
+        thread_id_param(thread_id, "thread_id")
     thread = await store.get(thread_id) if thread_id else None
     if thread is None:
         thread = Thread(id=thread_id) if thread_id else Thread()
