@@ -55,6 +55,7 @@ def test_event_types_are_stable_strings() -> None:
         "TOOL_ERROR": "tool_error",
         "MESSAGE_CREATED": "message_created",
         "ITERATION_LIMIT": "iteration_limit",
+        "STRUCTURED_OUTPUT_INVALID": "structured_output_invalid",
         "EXECUTION_ERROR": "execution_error",
         "EXECUTION_COMPLETE": "execution_complete",
     }

@@ -15,6 +15,7 @@ from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import TylerError
 from .file_store import FileStore
 from .messages import Message, Thread
+from .structured import RetryConfig
 from .tools import Tool, ToolContext, tool
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "ExecutionEvent",
     "FileStore",
     "Message",
+    "RetryConfig",
     "Thread",
     "ThreadStore",
     "Tool",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .providers.base import ModelSettings, Provider, ToolSpec
+    from .structured import OutputSpec
     from .tools import Tool
 
 
@@ -34,6 +35,7 @@ class RunContext:
     max_tool_iterations: int
     tool_timeout: float | None
     owner: Any = None
+    output: OutputSpec | None = None  # response_type of this run, shaped for its provider (its own retry history)
 
     def timeout_for(self, tool: Tool) -> float | None:
         """A tool's own timeout wins over the agent's default."""

@@ -22,9 +22,10 @@ from ._context import RunContext
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
-from .exceptions import ConfigurationError, ExecutionError, TylerError
+from .exceptions import ConfigurationError, ExecutionError, StructuredOutputError, TylerError
 from .messages import Message, Thread
 from .providers.base import ModelChunk, ModelRequest
+from .structured import OUTPUT_TOOL, OutputSpec, Verdict
 from .tools import Tool, ToolArgumentsError, ToolContext, tool_output_text
 
 if TYPE_CHECKING:
@@ -181,6 +182,8 @@ class _Run:
         self.tool_messages: dict[str, Message] = {}
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self.new_messages: list[Message] = []
+        self.output: OutputSpec | None = None  # structured output asked for (response_type)
+        self.structured: Any = None
 
     async def save(self) -> None:
         if self.store is not None and self.thread is not None:
@@ -230,6 +233,7 @@ async def execute(
     try:
         state.thread = await _load_thread(store, thread)
         ctx = state.ctx = await prepare()
+        state.output = ctx.output
         await state.save()
         async with aclosing(_iterations(state, ctx)) as items:
             async for item in items:
@@ -243,6 +247,9 @@ async def execute(
                 "thread_id": state.thread.id,
                 "thread": state.thread,
                 "new_messages": list(state.new_messages),
+                # Always present (None / []) so the payload has one shape; set with response_type.
+                "structured_data": state.structured,
+                "retry_history": list(state.output.history) if state.output is not None else [],
             })
     except Exception as exc:
         completed = True
@@ -298,6 +305,14 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
             async for item in items:
                 yield item
         message = state.new_messages[-1]
+        verdict = state.output.judge(message) if state.output is not None else None
+        if verdict is not None:  # an answer attempt for response_type
+            async with aclosing(_structured_answer(state, verdict)) as items:
+                async for item in items:
+                    yield item
+            if verdict.ok:
+                return
+            continue
         if not message.tool_calls:
             return
         server_calls = [c for c in message.tool_calls if not _client_side(ctx, c)]
@@ -319,7 +334,12 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
     await state.save()
     if state.events:
         yield _ev(_E.MESSAGE_CREATED, {"message": note})
-    elif state.mode is Mode.RAW:
+    if state.output is not None:
+        raise StructuredOutputError(
+            f"no valid {state.output.model.__name__} within max_tool_iterations={ctx.max_tool_iterations}",
+            retry_history=list(state.output.history),
+        )
+    if state.mode is Mode.RAW:
         # A proxy's client would otherwise see the stream end right after finish_reason="tool_calls",
         # with no sign that the run was cut off; it gets the note the thread got.
         yield RawChunk.build(f"chatcmpl-{note.id}", ctx.model_name,
@@ -329,6 +349,32 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
 def _client_side(ctx: RunContext, call: dict[str, Any]) -> bool:
     tool = ctx.tools.get(call["function"]["name"])
     return tool is not None and tool.client
+
+
+async def _structured_answer(state: _Run, verdict: Verdict) -> AsyncGenerator[ExecutionEvent, None]:
+    """Record an answer attempt (tool answers, feedback); end the run or retry per RetryConfig."""
+    assert state.output is not None
+    for message in verdict.messages:
+        state.add(message)
+    state.pending_tool_calls = []
+    await state.save()
+    if state.events:
+        for message in verdict.messages:
+            yield _ev(_E.MESSAGE_CREATED, {"message": message})
+    if verdict.ok:
+        state.structured = verdict.value
+        return
+    error = state.output.give_up()
+    retries = len(state.output.history)
+    if state.events:
+        yield _ev(_E.STRUCTURED_OUTPUT_INVALID, {
+            "attempt": retries, "output": verdict.raw, "errors": verdict.errors, "will_retry": error is None,
+        })
+    if error is not None:
+        raise error
+    delay = state.output.retry.delay(retries)
+    if delay:
+        await asyncio.sleep(delay)
 
 
 # The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.
@@ -341,6 +387,10 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
         tools=list(ctx.tool_specs),
         settings=ctx.settings,
     )
+    output_tool = None
+    if state.output is not None:
+        state.output.shape(request)
+        output_tool = None if state.output.native else OUTPUT_TOOL
     if state.events:
         yield _ev(_E.LLM_REQUEST, {
             "message_count": len(request.messages) + (1 if request.system else 0),
@@ -371,7 +421,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
                     })
             if c.tool_calls:
                 for delta in c.tool_calls:
-                    ev = _add_tool_delta(turn, delta)
+                    ev = _add_tool_delta(turn, delta, output_tool)
                     if chunk_events and ev is not None:
                         yield ev
             if c.usage is not None:
@@ -405,7 +455,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
         yield _ev(_E.MESSAGE_CREATED, {"message": message})
 
 
-def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent | None:
+def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> ExecutionEvent | None:
     call = turn.tool_calls.get(delta.index)
     if call is not None and not (delta.arguments or delta.id or delta.name):
         return None  # an empty piece: nothing new to report
@@ -419,6 +469,11 @@ def _add_tool_delta(turn: _Turn, delta: Any) -> ExecutionEvent | None:
         call["name"] = delta.name
     if delta.arguments:
         call["args"].append(delta.arguments)
+    if output_tool is not None and call["name"] == output_tool:
+        # The structured answer being written: partial JSON, as text deltas like a native JSON mode's.
+        if not delta.arguments:
+            return None
+        return _ev(_E.LLM_STREAM_CHUNK, {"content_chunk": delta.arguments, "message_id": turn.message_id})
     return _ev(_E.LLM_TOOL_CALL_CHUNK, {
         "tool_call_id": call["id"], "index": delta.index, "tool_name": call["name"],
         "arguments_delta": delta.arguments, "message_id": turn.message_id,
@@ -484,8 +539,12 @@ def _start_tool(
                 "tool_name": name, "tool_call_id": call_id, "progress": value, "total": total, "message": message,
             }))
 
+    async def forward(event: ExecutionEvent) -> None:  # a delegated agent's events, in order
+        if state.chunk_events:
+            await progress.put(event)
+
     timeout = ctx.timeout_for(tool)
-    coro = tool.call(args, ToolContext(name, call_id, state.thread, ctx.owner, sink))
+    coro = tool.call(args, ToolContext(name, call_id, state.thread, ctx.owner, sink, forward))
     task = asyncio.ensure_future(asyncio.wait_for(coro, timeout) if timeout else coro)
     tasks[task] = (call, tool, time.perf_counter())
     out.append(_ev(_E.TOOL_EXECUTING, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))

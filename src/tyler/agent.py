@@ -12,14 +12,18 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from pydantic import BaseModel
+
 from . import _run
 from ._checks import check_seconds, is_number
 from ._context import RunContext
 from .chunks import RawChunk
+from .delegation import delegation_tool
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
 from .messages import Thread
 from .providers.base import REASONING_EFFORTS, ModelSettings, Provider, ReasoningEffort, ToolSpec
+from .structured import OutputSpec, RetryConfig
 from .tools import Tool, build_toolset
 
 if TYPE_CHECKING:
@@ -92,6 +96,11 @@ class Agent:
         http_client: an `aiohttp.ClientSession` or `httpx.AsyncClient` to send model requests with
             (your proxies, TLS, HTTP/2, limits); you keep it open and close it. Default: one
             shared pool per event loop.
+        agents: other agents this one may delegate to, each offered as a tool named after it
+            (one `task` argument); their events stream into this agent's (see `tyler.delegation`).
+        response_type: a pydantic model class: every run's answer is validated into one
+            (`AgentResult.structured_data`; see `tyler.structured`). Per run: `run(..., response_type=)`.
+        retry_config: `RetryConfig` for answers that fail validation (default: 3 retries).
     """
 
     def __init__(
@@ -121,6 +130,9 @@ class Agent:
         system_prompt: str | None = None,
         request_timeout: float | None = None,
         http_client: Any = None,
+        agents: Iterable[Any] = (),
+        response_type: type[BaseModel] | None = None,
+        retry_config: RetryConfig | None = None,
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
@@ -154,7 +166,13 @@ class Agent:
             max_retries=max_retries,
             request_timeout=request_timeout,
         )
-        self._tools: dict[str, Tool] = build_toolset(tools)
+        if retry_config is not None and not isinstance(retry_config, RetryConfig):
+            raise ConfigurationError(f"retry_config must be a RetryConfig, got {type(retry_config).__name__}")
+        self.retry_config = retry_config or RetryConfig()
+        self.response_type = response_type
+        self._output = self._output_spec(response_type)
+        self.agents = list(agents)
+        self._tools: dict[str, Tool] = build_toolset([*tools, *(delegation_tool(a) for a in self.agents)])
         self._tool_specs: list[ToolSpec] = [t.spec for t in self._tools.values()]
         self._provider_instance = provider
         self._http_client = None
@@ -209,10 +227,11 @@ class Agent:
                 await self.connect_mcp()
         self._provider()
 
-    async def _context(self) -> RunContext:
+    async def _context(self, output: OutputSpec | None = None) -> RunContext:
         """Prepare (MCP, provider) and freeze what one run reads; later tool changes miss this run."""
         await self._prepare()
         return RunContext(
+            output=output.for_provider(self._provider()) if output is not None else None,
             model_name=self.model_name,
             provider=self._provider(),
             tools=MappingProxyType(dict(self._tools)),
@@ -224,8 +243,11 @@ class Agent:
             owner=self,
         )
 
-    def _execute(self, thread: Thread | str, mode: _run.Mode) -> AsyncGenerator[Any, None]:
-        return _run.execute(thread, mode, store=self.thread_store, prepare=self._context)
+    def _execute(
+        self, thread: Thread | str, mode: _run.Mode, response_type: type[BaseModel] | None = None
+    ) -> AsyncGenerator[Any, None]:
+        output = self._output_for(response_type)
+        return _run.execute(thread, mode, store=self.thread_store, prepare=lambda: self._context(output))
 
     async def connect_mcp(self) -> list[Tool]:
         """Connect the configured MCP servers now and add their tools; returns the new tools."""
@@ -263,32 +285,47 @@ class Agent:
 
     # -- running -------------------------------------------------------------------------------
 
+    def _output_spec(self, response_type: Any) -> OutputSpec | None:
+        if response_type is None:
+            return None
+        return OutputSpec(response_type, self.retry_config)
+
+    def _output_for(self, response_type: Any) -> OutputSpec | None:
+        return self._output if response_type is None else self._output_spec(response_type)
+
     @overload
     def stream(
-        self, thread: Thread | str, mode: _EventsMode = "events", *, stream: _EventsMode | None = None
+        self, thread: Thread | str, mode: _EventsMode = "events", *, stream: _EventsMode | None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[ExecutionEvent, None]: ...
     @overload
     def stream(
-        self, thread: Thread | str, mode: _RawMode, *, stream: _RawMode | None = None
+        self, thread: Thread | str, mode: _RawMode, *, stream: _RawMode | None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[RawChunk, None]: ...
     @overload
     def stream(
-        self, thread: Thread | str, mode: Literal["events"] = "events", *, stream: _RawMode
+        self, thread: Thread | str, mode: Literal["events"] = "events", *, stream: _RawMode,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[RawChunk, None]: ...
     @overload
     def stream(
-        self, thread: Thread | str, mode: Literal["vercel"], *, stream: None = None
+        self, thread: Thread | str, mode: Literal["vercel"], *, stream: None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[str, None]: ...
     @overload
     def stream(
-        self, thread: Thread | str, mode: Literal["vercel_objects"], *, stream: None = None
+        self, thread: Thread | str, mode: Literal["vercel_objects"], *, stream: None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]: ...
     @overload
     def stream(
-        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None
+        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[Any, None]: ...
     def stream(
-        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None
+        self, thread: Thread | str, mode: StreamMode | bool = "events", *, stream: StreamMode | bool | None = None,
+        response_type: type[BaseModel] | None = None,
     ) -> AsyncGenerator[Any, None]:
         """Run the agent and stream.
 
@@ -298,6 +335,8 @@ class Agent:
         mode="vercel": Vercel AI SDK UI message stream SSE strings (one per part, then `[DONE]`);
         mode="vercel_objects": the same parts as dicts (see `tyler.server.vercel`).
         `stream=` is accepted as a synonym of `mode=` (the guide speaks of `stream=True`).
+        `response_type`: the answer streams as partial JSON (LLM_STREAM_CHUNK) and EXECUTION_COMPLETE
+        carries `structured_data`.
         """
         if stream is not None:
             if mode != "events" and _mode(mode) is not _mode(stream):
@@ -306,33 +345,42 @@ class Agent:
         if mode in _VERCEL:
             from .server.vercel import vercel_stream
 
-            return vercel_stream(self._execute(thread, _run.Mode.EVENTS), objects=mode == "vercel_objects")
-        return self._execute(thread, _mode(mode))
+            events = self._execute(thread, _run.Mode.EVENTS, response_type)
+            return vercel_stream(events, objects=mode == "vercel_objects")
+        return self._execute(thread, _mode(mode), response_type)
 
-    @overload
-    def go(self, thread: Thread | str, stream: Literal[False] = False) -> Awaitable[AgentResult]: ...
-    @overload
-    def go(self, thread: Thread | str, stream: _EventsMode) -> AsyncGenerator[ExecutionEvent, None]: ...
-    @overload
-    def go(self, thread: Thread | str, stream: _RawMode) -> AsyncGenerator[RawChunk, None]: ...
     @overload
     def go(
-        self, thread: Thread | str, stream: bool | str
+        self, thread: Thread | str, stream: Literal[False] = False, *, response_type: type[BaseModel] | None = None
+    ) -> Awaitable[AgentResult]: ...
+    @overload
+    def go(
+        self, thread: Thread | str, stream: _EventsMode, *, response_type: type[BaseModel] | None = None
+    ) -> AsyncGenerator[ExecutionEvent, None]: ...
+    @overload
+    def go(
+        self, thread: Thread | str, stream: _RawMode, *, response_type: type[BaseModel] | None = None
+    ) -> AsyncGenerator[RawChunk, None]: ...
+    @overload
+    def go(
+        self, thread: Thread | str, stream: bool | str, *, response_type: type[BaseModel] | None = None
     ) -> Awaitable[AgentResult] | AsyncGenerator[ExecutionEvent | RawChunk, None]: ...
-    def go(self, thread: Thread | str, stream: bool | str = False) -> Any:
+    def go(
+        self, thread: Thread | str, stream: bool | str = False, *, response_type: type[BaseModel] | None = None
+    ) -> Any:
         """`await agent.go(thread)` → AgentResult; `agent.go(thread, stream=True|"events"|"raw")` → iterator."""
         if stream:
-            return self._execute(thread, _mode(stream))
-        return self._go(thread)
+            return self._execute(thread, _mode(stream), response_type)
+        return self._go(thread, response_type)
 
-    def run(self, thread: Thread | str) -> Awaitable[AgentResult]:
+    def run(self, thread: Thread | str, *, response_type: type[BaseModel] | None = None) -> Awaitable[AgentResult]:
         """Alias of non-streaming `go()` (newer Tyler naming)."""
-        return self._go(thread)
+        return self._go(thread, response_type)
 
-    async def _go(self, thread: Thread | str) -> AgentResult:
+    async def _go(self, thread: Thread | str, response_type: type[BaseModel] | None = None) -> AgentResult:
         result_thread: Thread | None = thread if isinstance(thread, Thread) else None
         new_messages = []
-        async for event in self._execute(thread, _run.Mode.RESULT):
+        async for event in self._execute(thread, _run.Mode.RESULT, response_type):
             if event.type is EventType.MESSAGE_CREATED:
                 new_messages.append(event.data["message"])
             elif event.type is EventType.EXECUTION_COMPLETE:
@@ -355,6 +403,8 @@ def _result(
         content=final.content if final is not None and isinstance(final.content, str) else None,
         usage=event.data.get("usage", {}),
         duration_ms=event.data.get("duration_ms", 0.0),
+        structured_data=event.data.get("structured_data"),
+        retry_history=event.data.get("retry_history", []),
     )
 
 

@@ -39,6 +39,8 @@ class EventType(StrEnum):
     TOOL_ERROR = "tool_error"
     MESSAGE_CREATED = "message_created"
     ITERATION_LIMIT = "iteration_limit"
+    # An answer that failed response_type validation: {attempt, output, errors, will_retry}
+    STRUCTURED_OUTPUT_INVALID = "structured_output_invalid"
     EXECUTION_ERROR = "execution_error"
     EXECUTION_COMPLETE = "execution_complete"
 
@@ -239,6 +241,13 @@ class AgentResult:
     content: str | None
     usage: dict[str, int] = field(default_factory=dict)
     duration_ms: float = 0.0
+    structured_data: Any = None  # the validated response_type instance, when one was asked for
+    retry_history: list[dict[str, Any]] = field(default_factory=list)  # failed answer attempts
+
+    @property
+    def validation_retries(self) -> int:
+        """How many answers failed validation before the valid one."""
+        return len(self.retry_history)
 
     @property
     def output(self) -> str | None:

@@ -39,6 +39,7 @@ _OTHER_SECTIONS = re.compile(
 )
 
 ProgressSink = Callable[[float, "float | None", "str | None"], Awaitable[None]]
+EventSink = Callable[[Any], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class ToolContext:
     thread: Thread | None = None
     agent: Any = None
     _progress: ProgressSink | None = None
+    _events: EventSink | None = None
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -57,6 +59,14 @@ class ToolContext:
         """Emit a TOOL_PROGRESS event for this call (awaits if the consumer is slow: bounded)."""
         if self._progress is not None:
             await self._progress(progress, total, message)
+
+    async def emit(self, event: Any) -> None:
+        """Put an `ExecutionEvent` into the run's event stream now (a delegated agent's events).
+
+        Bounded like progress; dropped when the run does not stream events (go(), raw mode).
+        """
+        if self._events is not None:
+            await self._events(event)
 
 
 class ToolArgumentsError(Exception):

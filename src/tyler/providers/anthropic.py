@@ -93,6 +93,13 @@ def convert_messages(messages: list[Message], system: str | None) -> tuple[str |
     return ("\n\n".join(s for s in systems if s) or None), out
 
 
+def _tool_choice(choice: str | dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's tool_choice vocabulary in Anthropic's."""
+    if isinstance(choice, dict):
+        return {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+    return {"type": {"required": "any"}.get(choice, choice)}
+
+
 class _StreamState:
     """Per-response bookkeeping: tool block index → tool call index, ids for raw chunks."""
 
@@ -146,6 +153,8 @@ class AnthropicProvider:
             body["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools
             ]
+            if request.tool_choice is not None:
+                body["tool_choice"] = _tool_choice(request.tool_choice)
         thinking = None
         if isinstance(s.reasoning, str):
             thinking = {"type": "enabled", "budget_tokens": _BUDGETS.get(s.reasoning, 8192)}
@@ -153,6 +162,8 @@ class AnthropicProvider:
             thinking = s.reasoning.get("thinking", s.reasoning)
         if thinking:
             body["thinking"] = thinking
+            if body.get("tool_choice", {}).get("type") in ("any", "tool"):
+                body["tool_choice"] = {"type": "auto"}  # Anthropic refuses forced tool use while thinking
             budget = int(str(thinking.get("budget_tokens") or 0))
             if body["max_tokens"] <= budget:
                 body["max_tokens"] = budget + DEFAULT_MAX_TOKENS

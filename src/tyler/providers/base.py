@@ -55,11 +55,17 @@ class ModelSettings:
 
 @dataclass(slots=True)
 class ModelRequest:
+    """One model call. `tool_choice` is in OpenAI's vocabulary ("auto", "required", "none" or
+    `{"type": "function", "function": {"name": ...}}`); providers translate it. `response_format`
+    (OpenAI's json_schema shape) is only set for providers with `native_output = True`."""
+
     model: str
     messages: list[Message]
     system: str | None = None
     tools: list[ToolSpec] = field(default_factory=list)
     settings: ModelSettings = field(default_factory=ModelSettings)
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

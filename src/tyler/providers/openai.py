@@ -95,6 +95,10 @@ def chat_body(request: ModelRequest, model: str, *, official: bool = False) -> d
     }
     if request.tools:
         body["tools"] = [t.to_openai() for t in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
     if s.temperature is not None:
         body["temperature"] = s.temperature
     if s.max_tokens is not None:
@@ -115,6 +119,8 @@ class OpenAIProvider:
     `client`: an `aiohttp.ClientSession` or `httpx.AsyncClient` to send requests with (default:
     the shared pool of the running event loop).
     """
+
+    native_output = True  # structured output through response_format json_schema
 
     def __init__(
         self,

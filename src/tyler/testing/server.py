@@ -89,7 +89,83 @@ def _validation_error(api: str, body: Any) -> str | None:
     if api == "anthropic" and not isinstance(body.get("max_tokens"), int):
         return "max_tokens: field required"
     messages = [m for m in body["messages"] if isinstance(m, dict)]
+    problem = _anthropic_choice(body) if api == "anthropic" else _openai_choice(body)
+    if problem:
+        return problem
     return _anthropic_unanswered(messages) if api == "anthropic" else _openai_unanswered(messages)
+
+
+def _tool_names(body: dict[str, Any], api: str) -> set[Any]:
+    tools = body["tools"] if isinstance(body.get("tools"), list) else []
+    if api == "anthropic":
+        return {t.get("name") for t in tools if isinstance(t, dict)}
+    return {(t.get("function") or {}).get("name") for t in tools if isinstance(t, dict)}
+
+
+def _openai_choice(body: dict[str, Any]) -> str | None:
+    """OpenAI's 400s for tool_choice and response_format."""
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not body.get("tools"):
+            return "tool_choice is only allowed when tools are specified"
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name")
+            if name not in _tool_names(body, "openai"):
+                return f"tool_choice names function {name!r}, which is not in tools"
+        elif choice not in ("auto", "none", "required"):
+            return f"tool_choice: invalid value {choice!r}"
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        return f"response_format: invalid value {fmt!r}"
+    if fmt["type"] != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        return "response_format.json_schema.name: field required"
+    if not isinstance(spec.get("schema"), dict):
+        return "response_format.json_schema.schema: must be an object"
+    return _strict_problem(spec["schema"]) if spec.get("strict") else None
+
+
+def _strict_problem(schema: Any, where: str = "()") -> str | None:
+    """What strict structured outputs refuse: an object not closed, a property not required."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object":
+            if schema.get("additionalProperties") is not False:
+                return (f"Invalid schema: In context={where}, 'additionalProperties' is required to be "
+                        "supplied and to be false")
+            missing = set(schema.get("properties", {})) - set(schema.get("required", []))
+            if missing:
+                return (f"Invalid schema: In context={where}, 'required' is required to include every "
+                        f"property; missing {sorted(missing)}")
+        for key, value in schema.items():
+            problem = _strict_problem(value, f"{where}.{key}")
+            if problem:
+                return problem
+    elif isinstance(schema, list):
+        for value in schema:
+            problem = _strict_problem(value, where)
+            if problem:
+                return problem
+    return None
+
+
+def _anthropic_choice(body: dict[str, Any]) -> str | None:
+    """Anthropic's 400s for tool_choice."""
+    choice = body.get("tool_choice")
+    if choice is None:
+        return None
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind not in ("auto", "any", "tool", "none"):
+        return f"tool_choice: invalid value {choice!r}"
+    if kind == "tool" and choice.get("name") not in _tool_names(body, "anthropic"):
+        return f"tool_choice names tool {choice.get('name')!r}, which is not in tools"
+    thinking = body.get("thinking")
+    if kind in ("any", "tool") and isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
 
 
 def _openai_unanswered(messages: list[dict[str, Any]]) -> str | None:
