@@ -174,3 +174,31 @@ async def test_an_agent_cannot_delegate_to_an_ancestor(env: FakeModelServer) -> 
     assert "already running above this call" in errors[0].data["error"]
     assert events[-1].type is EventType.EXECUTION_COMPLETE
     assert len(env.requests) == 4  # the refused call made no model request
+
+
+async def test_approval_asked_by_a_child_is_answered_through_the_parent(env: FakeModelServer) -> None:
+    from tyler import tool
+
+    @tool(requires_approval=True)
+    def publish(text: str) -> str:
+        """Publish a text."""
+        return "published"
+
+    writer = Agent(name="writer", model_name="gpt-4o-mini", purpose="To publish.", tools=[publish])
+    lead = Agent(name="lead", model_name="gpt-4o", purpose="To lead.", agents=[writer])
+    env.enqueue(
+        Turn(tool_calls=[FakeToolCall("writer", {"task": "publish hi"})]),
+        Turn(tool_calls=[FakeToolCall("publish", {"text": "hi"})]),
+        Turn(text="It is published."),
+        Turn(text="Done."),
+    )
+    asked = []
+    async with asyncio.timeout(30), aclosing(lead.stream(user_thread("go"))) as events:
+        async for event in events:
+            if event.type is EventType.APPROVAL_REQUESTED:
+                asked.append(event.attributes["agent"])
+                assert [r.tool_name for r in lead.pending_approvals()] == ["publish"]
+                await lead.approve(event.data["tool_call_id"])
+            last = event
+    assert asked == ["writer"] and last.type is EventType.EXECUTION_COMPLETE
+    assert lead.pending_approvals() == [] and writer.pending_approvals() == []

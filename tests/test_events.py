@@ -53,6 +53,8 @@ def test_event_types_are_stable_strings() -> None:
         "TOOL_PROGRESS": "tool_progress",
         "TOOL_RESULT": "tool_result",
         "TOOL_ERROR": "tool_error",
+        "APPROVAL_REQUESTED": "approval_requested",
+        "APPROVAL_RESOLVED": "approval_resolved",
         "MESSAGE_CREATED": "message_created",
         "ITERATION_LIMIT": "iteration_limit",
         "STRUCTURED_OUTPUT_INVALID": "structured_output_invalid",

@@ -55,3 +55,20 @@ async def test_attachments_snippet(env: FakeModelServer, tmp_path: Path, monkeyp
     assert len(list((tmp_path / "files").rglob("*.png"))) == 1
     (tmp_path / "big.txt").write_bytes(b"x" * 5_000_001)
     assert (await describe("big.txt")).startswith("refused: attachment 'big.txt' is 5000001 bytes")
+
+
+async def test_approval_snippet(env: FakeModelServer) -> None:
+    names = snippet("Tool approval (human in the loop)")
+    env.enqueue(
+        Turn(tool_calls=[
+            FakeToolCall("pay", {"to": "a", "amount": 50}), FakeToolCall("pay", {"to": "b", "amount": 500}),
+            FakeToolCall("pay", {"to": "c", "amount": 50000}),
+        ]),
+        Turn(text="done"),
+    )
+    thread = Thread()
+    thread.add_message(Message(role="user", content="pay them"))
+    await names["pay_with_approval"](thread)
+    results = [m.content for m in thread.messages if m.role == "tool"]
+    assert results[:2] == ["paid 50.0 to a", "paid 500.0 to b"]
+    assert "denied this tool call: over the limit" in results[2]

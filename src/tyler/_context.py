@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .approval import Approvals
     from .providers.base import ModelSettings, Provider, ToolSpec
     from .structured import OutputSpec
     from .tools import Tool
@@ -36,6 +37,7 @@ class RunContext:
     tool_timeout: float | None
     owner: Any = None
     output: OutputSpec | None = None  # response_type of this run, shaped for its provider (its own retry history)
+    approvals: Approvals | None = None  # where calls needing approval wait (the agent's registry)
 
     def timeout_for(self, tool: Tool) -> float | None:
         """A tool's own timeout wins over the agent's default."""

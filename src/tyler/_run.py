@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import events as ev
 from ._context import RunContext
+from .approval import AWAITING, ApprovalDenied, ApprovalRequest, Approvals, needs_approval
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
@@ -182,6 +183,8 @@ class _Run:
         self.tool_messages: dict[str, Message] = {}
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self.new_messages: list[Message] = []
+        self.awaiting: set[str] = set()  # tool call ids waiting for approval
+        self.awaiting_owner: Message | None = None  # the assistant message that made them
         self.output: OutputSpec | None = None  # structured output asked for (response_type)
         self.structured: Any = None
 
@@ -203,8 +206,15 @@ class _Run:
             message = self.add(turn.to_message(self.ctx.model_name, interrupted=True))
             if error is not None:  # "error" is True on every failed message; the reason is beside it
                 message.attributes.update(error=True, error_type=type(error).__name__, error_message=str(error))
+        owner, self.awaiting_owner = self.awaiting_owner, None
+        if owner is not None and self.awaiting:  # still waiting: left unanswered, the next run asks again
+            owner.attributes[AWAITING] = sorted(self.awaiting)
+        elif owner is not None:
+            owner.attributes.pop(AWAITING, None)
         for call in self.pending_tool_calls:
             msg = self.tool_messages.get(call["id"])
+            if msg is None and call["id"] in self.awaiting:
+                continue
             if msg is None:
                 msg = Message(
                     role="tool", name=call["function"]["name"], tool_call_id=call["id"],
@@ -235,6 +245,9 @@ async def execute(
         ctx = state.ctx = await prepare()
         state.output = ctx.output
         await state.save()
+        async with aclosing(_resume_approvals(state, ctx)) as items:
+            async for item in items:
+                yield item
         async with aclosing(_iterations(state, ctx)) as items:
             async for item in items:
                 yield item
@@ -305,7 +318,7 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
             async for item in items:
                 yield item
         message = state.new_messages[-1]
-        verdict = state.output.judge(message) if state.output is not None else None
+        verdict = _verdict(state, message)
         if verdict is not None:  # an answer attempt for response_type
             async with aclosing(_structured_answer(state, verdict)) as items:
                 async for item in items:
@@ -317,7 +330,7 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
             return
         server_calls = [c for c in message.tool_calls if not _client_side(ctx, c)]
         if server_calls:
-            async with aclosing(_run_tools(state, ctx, server_calls)) as items:
+            async with aclosing(_run_tools(state, ctx, server_calls, message)) as items:
                 async for item in items:
                     yield item
         if len(server_calls) < len(message.tool_calls):
@@ -349,6 +362,35 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
 def _client_side(ctx: RunContext, call: dict[str, Any]) -> bool:
     tool = ctx.tools.get(call["function"]["name"])
     return tool is not None and tool.client
+
+
+def _verdict(state: _Run, message: Message) -> Verdict | None:
+    return state.output.judge(message) if state.output is not None else None
+
+
+async def _resume_approvals(state: _Run, ctx: RunContext) -> AsyncGenerator[ExecutionEvent, None]:
+    """A run stopped while calls waited for approval: ask again, then run them."""
+    assert state.thread is not None
+    resumed = _awaiting_calls(state.thread)
+    if resumed is not None:
+        async with aclosing(_run_tools(state, ctx, resumed[1], resumed[0])) as items:
+            async for item in items:
+                yield item
+
+
+def _awaiting_calls(thread: Thread) -> tuple[Message, list[dict[str, Any]]] | None:
+    """The unanswered calls of a last assistant message left waiting for approval, if any."""
+    messages = thread.messages
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.role == "tool":
+            continue
+        if m.role != "assistant" or not m.tool_calls or not m.attributes.get(AWAITING):
+            return None
+        answered = {t.tool_call_id for t in messages[i + 1:]}
+        calls = [c for c in m.tool_calls if c["id"] not in answered]
+        return (m, calls) if calls else None
+    return None
 
 
 async def _structured_answer(state: _Run, verdict: Verdict) -> AsyncGenerator[ExecutionEvent, None]:
@@ -481,18 +523,26 @@ def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> 
 
 
 async def _run_tools(
-    state: _Run, ctx: RunContext, calls: list[dict[str, Any]]
+    state: _Run, ctx: RunContext, calls: list[dict[str, Any]], owner: Message
 ) -> AsyncGenerator[ExecutionEvent, None]:
-    """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order."""
+    """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order.
+
+    `owner` is the assistant message that made the calls; it lists the calls waiting for approval
+    (saved before APPROVAL_REQUESTED is seen, so a stopped run can be resumed from the store).
+    """
     state.pending_tool_calls = list(calls)
     state.tool_messages = {}
     progress: asyncio.Queue[ExecutionEvent] = asyncio.Queue(_PROGRESS_BUFFER)
     tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]] = {}
     try:
-        for call in calls:
-            for ev in _start_tool(state, ctx, call, progress, tasks):
-                if state.events:
-                    yield ev
+        started = [ev for call in calls for ev in _start_tool(state, ctx, call, progress, tasks)]
+        if state.awaiting:
+            state.awaiting_owner = owner
+            owner.attributes[AWAITING] = sorted(state.awaiting)
+            await state.save()
+        if state.events:
+            for ev in started:
+                yield ev
         async for ev in _await_tools(state, ctx, progress, tasks):
             if state.events:
                 yield ev
@@ -501,8 +551,13 @@ async def _run_tools(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if ctx.approvals is not None:  # a task cancelled before it started never closed its request
+            for call_id in state.awaiting:
+                ctx.approvals.discard(call_id)
     ordered = [state.tool_messages[c["id"]] for c in calls]
     state.pending_tool_calls = []
+    owner.attributes.pop(AWAITING, None)
+    state.awaiting_owner = None
     for msg in ordered:
         state.add(msg)
     await state.save()
@@ -527,9 +582,12 @@ def _start_tool(
         if tool is None:
             raise ToolArgumentsError(f"unknown tool {name!r}; available: {', '.join(ctx.tools) or 'none'}")
         args = tool.parse_arguments(raw_args)
-    except ToolArgumentsError as exc:
+        approval = needs_approval(tool.requires_approval, args)
+    except Exception as exc:  # bad arguments, or the approval predicate itself failed
+        error_type = type(exc).__name__
+        message = str(exc) if isinstance(exc, ToolArgumentsError) else f"requires_approval failed: {error_type}: {exc}"
         out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": raw_args, "tool_call_id": call_id}))
-        out.append(_tool_failed(state, call, str(exc), "ToolArgumentsError", 0.0))
+        out.append(_tool_failed(state, call, message, error_type, 0.0))
         return out
     out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": args, "tool_call_id": call_id}))
 
@@ -544,11 +602,42 @@ def _start_tool(
             await progress.put(event)
 
     timeout = ctx.timeout_for(tool)
-    coro = tool.call(args, ToolContext(name, call_id, state.thread, ctx.owner, sink, forward))
+    tool_ctx = ToolContext(name, call_id, state.thread, ctx.owner, sink, forward)
+    if approval and ctx.approvals is None:  # nobody to ask: never run it unapproved
+        out.append(_tool_failed(state, call, "the call needs approval and this run cannot ask", "ApprovalDenied", 0.0))
+        return out
+    if approval and ctx.approvals is not None:
+        assert state.thread is not None
+        request = ApprovalRequest(call_id, name, args, state.thread.id)
+        ctx.approvals.open(request)
+        state.awaiting.add(call_id)
+        coro = _approved_call(state, ctx.approvals, request, tool, tool_ctx, limit=timeout, progress=progress)
+        tasks[asyncio.ensure_future(coro)] = (call, tool, time.perf_counter())
+        out.append(_ev(_E.APPROVAL_REQUESTED, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
+        return out
+    coro = tool.call(args, tool_ctx)
     task = asyncio.ensure_future(asyncio.wait_for(coro, timeout) if timeout else coro)
     tasks[task] = (call, tool, time.perf_counter())
     out.append(_ev(_E.TOOL_EXECUTING, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
     return out
+
+
+async def _approved_call(
+    state: _Run, approvals: Approvals, request: ApprovalRequest, tool: Tool, ctx: ToolContext, *,
+    limit: float | None, progress: asyncio.Queue[ExecutionEvent],
+) -> Any:
+    """Wait for the decision on a call, then run it (its time limit starts once approved)."""
+    approved, reason = await approvals.wait(request)
+    state.awaiting.discard(request.tool_call_id)
+    ids = {"tool_name": request.tool_name, "tool_call_id": request.tool_call_id}
+    if state.events:
+        await progress.put(_ev(_E.APPROVAL_RESOLVED, {**ids, "approved": approved, "reason": reason}))
+    if not approved:
+        raise ApprovalDenied(reason)
+    if state.events:
+        await progress.put(_ev(_E.TOOL_EXECUTING, {**ids, "arguments": request.arguments}))
+    coro = tool.call(request.arguments, ctx)
+    return await (asyncio.wait_for(coro, limit) if limit else coro)
 
 
 def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str, ms: float) -> ExecutionEvent:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from . import _run
 from ._checks import check_seconds, is_number
 from ._context import RunContext
+from .approval import ApprovalHandler, ApprovalRequest, Approvals
 from .chunks import RawChunk
 from .delegation import delegation_tool
 from .events import AgentResult, EventType, ExecutionEvent
@@ -101,6 +102,9 @@ class Agent:
         response_type: a pydantic model class: every run's answer is validated into one
             (`AgentResult.structured_data`; see `tyler.structured`). Per run: `run(..., response_type=)`.
         retry_config: `RetryConfig` for answers that fail validation (default: 3 retries).
+        approval_handler: decides calls of tools that require approval (`tyler.approval`):
+            `fn(request) -> bool | (bool, reason)`, sync or async. Without it, calls wait for
+            `await agent.approve(call_id)` / `await agent.deny(call_id, reason)`.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class Agent:
         agents: Iterable[Any] = (),
         response_type: type[BaseModel] | None = None,
         retry_config: RetryConfig | None = None,
+        approval_handler: ApprovalHandler | None = None,
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
@@ -171,6 +176,7 @@ class Agent:
         self.retry_config = retry_config or RetryConfig()
         self.response_type = response_type
         self._output = self._output_spec(response_type)
+        self._approvals = Approvals(approval_handler)
         self.agents = list(agents)
         self._tools: dict[str, Tool] = build_toolset([*tools, *(delegation_tool(a) for a in self.agents)])
         self._tool_specs: list[ToolSpec] = [t.spec for t in self._tools.values()]
@@ -232,6 +238,7 @@ class Agent:
         await self._prepare()
         return RunContext(
             output=output.for_provider(self._provider()) if output is not None else None,
+            approvals=self._approvals,
             model_name=self.model_name,
             provider=self._provider(),
             tools=MappingProxyType(dict(self._tools)),
@@ -284,6 +291,38 @@ class Agent:
         await self.close()
 
     # -- running -------------------------------------------------------------------------------
+
+    # -- approvals -------------------------------------------------------------------------------
+
+    async def approve(self, call_id: str) -> None:
+        """Approve a tool call waiting for approval (APPROVAL_REQUESTED's `tool_call_id`), this
+        agent's or, for an event forwarded from a delegated agent, that agent's."""
+        self._approvals_of(call_id).resolve(call_id, True)
+
+    async def deny(self, call_id: str, reason: str | None = None) -> None:
+        """Deny a waiting tool call; the model gets a tool result saying so, with `reason`."""
+        self._approvals_of(call_id).resolve(call_id, False, reason)
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        """The tool calls now waiting for approval in this agent's runs and its delegates'."""
+        return [r for approvals in self._all_approvals() for r in approvals.pending()]
+
+    def _all_approvals(self) -> list[Approvals]:
+        """This agent's approvals and its delegates', each agent once (delegation may be cyclic)."""
+        found: dict[int, Approvals] = {}
+        todo = [self]
+        while todo:
+            agent = todo.pop()
+            if id(agent) not in found:
+                found[id(agent)] = agent._approvals
+                todo.extend(agent.agents)
+        return list(found.values())
+
+    def _approvals_of(self, call_id: str) -> Approvals:
+        for approvals in self._all_approvals():
+            if approvals.waiting(call_id):
+                return approvals
+        return self._approvals  # resolve() then says no such call is waiting
 
     def _output_spec(self, response_type: Any) -> OutputSpec | None:
         if response_type is None:

@@ -37,6 +37,10 @@ class EventType(StrEnum):
     TOOL_PROGRESS = "tool_progress"
     TOOL_RESULT = "tool_result"
     TOOL_ERROR = "tool_error"
+    # A call waits for a human decision: {tool_name, tool_call_id, arguments}; then
+    # APPROVAL_RESOLVED {tool_name, tool_call_id, approved, reason}
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_RESOLVED = "approval_resolved"
     MESSAGE_CREATED = "message_created"
     ITERATION_LIMIT = "iteration_limit"
     # An answer that failed response_type validation: {attempt, output, errors, will_retry}

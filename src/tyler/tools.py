@@ -88,6 +88,8 @@ class Tool:
     # Declared by a client of `tyler serve`: the run ends when the model calls it, and the client
     # runs it and continues the thread with the result (see `tyler.server`).
     client: bool = False
+    # True, or a predicate on the validated arguments: the call waits for approval (tyler.approval).
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False
 
     @property
     def spec(self) -> ToolSpec:
@@ -289,6 +291,7 @@ def tool_from_callable(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Tool:
     """Build a Tool from a function's signature, type hints and docstring."""
     if not callable(fn):
@@ -325,6 +328,7 @@ def tool_from_callable(
         timeout=timeout,
         context_param=context_param,
         model=model,
+        requires_approval=requires_approval,
     )
 
 
@@ -354,6 +358,7 @@ def tool_from_dict(spec: dict[str, Any]) -> Tool:
         impl,
         timeout=spec.get("timeout"),
         context_param=spec.get("context_param"),
+        requires_approval=spec.get("requires_approval", False),
     )
 
 
@@ -366,12 +371,15 @@ def _make_tool(
     timeout: float | None,
     context_param: str | None,
     model: type[BaseModel] | None = None,
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Tool:
     if not _NAME_RE.match(name):
         raise ToolError(f"tool name {name!r} must match {_NAME_RE.pattern} (what model APIs accept)")
     if timeout is not None and timeout <= 0:
         raise ToolError(f"tool {name!r}: timeout must be positive")
-    return Tool(name, description, parameters, fn, timeout, context_param, model)
+    if not (isinstance(requires_approval, bool) or callable(requires_approval)):
+        raise ToolError(f"tool {name!r}: requires_approval must be a bool or a predicate on the arguments")
+    return Tool(name, description, parameters, fn, timeout, context_param, model, requires_approval=requires_approval)
 
 
 def tool(
@@ -380,11 +388,14 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout: float | None = None,
+    requires_approval: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Any:
-    """Decorator: `@tool` or `@tool(name=..., timeout=...)` turns a function into a Tool."""
+    """Decorator: `@tool` or `@tool(name=..., timeout=..., requires_approval=...)` makes a Tool."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return tool_from_callable(f, name=name, description=description, timeout=timeout)
+        return tool_from_callable(
+            f, name=name, description=description, timeout=timeout, requires_approval=requires_approval
+        )
 
     return wrap(fn) if fn is not None else wrap
 

@@ -221,3 +221,35 @@ def test_attach_in_chat(cli_env: dict[str, str], fake_server: FakeModelServer, s
     assert len(list((Path(cli_env["TYLER_DATA_DIR"]) / "files").rglob("*.png"))) == 1
     chat.sendline("/exit")
     assert chat.wait() == 0
+
+
+def test_chat_asks_before_a_writing_tool_runs(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn, tmp_path: Path
+) -> None:
+    chat = spawn(["chat", "--tools", "files"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(
+        Turn(tool_calls=[FakeToolCall("files-write", {"path": "yes.txt", "content": "approved"})]),
+        Turn(text="Written."),
+        Turn(tool_calls=[FakeToolCall("files-write", {"path": "no.txt", "content": "denied"})]),
+        Turn(text="Not written."),
+    )
+    at = chat.mark()
+    chat.sendline("write yes.txt")
+    chat.expect(r"allow files-write\(.*yes\.txt.*\)\? \[y/N\]", start=at)
+    assert not (tmp_path / "yes.txt").exists()  # waits for the answer
+    chat.sendline("y")
+    chat.expect(r"Written\.", start=at)
+    chat.expect(PROMPT, start=at)
+    assert (tmp_path / "yes.txt").read_text() == "approved"
+    at = chat.mark()
+    chat.sendline("write no.txt")
+    chat.expect(r"allow files-write\(.*no\.txt.*\)\? \[y/N\]", start=at)
+    chat.sendline("n")
+    chat.expect(r"Not written\.", start=at)
+    chat.expect(PROMPT, start=at)
+    assert not (tmp_path / "no.txt").exists()
+    denied = [m for m in fake_server.requests[-1].body["messages"] if m["role"] == "tool"][-1]
+    assert "the user answered no" in denied["content"]
+    chat.sendline("/exit")
+    assert chat.wait() == 0

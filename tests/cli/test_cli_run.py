@@ -185,3 +185,19 @@ def test_attach_sends_the_file_and_refuses_bad_ones(
         done = run_tyler(["run", "--attach", str(path), "hi"], cli_env)
         assert done.returncode == 2 and why in done.stderr, done.stderr
     assert fake_server.requests == []
+
+
+def test_writing_tools_need_approval_and_a_pipe_cannot_give_it(
+    cli_env: dict[str, str], fake_server: FakeModelServer, tmp_path: Path
+) -> None:
+    fake_server.enqueue(
+        Turn(tool_calls=[FakeToolCall("files-write", {"path": "out.txt", "content": "hello"})]),
+        Turn(text="I could not write the file."),
+    )
+    done = run_tyler(["run", "--tools", "files", "write hello to out.txt"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "out.txt").exists()
+    denied = "[tool] files-write error: ApprovalDenied: the user denied this tool call: there is no terminal"
+    assert denied in done.stderr
+    tool_message = [m for m in fake_server.requests[1].body["messages"] if m["role"] == "tool"][0]
+    assert "stdin is not a terminal" in tool_message["content"]
