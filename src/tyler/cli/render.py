@@ -343,6 +343,8 @@ class RichRenderer:
             self._spin(f"running {data.get('tool_name')}…")
         elif kind == EventType.TOOL_PROGRESS:
             self._progress(data)
+        elif kind == EventType.APPROVAL_REQUESTED:
+            self._stop()  # the y/n question is printed below what is already shown
         elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
             self._stop()
             self._tool_panel(kind, data)

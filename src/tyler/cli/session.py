@@ -36,12 +36,15 @@ class AgentOptions:
             from ..providers.local import resolve_model_path
 
             resolve_model_path(self.model.name)
+        from .approve import ask, guard
+
         agent = Agent(
             name="tyler",
             model_name=self.model.name,
             purpose=self.purpose or DEFAULT_PURPOSE,
-            tools=load_tools(self.tool_names()),
+            tools=guard(load_tools(self.tool_names())),
             reasoning=self.reasoning,
+            approval_handler=ask,
         )
         # Routing finds a missing API key without sending anything: report it now (exit 2, before
         # the user types a message), not as the first reply's failure.
