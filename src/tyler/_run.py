@@ -515,7 +515,8 @@ def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> 
         # The structured answer being written: partial JSON, as text deltas like a native JSON mode's.
         if not delta.arguments:
             return None
-        return _ev(_E.LLM_STREAM_CHUNK, {"content_chunk": delta.arguments, "message_id": turn.message_id})
+        return ExecutionEvent(_E.LLM_STREAM_CHUNK, datetime.now(UTC),
+                              {"content_chunk": delta.arguments, "message_id": turn.message_id})
     return _ev(_E.LLM_TOOL_CALL_CHUNK, {
         "tool_call_id": call["id"], "index": delta.index, "tool_name": call["name"],
         "arguments_delta": delta.arguments, "message_id": turn.message_id,
@@ -629,13 +630,17 @@ async def _approved_call(
     """Wait for the decision on a call, then run it (its time limit starts once approved)."""
     approved, reason = await approvals.wait(request)
     state.awaiting.discard(request.tool_call_id)
-    ids = {"tool_name": request.tool_name, "tool_call_id": request.tool_call_id}
+    name, call_id = request.tool_name, request.tool_call_id
     if state.events:
-        await progress.put(_ev(_E.APPROVAL_RESOLVED, {**ids, "approved": approved, "reason": reason}))
+        await progress.put(_ev(_E.APPROVAL_RESOLVED, {
+            "tool_name": name, "tool_call_id": call_id, "approved": approved, "reason": reason,
+        }))
     if not approved:
         raise ApprovalDenied(reason)
     if state.events:
-        await progress.put(_ev(_E.TOOL_EXECUTING, {**ids, "arguments": request.arguments}))
+        await progress.put(_ev(_E.TOOL_EXECUTING, {
+            "tool_name": name, "tool_call_id": call_id, "arguments": request.arguments,
+        }))
     coro = tool.call(request.arguments, ctx)
     return await (asyncio.wait_for(coro, limit) if limit else coro)
 
