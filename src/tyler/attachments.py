@@ -106,6 +106,7 @@ class Attachment(BaseModel):
 
     _content: bytes | None = PrivateAttr(default=None)
     _store: FileStore | None = PrivateAttr(default=None)
+    _text: str | None = PrivateAttr(default=None)  # a PDF's extracted text, once computed
 
     @classmethod
     def from_source(
@@ -162,11 +163,22 @@ class Attachment(BaseModel):
 
 
 async def load_contents(messages: list[Message]) -> None:
-    """Read the bytes of every attachment in `messages` that only has a reference (before a turn)."""
+    """Before a run: read the bytes of attachments that only have a reference, and extract PDFs'
+    text (off the event loop) for providers that cannot take the file itself."""
     for message in messages:
         for attachment in message.attachments:
-            if attachment.content is None:
-                await attachment.get_content()
+            data = await attachment.get_content()
+            if attachment.kind == "pdf" and attachment._text is None:
+                attachment._text = await _pdf_text(data)
+
+
+async def _pdf_text(data: bytes) -> str:
+    try:
+        from lye._content import pdf_to_text_async
+
+        return (await pdf_to_text_async(data))[0]
+    except Exception as exc:  # no pypdf, or an unreadable PDF: say so instead of failing the run
+        return f"[the PDF's text could not be extracted: {exc}]"
 
 
 # -- provider formats ------------------------------------------------------------------------
@@ -181,19 +193,10 @@ def _as_text(a: Attachment) -> str:
     if a.kind == "text":
         body = data.decode("utf-8", errors="replace")
     elif a.kind == "pdf":
-        body = _pdf_text(a, data)
+        body = a._text if a._text is not None else "[the PDF's text was not extracted]"
     else:
         return f"[Attached file {a.filename} ({a.mime_type}, {a.size} bytes): this type cannot be shown to the model]"
     return f"[Attached file {a.filename} ({a.mime_type})]\n{body}"
-
-
-def _pdf_text(a: Attachment, data: bytes) -> str:
-    try:
-        from lye._content import pdf_to_text
-
-        return pdf_to_text(data)[0]
-    except Exception as exc:  # no pypdf, or an unreadable PDF: say so instead of failing the run
-        return f"[the PDF's text could not be extracted: {exc}]"
 
 
 def _text_parts(message: Message) -> list[dict[str, Any]]:
