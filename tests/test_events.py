@@ -10,8 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from pydantic import BaseModel
+
 import tyler.events
-from tyler import Agent, AgentResult, EventType, ExecutionEvent, Message, Thread
+from tyler import Agent, AgentResult, EventType, ExecutionEvent, Message, Thread, tool
 from tyler.events import EVENT_DATA
 from tyler.models.execution import EventType as CompatEventType
 from tyler.models.execution import ExecutionEvent as CompatExecutionEvent
@@ -232,6 +234,20 @@ async def test_events_of_real_runs_carry_their_declared_payloads(env: FakeModelS
     env.enqueue(Turn(tool_calls=[FakeToolCall("slow_add", {"a": 2, "b": 2})]))
     thread.add_message(Message(role="user", content="once more"))
     agent = Agent(model_name="gpt-4o", tools=[slow_add], max_tool_iterations=1)
+    seen |= _check_payloads([e async for e in agent.stream(thread)])
+
+    # Tool approval, and a structured answer that fails validation once.
+    class Answer(BaseModel):
+        n: int
+
+    @tool(requires_approval=True)
+    def gated() -> str:
+        """Needs approval."""
+        return "ok"
+
+    env.enqueue(Turn(tool_calls=[FakeToolCall("gated")]), Turn(text="not json"), Turn(text='{"n": 1}'))
+    thread.add_message(Message(role="user", content="answer"))
+    agent = Agent(model_name="gpt-4o", tools=[gated], approval_handler=lambda request: True, response_type=Answer)
     seen |= _check_payloads([e async for e in agent.stream(thread)])
     # CONTEXT_TRIMMED needs a context window to overflow (tests/test_context.py); all others are here.
     assert set(EventType) - seen <= {EventType.CONTEXT_TRIMMED}

@@ -66,6 +66,12 @@ def _ev(type_: Literal[_E.TOOL_RESULT], data: ev.ToolResultData) -> ExecutionEve
 @overload
 def _ev(type_: Literal[_E.TOOL_ERROR], data: ev.ToolErrorData) -> ExecutionEvent: ...
 @overload
+def _ev(type_: Literal[_E.APPROVAL_REQUESTED], data: ev.ApprovalRequestedData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.APPROVAL_RESOLVED], data: ev.ApprovalResolvedData) -> ExecutionEvent: ...
+@overload
+def _ev(type_: Literal[_E.STRUCTURED_OUTPUT_INVALID], data: ev.StructuredOutputInvalidData) -> ExecutionEvent: ...
+@overload
 def _ev(type_: Literal[_E.ITERATION_LIMIT], data: ev.IterationLimitData) -> ExecutionEvent: ...
 @overload
 def _ev(type_: Literal[_E.CONTEXT_TRIMMED], data: ev.ContextTrimmedData) -> ExecutionEvent: ...
@@ -410,7 +416,7 @@ async def _structured_answer(state: _Run, verdict: Verdict) -> AsyncGenerator[Ex
     retries = len(state.output.history)
     if state.events:
         yield _ev(_E.STRUCTURED_OUTPUT_INVALID, {
-            "attempt": retries, "output": verdict.raw, "errors": verdict.errors, "will_retry": error is None,
+            "attempt": retries, "output": verdict.raw, "errors": verdict.errors or [], "will_retry": error is None,
         })
     if error is not None:
         raise error

@@ -136,8 +136,28 @@ class ToolErrorData(TypedDict):
     tool_call_id: str
 
 
+class ApprovalRequestedData(TypedDict):
+    tool_name: str
+    tool_call_id: str
+    arguments: dict[str, Any]
+
+
+class ApprovalResolvedData(TypedDict):
+    tool_name: str
+    tool_call_id: str
+    approved: bool
+    reason: str | None
+
+
 class IterationLimitData(TypedDict):
     iterations_used: int
+
+
+class StructuredOutputInvalidData(TypedDict):
+    attempt: int  # failed answers so far, this one included
+    output: str | None  # the raw answer
+    errors: list[dict[str, Any]]  # pydantic's errors (type, loc, msg, input)
+    will_retry: bool  # False: EXECUTION_ERROR (StructuredOutputError) follows
 
 
 class ContextTrimmedData(TypedDict):
@@ -155,6 +175,8 @@ class ExecutionCompleteData(TypedDict):
     thread_id: str
     thread: Thread
     new_messages: list[Message]
+    structured_data: Any  # the validated response_type instance (None without response_type)
+    retry_history: list[dict[str, Any]]  # failed answer attempts: attempt, output, errors
 
 
 class ExecutionErrorData(TypedDict):
@@ -168,7 +190,7 @@ EventData = (
     IterationStartData | LLMRequestData | LLMStreamChunkData | LLMThinkingChunkData | LLMToolCallChunkData
     | LLMResponseData | MessageCreatedData | ToolSelectedData | ToolExecutingData | ToolProgressData
     | ToolResultData | ToolErrorData | IterationLimitData | ContextTrimmedData | ExecutionCompleteData
-    | ExecutionErrorData
+    | ExecutionErrorData | ApprovalRequestedData | ApprovalResolvedData | StructuredOutputInvalidData
 )
 
 EVENT_DATA: Mapping[EventType, type[Any]] = MappingProxyType({
@@ -184,7 +206,10 @@ EVENT_DATA: Mapping[EventType, type[Any]] = MappingProxyType({
     EventType.TOOL_PROGRESS: ToolProgressData,
     EventType.TOOL_RESULT: ToolResultData,
     EventType.TOOL_ERROR: ToolErrorData,
+    EventType.APPROVAL_REQUESTED: ApprovalRequestedData,
+    EventType.APPROVAL_RESOLVED: ApprovalResolvedData,
     EventType.ITERATION_LIMIT: IterationLimitData,
+    EventType.STRUCTURED_OUTPUT_INVALID: StructuredOutputInvalidData,
     EventType.CONTEXT_TRIMMED: ContextTrimmedData,
     EventType.EXECUTION_COMPLETE: ExecutionCompleteData,
     EventType.EXECUTION_ERROR: ExecutionErrorData,
@@ -266,6 +291,8 @@ class AgentResult:
 __all__ = [
     "EVENT_DATA",
     "AgentResult",
+    "ApprovalRequestedData",
+    "ApprovalResolvedData",
     "ContextTrimmedData",
     "EventData",
     "EventType",
@@ -280,6 +307,7 @@ __all__ = [
     "LLMThinkingChunkData",
     "LLMToolCallChunkData",
     "MessageCreatedData",
+    "StructuredOutputInvalidData",
     "ToolErrorData",
     "ToolExecutingData",
     "ToolProgressData",
