@@ -33,4 +33,10 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
     || echo "could not install chromium: the browser tests will fail" >&2
 fi
 
+# Redis backs the run-log tests; start the machine's server if it is installed but down.
+if command -v redis-server >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
+  for _ in $(seq 1 20); do (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && break; sleep 0.5; done
+fi
+
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

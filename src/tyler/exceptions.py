@@ -23,7 +23,13 @@
     ├── ExecutionError                 an unexpected failure inside a run (the cause is chained)
     │   └── StructuredOutputError      the model's output never validated against response_type
     ├── RequestError                   `tyler serve` refused an HTTP request (status, code, param)
-    └── RunCancelledError              a run was cancelled (used where a value must be returned)
+    ├── RunCancelledError              a run was cancelled (used where a value must be returned)
+    └── RunLogError                    the run log (tyler.runs: in-process or Redis Streams) refused
+        ├── RunNotFoundError (KeyError) a run id that is unknown or past its retention
+        ├── RunLimitError              too many concurrent runs on this worker (HTTP 429)
+        ├── EventIdError (ValueError)  a Last-Event-ID that is malformed or no longer in the log
+        ├── RunOwnershipError          this worker no longer owns the run (it was declared dead)
+        └── RunLogUnavailableError     the backend cannot be reached (Redis down)
 
 Tool *call* failures (bad arguments, tool raised, timeout) are not exceptions for the caller:
 they become TOOL_ERROR events and error tool messages the model can react to.
@@ -216,11 +222,47 @@ class StructuredOutputError(ExecutionError):
         self.retry_history = retry_history or []
 
 
+class RunLogError(TylerError):
+    """The run log refused or failed (see `tyler.runs`)."""
+
+
+class RunNotFoundError(RunLogError, KeyError):
+    """A run id the log does not know (never started here, or expired after its retention)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"run {self.run_id!r} not found"
+
+
+class RunLimitError(RunLogError):
+    """The worker already drives its maximum number of concurrent runs."""
+
+
+class EventIdError(RunLogError, ValueError):
+    """A Last-Event-ID that is malformed (`expired=False`) or no longer in the log (`expired=True`)."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+class RunOwnershipError(RunLogError):
+    """This worker lost the run: it was declared dead and the run was ended by another worker."""
+
+
+class RunLogUnavailableError(RunLogError):
+    """The run log's backend cannot be reached; the cause is chained."""
+
+
 __all__ = [
     "AttachmentError",
     "AuthenticationError",
     "ConfigurationError",
     "ContextLengthError",
+    "EventIdError",
     "ExecutionError",
     "MissingAPIKeyError",
     "ModelConnectionError",
@@ -232,6 +274,11 @@ __all__ = [
     "RateLimitError",
     "RequestError",
     "RunCancelledError",
+    "RunLimitError",
+    "RunLogError",
+    "RunLogUnavailableError",
+    "RunNotFoundError",
+    "RunOwnershipError",
     "SSEEventTooLargeError",
     "SchemaVersionError",
     "StallTimeoutError",

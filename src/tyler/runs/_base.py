@@ -1,0 +1,158 @@
+"""The run-log contract: what a backend stores per run and the values readers get back.
+
+A run log is an append-only, per-run sequence of encoded `ExecutionEvent`s with increasing ids
+(the SSE `id:`s), plus a small status record. The last entry of every finished run is its one
+terminal event (EXECUTION_COMPLETE or EXECUTION_ERROR); writing it and setting the final status is
+one atomic step, and only the run's owner may write, so a run never gets two terminal events even
+when a worker presumed dead comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ..events import EventType, ExecutionEvent
+from ..exceptions import EventIdError, RunLogError
+from ..messages import Message, Thread
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_TERMINAL = frozenset({EventType.EXECUTION_COMPLETE.value, EventType.EXECUTION_ERROR.value})
+
+
+class RunStatus(StrEnum):
+    """Where a run is. Only RUNNING changes; the others are final."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One stored event: `id` is its position in the run's log, `type` an `EventType` value,
+    `data` the event as the library's `--json` output has it (a JSON object text), `seq` its
+    1-based number in the run (readers use it to prove they skipped nothing)."""
+
+    id: str
+    type: str
+    data: str
+    seq: int
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in _TERMINAL
+
+    def event(self) -> ExecutionEvent:
+        """The `ExecutionEvent` back, with `Message`/`Thread` values rebuilt (exceptions stay text)."""
+        return decode_event(self.data)
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """A run's status record."""
+
+    run_id: str
+    status: RunStatus
+    owner: str
+    created_at: float
+    finished_at: float | None = None
+    error: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.run_id, "status": self.status.value, "worker": self.owner,
+            "created_at": self.created_at, "finished_at": self.finished_at, "error": self.error,
+            "metadata": dict(self.metadata),
+        }
+
+
+class RunLog(Protocol):
+    """What `RunManager` needs from a backend (`MemoryRunLog`, `RedisRunLog`).
+
+    Writers: `create` (this worker becomes the owner), `append`, `finish` — the last two raise
+    `RunOwnershipError` when this worker is no longer the owner of a running run. Readers: `read`
+    (entries strictly after an id, waiting up to `block` seconds for the first one; `block=0`
+    does not wait), `info`, `check_after` (the seq of a resume id, `EventIdError` if it is not
+    in the log). Liveness: `reap` ends a run whose owner stopped heartbeating, with a terminal
+    EXECUTION_ERROR; `cancel_requests` yields ids of this worker's runs that someone asked to
+    cancel (from any worker). Backend failures raise `RunLogUnavailableError`.
+    """
+
+    worker_id: str
+    retention: float
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def create(self, run_id: str, metadata: dict[str, str]) -> None: ...
+    async def append(self, run_id: str, type_: str, data: str) -> str: ...
+    async def finish(self, run_id: str, type_: str, data: str, status: RunStatus, error: str | None) -> str: ...
+    async def info(self, run_id: str) -> RunInfo | None: ...
+    async def check_after(self, run_id: str, after: str) -> int: ...
+    async def read(self, run_id: str, after: str | None, *, block: float, count: int = 256) -> list[LogEntry]: ...
+    async def reap(self, info: RunInfo) -> bool: ...
+    async def request_cancel(self, run_id: str) -> bool: ...
+    def cancel_requests(self) -> AsyncIterator[str]: ...
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is 1-128 characters of letters, digits and `_.:-` (it goes into keys and URLs)."""
+    if not isinstance(run_id, str) or _RUN_ID.fullmatch(run_id) is None:
+        raise RunLogError(f"invalid run id {run_id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'")
+    return run_id
+
+
+def check_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+    out = dict(metadata or {})
+    for key, value in out.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise RunLogError(f"run metadata must map str to str, got {key!r}: {value!r}")
+    return out
+
+
+def bad_event_id(value: str) -> EventIdError:
+    return EventIdError(f"malformed event id {value!r} (use an id: from this run's stream)")
+
+
+def expired_event_id(run_id: str, value: str) -> EventIdError:
+    return EventIdError(f"event {value!r} is not in run {run_id!r}'s log (trimmed or never there)", expired=True)
+
+
+def encode_event(event: ExecutionEvent) -> tuple[str, str]:
+    """(type, JSON text) of an event, the same JSON as `tyler run --json` prints."""
+    return event.type.value, json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+
+
+def decode_event(data: str) -> ExecutionEvent:
+    raw = json.loads(data)
+    payload = dict(raw.get("data") or {})
+    if isinstance(payload.get("message"), dict):
+        payload["message"] = Message.model_validate(payload["message"])
+    if isinstance(payload.get("new_messages"), list):
+        payload["new_messages"] = [Message.model_validate(m) for m in payload["new_messages"]]
+    if isinstance(payload.get("thread"), dict):
+        payload["thread"] = Thread.model_validate(payload["thread"])
+    return ExecutionEvent(
+        EventType(raw["type"]), datetime.fromisoformat(raw["timestamp"]), payload, raw.get("attributes")
+    )
+
+
+def terminal_error(error_type: str, message: str) -> tuple[str, str]:
+    """A terminal EXECUTION_ERROR written by the log itself (cancel, dead worker, shutdown)."""
+    event = ExecutionEvent(
+        EventType.EXECUTION_ERROR, datetime.now(UTC),
+        {"error_type": error_type, "message": message, "exception": f"{error_type}: {message}", "duration_ms": None},
+    )
+    return encode_event(event)
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,231 @@
+"""`RunManager`: runs that outlive the connection that started them.
+
+`start()` takes a run's event stream (`agent.stream(thread)`) and drives it in a task of its own,
+appending every event to the run log; a client that goes away only stops *reading*. `subscribe()`
+replays a run's log after a `Last-Event-ID` and then tails it — one read loop over one log, so
+replay and tail meet with no gap and no duplicate (each entry's `seq` is checked to prove it).
+`cancel()` reaches the worker that drives the run wherever it is: a local task is cancelled
+directly, a remote one through the backend's control channel. Cancelling closes the run's stream,
+which closes the upstream model request and keeps the partial message on the thread.
+
+A reader never hangs on a dead producer: when nothing arrives for `block` seconds it looks at the
+run, and a run whose worker stopped heartbeating is ended by the backend with a terminal
+EXECUTION_ERROR (error_type `WorkerLostError`) that every reader receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from ..events import EventType, ExecutionEvent
+from ..exceptions import (
+    EventIdError,
+    RunLimitError,
+    RunLogError,
+    RunLogUnavailableError,
+    RunNotFoundError,
+    RunOwnershipError,
+)
+from ._base import LogEntry, RunInfo, RunLog, RunStatus, check_run_id, encode_event, terminal_error
+from .memory import MemoryRunLog
+
+log = logging.getLogger("tyler.runs")
+
+CANCELLED_MESSAGE = "the run was cancelled"
+SHUTDOWN_MESSAGE = "the worker running this run shut down"
+
+
+class RunManager:
+    """Drives runs detached from their clients and serves their logs.
+
+    Args:
+        log: the backend; `MemoryRunLog()` (in-process) by default, `RedisRunLog(url)` to share
+            runs between workers and hosts.
+        max_runs: runs this worker drives at once; one more raises `RunLimitError` (HTTP 429).
+        block: seconds a reader waits for a new entry before it checks that the run is alive.
+
+    Use as `async with RunManager(...) as runs:` (or `await open()` / `await close()`).
+    """
+
+    def __init__(self, log: RunLog | None = None, *, max_runs: int = 100, block: float = 1.0) -> None:
+        if max_runs < 1 or block <= 0:
+            raise RunLogError("max_runs must be >= 1 and block > 0")
+        self.log: RunLog = log if log is not None else MemoryRunLog()
+        self.max_runs = max_runs
+        self.block = block
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._reasons: dict[str, tuple[RunStatus, str]] = {}
+        self._control: asyncio.Task[None] | None = None
+
+    async def open(self) -> RunManager:
+        await self.log.open()
+        self._control = asyncio.create_task(self._listen(), name="tyler-runs-control")
+        return self
+
+    async def close(self) -> None:
+        """End this worker's runs (status failed: the worker shut down), stop listening, close the log."""
+        for run_id in list(self._tasks):
+            self._interrupt(run_id, RunStatus.FAILED, SHUTDOWN_MESSAGE)
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._control is not None:
+            self._control.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control
+            self._control = None
+        await self.log.close()
+
+    async def __aenter__(self) -> RunManager:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- producing ---------------------------------------------------------------------------------
+
+    async def start(
+        self, events: AsyncIterator[ExecutionEvent], *, run_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Register a run and drive `events` (an events-mode stream) in its own task; returns the id."""
+        if len(self._tasks) >= self.max_runs:
+            await _close_quietly(events)
+            raise RunLimitError(f"this worker already drives {self.max_runs} runs; try again later")
+        run_id = check_run_id(run_id) if run_id is not None else f"run_{uuid.uuid4().hex}"
+        try:
+            await self.log.create(run_id, metadata or {})
+        except BaseException:
+            await _close_quietly(events)
+            raise
+        self._tasks[run_id] = asyncio.create_task(self._drive(run_id, events), name=f"tyler-run-{run_id}")
+        return run_id
+
+    async def _drive(self, run_id: str, events: AsyncIterator[ExecutionEvent]) -> None:
+        try:
+            async with aclosing(events) as stream:  # type: ignore[type-var]
+                async for event in stream:
+                    type_, data = encode_event(event)
+                    if event.type.is_terminal:
+                        done = event.type is EventType.EXECUTION_COMPLETE
+                        status = RunStatus.COMPLETED if done else RunStatus.FAILED
+                        await self.log.finish(run_id, type_, data, status, None if done else event.data.get("message"))
+                        return
+                    await self.log.append(run_id, type_, data)
+            await self._end(run_id, RunStatus.FAILED, "ExecutionError", "the run ended without a terminal event")
+        except asyncio.CancelledError:
+            status, message = self._reasons.get(run_id, (RunStatus.CANCELLED, CANCELLED_MESSAGE))
+            await self._end(run_id, status, "RunCancelledError", message)
+        except RunOwnershipError as exc:
+            log.warning("run %s stopped: %s", run_id, exc)  # whoever took it over wrote its ending
+        except RunLogUnavailableError as exc:
+            log.error("run %s stopped: %s", run_id, exc)
+            await self._end(run_id, RunStatus.FAILED, "RunLogUnavailableError", str(exc))
+        except Exception as exc:
+            log.exception("run %s failed", run_id)
+            await self._end(run_id, RunStatus.FAILED, "ExecutionError", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._tasks.pop(run_id, None)
+            self._reasons.pop(run_id, None)
+
+    async def _end(self, run_id: str, status: RunStatus, error_type: str, message: str) -> None:
+        type_, data = terminal_error(error_type, message)
+        try:
+            await self.log.finish(run_id, type_, data, status, message)
+        except RunLogError as exc:  # a Redis outage: RedisRunLog retries the ending on its heartbeat
+            log.error("run %s: could not write its ending (%s): %s", run_id, status.value, exc)
+
+    def _interrupt(self, run_id: str, status: RunStatus, message: str) -> bool:
+        task = self._tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        self._reasons.setdefault(run_id, (status, message))
+        task.cancel()
+        return True
+
+    async def _listen(self) -> None:
+        async with aclosing(self.log.cancel_requests()) as requests:  # type: ignore[type-var]
+            async for run_id in requests:
+                self._interrupt(run_id, RunStatus.CANCELLED, CANCELLED_MESSAGE)
+
+    async def wait(self, run_id: str) -> None:
+        """Until this worker's run `run_id` has ended (returns at once for other runs)."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    @property
+    def active(self) -> list[str]:
+        """Ids of the runs this worker drives now."""
+        return list(self._tasks)
+
+    # -- control -----------------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> bool:
+        """Ask the run's worker to cancel it; False if the run is not running (or unknown)."""
+        check_run_id(run_id)
+        if self._interrupt(run_id, RunStatus.CANCELLED, CANCELLED_MESSAGE):
+            return True
+        return await self.log.request_cancel(run_id)
+
+    async def status(self, run_id: str) -> RunInfo:
+        """The run's status record; a run whose worker died is ended (failed) first."""
+        info = await self._info(run_id)
+        if info.status is RunStatus.RUNNING and run_id not in self._tasks and await self.log.reap(info):
+            info = await self._info(run_id)
+        return info
+
+    async def _info(self, run_id: str) -> RunInfo:
+        info = await self.log.info(check_run_id(run_id))
+        if info is None:
+            raise RunNotFoundError(run_id)
+        return info
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[LogEntry]:
+        """The run's entries after `after` (a Last-Event-ID; None: from the start), then the live
+        tail, ending with its terminal event. Each entry exactly once, in order.
+
+        Raises `RunNotFoundError` (unknown or expired run), `EventIdError` (a malformed id, or one
+        no longer in the log; also when this reader fell so far behind that the log's cap dropped
+        entries it had not read), `RunLogUnavailableError` (backend down).
+        """
+        await self._info(run_id)
+        seq = 0 if after is None else await self.log.check_after(run_id, after)
+        last = after
+        while True:
+            entries = await self.log.read(run_id, last, block=self.block)
+            if not entries:
+                info = await self._info(run_id)
+                if info.status is RunStatus.RUNNING:
+                    await self.log.reap(info)
+                    continue
+                # Final status is written with the terminal entry: read once more, then stop.
+                entries = await self.log.read(run_id, last, block=0)
+                if not entries:
+                    return
+            for entry in entries:
+                if entry.seq != seq + 1:
+                    raise EventIdError(
+                        f"run {run_id!r}: entries {seq + 1}..{entry.seq - 1} were dropped from the log "
+                        "before this reader got them", expired=True,
+                    )
+                seq, last = entry.seq, entry.id
+                yield entry
+                if entry.is_terminal:
+                    return
+
+
+async def _close_quietly(events: Any) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
+
+
+__all__ = ["RunManager"]

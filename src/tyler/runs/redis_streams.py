@@ -1,0 +1,305 @@
+"""`RedisRunLog`: the run log on Redis Streams, shared by any number of workers and hosts.
+
+Keys (prefix `tyler:` by default; the run id in braces keeps a run's keys in one cluster slot):
+
+    {p}run:{<id>}          hash: status, owner, created_at, finished_at, error, metadata (JSON), seq
+    {p}run:{<id>}:log      stream: one entry per event, fields t (type), d (JSON), n (seq)
+    {p}worker:<wid>        lease: set with a TTL by the worker's heartbeat
+    {p}worker:<wid>:ctl    stream: cancel requests addressed to that worker
+
+Every write goes through a Lua script that first checks `status == running` and `owner == me`
+(fencing): a worker that was declared dead and comes back cannot add a second ending. `finish`
+appends the terminal event and sets the final status in the same script. Readers use one
+`XREAD BLOCK` loop from the last id they delivered — replay and live tail read the same stream, so
+there is no gap and no duplicate. When a read times out the reader looks at the run: a running run
+whose owner's lease has expired is ended by `reap` (a script that re-checks the lease) with a
+terminal EXECUTION_ERROR every reader receives. Bounds: `max_events` per run (`MAXLEN ~`), the
+keys expire `retention` seconds after the run ends (the owner's heartbeat keeps a live run's keys),
+control streams are capped, blocking reads last at most `block` seconds. Needs Redis >= 7.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from ..exceptions import ConfigurationError, RunLogError, RunLogUnavailableError, RunOwnershipError
+from ._base import LogEntry, RunInfo, RunStatus, bad_event_id, check_metadata, expired_event_id, now, terminal_error
+
+log = logging.getLogger("tyler.runs")
+T = TypeVar("T")
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+_CTL_MAXLEN = 1000
+
+# KEYS: run hash; ARGV: owner, created_at, metadata json, ttl ms
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1], 'created_at', ARGV[2], 'metadata', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+# KEYS: run hash, log; ARGV: owner, maxlen, type, data, ttl ms
+_APPEND = """
+local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
+if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
+local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3], 'd', ARGV[4], 'n', n)
+redis.call('PEXPIRE', KEYS[2], ARGV[5], 'NX')
+return id
+"""
+# KEYS: run hash, log, owner's lease; ARGV: owner, maxlen, type, data, retention ms, status, error,
+# finished_at, mode ('own': the owner ends its run; 'reap': only if the owner's lease is gone)
+_FINISH = """
+local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
+if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
+if ARGV[9] == 'reap' and redis.call('EXISTS', KEYS[3]) == 1 then return false end
+local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3], 'd', ARGV[4], 'n', n)
+redis.call('HSET', KEYS[1], 'status', ARGV[6], 'error', ARGV[7], 'finished_at', ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return id
+"""
+
+
+class RedisRunLog:
+    """Run log on Redis Streams (see the module docstring).
+
+    Args:
+        url: `redis://host:port/db`.
+        prefix: key prefix (several deployments can share one Redis).
+        lease: seconds without a heartbeat after which this worker counts as dead; its runs are
+            then ended by the first reader or status query that looks (bound: lease + block).
+        retention: seconds a finished run's log and status are kept.
+        max_events: approximate cap on entries per run (`XADD MAXLEN ~`).
+    """
+
+    def __init__(
+        self, url: str, *, prefix: str = "tyler:", lease: float = 10.0, retention: float = 3600.0,
+        max_events: int = 100_000, client: Any = None,
+    ) -> None:
+        if lease <= 0 or retention <= 0 or max_events < 1:
+            raise RunLogError("lease and retention must be > 0 and max_events >= 1")
+        try:
+            import redis.asyncio as aioredis
+        except ImportError as exc:  # pragma: no cover - the extra is part of dev installs
+            raise ConfigurationError(
+                "the Redis run log needs the 'redis' extra: pip install 'tyler-stream[redis]'"
+            ) from exc
+        self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
+        # Any: redis-py types commands as "sync or async" unions
+        self._redis: Any = client if client is not None else aioredis.Redis.from_url(url, decode_responses=True)
+        self.url = url
+        self.prefix = prefix
+        self.lease = lease
+        self.retention = retention
+        self.worker_id = f"{uuid.uuid4().hex[:16]}"
+        self._max_events = max_events
+        self._create = self._redis.register_script(_CREATE)
+        self._append = self._redis.register_script(_APPEND)
+        self._finish = self._redis.register_script(_FINISH)
+        self._owned: set[str] = set()
+        self._unfinished: dict[str, tuple[str, str, RunStatus, str | None]] = {}
+        self._ctl_last = "0-0"  # worker ids are fresh: everything in our control stream is for us
+        self._closed = False
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def _run_key(self, run_id: str) -> str:
+        return f"{self.prefix}run:{{{run_id}}}"
+
+    def _log_key(self, run_id: str) -> str:
+        return f"{self.prefix}run:{{{run_id}}}:log"
+
+    def _lease_key(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}"
+
+    def _ctl_key(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}:ctl"
+
+    @property
+    def _retention_ms(self) -> int:
+        return max(int(self.retention * 1000), 1)
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await make()
+        except self._errors as exc:
+            raise RunLogUnavailableError(f"Redis run log at {self.url} failed: {exc}") from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Check the server (a clear error now if Redis is down or too old) and take the lease."""
+        info = await self._call(lambda: self._redis.info("server"))
+        version = tuple(int(p) for p in str(info.get("redis_version", "0")).split(".")[:2])
+        if version < (7, 0):
+            found = info.get("redis_version")
+            raise ConfigurationError(f"the Redis run log needs Redis >= 7.0, {self.url} runs {found}")
+        self._closed = False
+        await self._beat()
+
+    async def close(self) -> None:
+        self._closed = True
+        try:
+            if not self._owned:
+                await self._redis.delete(self._lease_key(self.worker_id))
+        except self._errors:
+            pass  # closing: the lease expires on its own
+        finally:
+            await self._redis.aclose()
+
+    async def _beat(self) -> None:
+        """Renew this worker's lease, keep its runs' keys alive, retry endings Redis refused."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._lease_key(self.worker_id), str(now()), px=max(int(self.lease * 1000), 1))
+            for run_id in self._owned:
+                pipe.pexpire(self._run_key(run_id), self._retention_ms)
+                pipe.pexpire(self._log_key(run_id), self._retention_ms)
+            await self._call(pipe.execute)
+        for run_id, (type_, data, status, error) in list(self._unfinished.items()):
+            try:
+                await self.finish(run_id, type_, data, status, error)
+            except RunOwnershipError:
+                self._unfinished.pop(run_id, None)
+                self._owned.discard(run_id)
+
+    # -- writers -----------------------------------------------------------------------------------
+
+    async def create(self, run_id: str, metadata: dict[str, str]) -> None:
+        meta = json.dumps(check_metadata(metadata))
+        created = await self._call(lambda: self._create(
+            keys=[self._run_key(run_id)], args=[self.worker_id, repr(now()), meta, self._retention_ms],
+        ))
+        if not created:
+            raise RunLogError(f"run {run_id!r} already exists")
+        self._owned.add(run_id)
+
+    async def append(self, run_id: str, type_: str, data: str) -> str:
+        entry_id = await self._call(lambda: self._append(
+            keys=[self._run_key(run_id), self._log_key(run_id)],
+            args=[self.worker_id, self._max_events, type_, data, self._retention_ms],
+        ))
+        if entry_id is None:
+            self._owned.discard(run_id)
+            raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
+        return str(entry_id)
+
+    async def finish(self, run_id: str, type_: str, data: str, status: RunStatus, error: str | None) -> str:
+        try:
+            entry_id = await self._end(
+                run_id, self.worker_id, "own", type_=type_, data=data, status=status, error=error
+            )
+        except RunLogUnavailableError:
+            self._unfinished[run_id] = (type_, data, status, error)  # the heartbeat retries it
+            raise
+        self._unfinished.pop(run_id, None)
+        self._owned.discard(run_id)
+        if entry_id is None:
+            raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
+        return entry_id
+
+    async def _end(
+        self, run_id: str, owner: str, mode: str, *, type_: str, data: str, status: RunStatus, error: str | None
+    ) -> str | None:
+        entry_id = await self._call(lambda: self._finish(
+            keys=[self._run_key(run_id), self._log_key(run_id), self._lease_key(owner)],
+            args=[owner, self._max_events, type_, data, self._retention_ms, status.value, error or "",
+                  repr(now()), mode],
+        ))
+        return None if entry_id is None else str(entry_id)
+
+    # -- readers -----------------------------------------------------------------------------------
+
+    async def info(self, run_id: str) -> RunInfo | None:
+        raw = await self._call(lambda: self._redis.hgetall(self._run_key(run_id)))
+        if not raw or "status" not in raw:
+            return None
+        return RunInfo(
+            run_id=run_id,
+            status=RunStatus(raw["status"]),
+            owner=raw.get("owner", ""),
+            created_at=float(raw.get("created_at") or 0),
+            finished_at=float(raw["finished_at"]) if raw.get("finished_at") else None,
+            error=raw.get("error") or None,
+            metadata=json.loads(raw.get("metadata") or "{}"),
+        )
+
+    async def check_after(self, run_id: str, after: str) -> int:
+        if _STREAM_ID.fullmatch(after) is None:
+            raise bad_event_id(after)
+        found = await self._call(lambda: self._redis.xrange(self._log_key(run_id), after, after, count=1))
+        if not found:
+            raise expired_event_id(run_id, after)
+        return int(found[0][1].get("n", 0))
+
+    async def read(self, run_id: str, after: str | None, *, block: float, count: int = 256) -> list[LogEntry]:
+        if after is not None and _STREAM_ID.fullmatch(after) is None:
+            raise bad_event_id(after)
+        key = self._log_key(run_id)
+        block_ms = max(int(block * 1000), 1) if block > 0 else None  # BLOCK 0 would wait forever
+        reply = await self._call(lambda: self._redis.xread({key: after or "0-0"}, count=count, block=block_ms))
+        if not reply:
+            return []
+        return [
+            LogEntry(entry_id, fields.get("t", ""), fields.get("d", "{}"), int(fields.get("n", 0)))
+            for entry_id, fields in reply[0][1]
+        ]
+
+    async def reap(self, info: RunInfo) -> bool:
+        """End `info`'s run if its owner's lease is gone; True if this call wrote the ending."""
+        if info.status is not RunStatus.RUNNING:
+            return False
+        alive = await self._call(lambda: self._redis.exists(self._lease_key(info.owner)))
+        if alive:
+            return False
+        message = f"the worker running this run stopped responding (no heartbeat for {self.lease:g} s)"
+        type_, data = terminal_error("WorkerLostError", message)
+        ended = await self._end(
+            info.run_id, info.owner, "reap", type_=type_, data=data, status=RunStatus.FAILED, error=message
+        )
+        if ended is not None:
+            log.warning("run %s: worker %s lost; ended as failed", info.run_id, info.owner)
+        return ended is not None
+
+    # -- cancel ------------------------------------------------------------------------------------
+
+    async def request_cancel(self, run_id: str) -> bool:
+        info = await self.info(run_id)
+        if info is None or info.status is not RunStatus.RUNNING:
+            return False
+        ctl = self._ctl_key(info.owner)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(ctl, {"cancel": run_id}, maxlen=_CTL_MAXLEN, approximate=True)
+            pipe.pexpire(ctl, max(int(self.lease * 3000), 1000))
+            await self._call(pipe.execute)
+        return True
+
+    async def cancel_requests(self) -> AsyncIterator[str]:
+        """This worker's control loop: heartbeat every lease/3 s, yield run ids asked to cancel.
+
+        A Redis outage is logged and retried (the lease lapses meanwhile, which is right: this
+        worker cannot write its runs either).
+        """
+        interval = self.lease / 3
+        ctl = self._ctl_key(self.worker_id)
+        while not self._closed:
+            try:
+                await self._beat()
+                reply = await self._call(lambda: self._redis.xread(
+                    {ctl: self._ctl_last}, count=100, block=max(int(interval * 1000), 1)
+                ))
+            except RunLogUnavailableError as exc:
+                log.warning("run log heartbeat failed: %s", exc)
+                await asyncio.sleep(interval)
+                continue
+            for _key, entries in reply or []:
+                for entry_id, fields in entries:
+                    self._ctl_last = entry_id
+                    if fields.get("cancel") in self._owned:
+                        yield fields["cancel"]

@@ -1,0 +1,200 @@
+"""The Redis run log across workers: real processes sharing one Redis.
+
+A run produced by another process is resumed here exactly once; kill -9 of the owning process
+ends its run with a terminal error that readers receive; a cancel sent from here reaches the
+process that drives the run and closes its upstream model request; a worker presumed dead cannot
+write after its run was ended; Redis down gives clear errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from _runs_support import REDIS_URL, wait_for
+
+from tyler import EventType, ExecutionEvent, Message, Thread
+from tyler.exceptions import RunLogUnavailableError, RunOwnershipError
+from tyler.runs import LogEntry, RedisRunLog, RunManager, RunStatus
+from tyler.storage import ThreadStore
+from tyler.testing import FakeModelServer, Turn
+
+pytestmark = pytest.mark.redis
+PRODUCER = Path(__file__).with_name("producer.py")
+LONG = " ".join(f"word{i}" for i in range(400))
+
+
+class Producer:
+    """`producer.py` in its own process; `info` is the JSON line it printed (run_id, worker)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, info: dict[str, Any]) -> None:
+        self.proc = proc
+        self.info = info
+
+    @property
+    def run_id(self) -> str:
+        return str(self.info["run_id"])
+
+
+@pytest.fixture
+async def spawn(redis_prefix: str) -> AsyncIterator[Any]:
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(*args: str) -> Producer:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(PRODUCER), REDIS_URL, redis_prefix, *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            assert proc.stderr is not None
+            raise AssertionError(f"producer failed: {(await proc.stderr.read()).decode()[-2000:]}")
+        return Producer(proc, json.loads(line))
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def manager(prefix: str, **options: Any) -> RunManager:
+    return RunManager(RedisRunLog(REDIS_URL, prefix=prefix, lease=options.pop("lease", 1.0)), block=0.2, **options)
+
+
+async def read_until(runs: RunManager, run_id: str, count: int, after: str | None = None) -> list[LogEntry]:
+    out: list[LogEntry] = []
+    async for entry in runs.subscribe(run_id, after):
+        out.append(entry)
+        if len(out) == count:
+            break
+    return out
+
+
+async def test_resume_on_another_worker_is_exactly_once(spawn: Any, redis_prefix: str) -> None:
+    producer = await spawn("gated", "80", "41")
+    async with manager(redis_prefix) as runs:
+        first = await read_until(runs, producer.run_id, 15)  # the client drops after event 15
+        resumed: list[LogEntry] = []
+
+        async def reader() -> None:
+            async for entry in runs.subscribe(producer.run_id, after=first[-1].id):
+                resumed.append(entry)
+
+        task = asyncio.create_task(reader())
+        await wait_for(lambda: _at_least(resumed, 25))  # replayed up to the gate: the rest is live
+        client = aioredis.Redis.from_url(REDIS_URL)
+        await client.rpush(f"{redis_prefix}gate", "go")
+        await client.aclose()
+        await asyncio.wait_for(task, 60)
+        reference = await read_until(runs, producer.run_id, 10_000)
+        info = await runs.status(producer.run_id)
+    assert first + resumed == reference
+    assert [e.seq for e in reference] == list(range(1, 82))
+    text = "".join(e.event().data["content_chunk"] for e in reference[:-1])
+    assert text == "".join(f"c{i} " for i in range(1, 81))
+    assert info.status is RunStatus.COMPLETED and info.owner == producer.info["worker"]
+    assert await asyncio.wait_for(producer.proc.wait(), 30) == 0
+
+
+async def _at_least(items: list[Any], count: int) -> bool:
+    return len(items) >= count
+
+
+async def test_kill_9_of_the_owner_ends_the_run_for_readers(spawn: Any, redis_prefix: str) -> None:
+    producer = await spawn("gated", "50", "11")  # stops at event 11 forever: never pushed
+    async with manager(redis_prefix) as runs:
+        seen: list[LogEntry] = []
+        got_ten = asyncio.Event()
+
+        async def reader() -> None:
+            async for entry in runs.subscribe(producer.run_id):
+                seen.append(entry)
+                if len(seen) == 10:
+                    got_ten.set()
+
+        task = asyncio.create_task(reader())
+        await asyncio.wait_for(got_ten.wait(), 60)
+        os.kill(producer.proc.pid, signal.SIGKILL)
+        await producer.proc.wait()
+        # Bound: lease (1 s) + reader block (0.2 s); 30 s leaves room for a loaded machine.
+        await asyncio.wait_for(task, 30)
+        info = await runs.status(producer.run_id)
+        late = await read_until(runs, producer.run_id, 10_000, after=seen[9].id)
+    assert [e.seq for e in seen] == list(range(1, 12))
+    final = seen[-1].event()
+    assert final.type is EventType.EXECUTION_ERROR and final.data["error_type"] == "WorkerLostError"
+    assert info.status is RunStatus.FAILED and "stopped responding" in (info.error or "")
+    assert late == [seen[-1]]  # a reader arriving later gets the same single ending
+
+
+async def test_cancel_from_another_process_closes_upstream_and_keeps_partial(
+    spawn: Any, redis_prefix: str, env: FakeModelServer, tmp_path: Path
+) -> None:
+    env.enqueue(Turn(text=LONG, delay=0.01))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}"
+    async with ThreadStore(url) as store:
+        thread = Thread()
+        thread.add_message(Message(role="user", content="Tell me a long story"))
+        await store.save(thread)
+    producer = await spawn("agent", url, thread.id)
+    async with manager(redis_prefix) as runs:
+        entries: list[LogEntry] = []
+        async for entry in runs.subscribe(producer.run_id):
+            entries.append(entry)
+            if entry.type == EventType.LLM_STREAM_CHUNK and sum(e.type == entry.type for e in entries) == 5:
+                assert await runs.cancel(producer.run_id)  # the run lives in the other process
+        info = await runs.status(producer.run_id)
+    assert await env.await_disconnect(timeout=30.0)
+    assert env.requests[0].disconnected_early
+    assert info.status is RunStatus.CANCELLED
+    assert entries[-1].event().data["error_type"] == "RunCancelledError"
+    assert sum(e.is_terminal for e in entries) == 1
+    assert await asyncio.wait_for(producer.proc.wait(), 30) == 0
+    async with ThreadStore(url) as store:
+        stored = await store.get_thread(thread.id)
+    partial = stored.messages[-1]
+    streamed = "".join(e.event().data["content_chunk"] for e in entries if e.type == EventType.LLM_STREAM_CHUNK)
+    assert partial.role == "assistant" and partial.interrupted
+    assert str(partial.content).startswith(streamed)
+
+
+async def test_a_worker_declared_dead_cannot_write_again(redis_prefix: str) -> None:
+    owner = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=1.0)
+    await owner.open()
+    try:
+        await owner.create("run-fenced", {})
+        await owner.append("run-fenced", "llm_stream_chunk", "{}")
+        async with manager(redis_prefix) as other:
+            info = await other.status("run-fenced")
+            assert info.status is RunStatus.RUNNING  # the owner's lease is fresh
+            client = aioredis.Redis.from_url(REDIS_URL)
+            await client.delete(f"{redis_prefix}worker:{owner.worker_id}")  # as if the lease ran out
+            await client.aclose()
+            info = await other.status("run-fenced")
+            entries = await read_until(other, "run-fenced", 100)
+        with pytest.raises(RunOwnershipError):
+            await owner.append("run-fenced", "llm_stream_chunk", "{}")
+        done = ExecutionEvent(EventType.EXECUTION_COMPLETE)
+        with pytest.raises(RunOwnershipError):
+            await owner.finish("run-fenced", done.type.value, "{}", RunStatus.COMPLETED, None)
+    finally:
+        await owner.close()
+    assert info.status is RunStatus.FAILED
+    assert [e.seq for e in entries] == [1, 2] and entries[-1].event().data["error_type"] == "WorkerLostError"
+
+
+async def test_redis_unreachable_at_start_is_a_clear_error() -> None:
+    runs = RunManager(RedisRunLog("redis://127.0.0.1:1/0"))
+    with pytest.raises(RunLogUnavailableError, match=r"redis://127\.0\.0\.1:1/0"):
+        await runs.open()
