@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from _runs_support import LogFactory, wait_for
+from _runs_support import LogFactory, make_log_fixture, wait_for  # noqa: F401  (a fixture)
 
 from tyler import Agent, EventType, ExecutionEvent, Message, Thread
 from tyler.exceptions import EventIdError, RunLimitError, RunLogError, RunNotFoundError

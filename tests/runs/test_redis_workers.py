@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from _runs_support import REDIS_URL, wait_for
+from _runs_support import REDIS_URL, redis_prefix_fixture, wait_for  # noqa: F401  (a fixture)
 
 from tyler import EventType, ExecutionEvent, Message, Thread
 from tyler.exceptions import RunLogUnavailableError, RunOwnershipError

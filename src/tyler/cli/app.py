@@ -178,11 +178,17 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         "--tool-activity", help="Show server-run tools as reasoning text in Chat Completions.")] = False,
     open_page: Annotated[bool, typer.Option(
         "--open", help="Open the chat page (served at /) in the default browser once the server is up.")] = False,
+    resumable: Annotated[bool, typer.Option(
+        "--resumable", help="Runs outlive their connection: a disconnect detaches, GET /v1/runs/{id}/events "
+        "resumes (Last-Event-ID), cancel is explicit. In-process unless --redis.")] = False,
+    redis: Annotated[str | None, typer.Option(
+        "--redis", help="Resumable runs on Redis Streams, shared by every worker and host using this URL "
+        "(also $TYLER_REDIS_URL); implies --resumable.", show_default=False)] = None,
 ) -> None:
     """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
 
-    from .serve_cmd import ServeOptions, api_keys_from
+    from .serve_cmd import ServeOptions, api_keys_from, runs_option
     from .serve_cmd import serve as run_server
 
     options = ServeOptions(
@@ -190,8 +196,12 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
     )
-    raise typer.Exit(_guarded(lambda: run_server(options, host=host, port=port, workers=workers,
-                                                 open_page=open_page)))
+
+    def go() -> int:
+        options.runs = runs_option(resumable, redis, os.environ)
+        return run_server(options, host=host, port=port, workers=workers, open_page=open_page)
+
+    raise typer.Exit(_guarded(go))
 
 
 def _guarded(action: object) -> int:

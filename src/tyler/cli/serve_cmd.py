@@ -40,6 +40,7 @@ class ServeOptions:
     max_body: int = 4 * 1024 * 1024
     max_runs_per_key: int = 16
     tool_activity: bool = False
+    runs: str | None = None  # resumable runs: "memory" or a redis:// URL (tyler.server.resume)
 
 
 def api_keys_from(options: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -92,8 +93,38 @@ def build_app(options: ServeOptions) -> Any:
     return create_app(
         build_agents(options), store=options.store or chat_db_url(), api_keys=options.api_keys,
         cors_origins=options.cors_origins, heartbeat=options.heartbeat, max_body=options.max_body,
-        max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity,
+        max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity, runs=options.runs,
     )
+
+
+def runs_option(resumable: bool, redis: str | None, env: dict[str, str] | os._Environ[str]) -> str | None:
+    """--redis URL (or $TYLER_REDIS_URL) → that URL; --resumable alone → in-process runs."""
+    url = redis or env.get("TYLER_REDIS_URL") or None
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(f"--redis must be a redis:// URL, got {url!r}")
+    return url or ("memory" if resumable else None)
+
+
+def check_run_log(runs: str | None) -> None:
+    """Redis unreachable (or too old) at start: one clear error here, not a failure in every worker."""
+    if runs is None or runs == "memory":
+        return
+    import asyncio
+
+    from ..exceptions import RunLogUnavailableError
+    from ..runs import RedisRunLog
+
+    async def probe() -> None:
+        log = RedisRunLog(runs)
+        try:
+            await log.open()
+        finally:
+            await log.close()
+
+    try:
+        asyncio.run(probe())
+    except RunLogUnavailableError as exc:
+        raise ConfigurationError(f"--redis: {exc}") from None
 
 
 def app_from_env() -> Any:
@@ -148,6 +179,7 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_pag
     if workers < 1:
         raise ConfigurationError(f"--workers must be >= 1, got {workers}")
     build_app(options)  # a bad --agent, model or store fails here, once, not in every worker
+    check_run_log(options.runs)
     from .console import err_console
 
     if host not in LOOPBACK and not options.api_keys:

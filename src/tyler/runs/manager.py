@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -91,9 +91,12 @@ class RunManager:
 
     async def start(
         self, events: AsyncIterator[ExecutionEvent], *, run_id: str | None = None,
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None, on_end: Callable[[], None] | None = None,
     ) -> str:
-        """Register a run and drive `events` (an events-mode stream) in its own task; returns the id."""
+        """Register a run and drive `events` (an events-mode stream) in its own task; returns the id.
+
+        `on_end` is called once when the run has ended here (e.g. to free a per-client slot).
+        """
         if len(self._tasks) >= self.max_runs:
             await _close_quietly(events)
             raise RunLimitError(f"this worker already drives {self.max_runs} runs; try again later")
@@ -103,7 +106,10 @@ class RunManager:
         except BaseException:
             await _close_quietly(events)
             raise
-        self._tasks[run_id] = asyncio.create_task(self._drive(run_id, events), name=f"tyler-run-{run_id}")
+        task = asyncio.create_task(self._drive(run_id, events), name=f"tyler-run-{run_id}")
+        self._tasks[run_id] = task
+        if on_end is not None:
+            task.add_done_callback(lambda _: on_end())
         return run_id
 
     async def _drive(self, run_id: str, events: AsyncIterator[ExecutionEvent]) -> None:

@@ -80,7 +80,7 @@ class RedisRunLog:
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "tyler:", lease: float = 10.0, retention: float = 3600.0,
+        self, url: str, *, prefix: str = "tyler:", lease: float = 5.0, retention: float = 3600.0,
         max_events: int = 100_000, client: Any = None,
     ) -> None:
         if lease <= 0 or retention <= 0 or max_events < 1:

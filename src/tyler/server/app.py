@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from ._http import (
 )
 from .chat_completions import ChatCompletionsEncoder, new_messages_for, parse_request
 from .convert import with_client_tools
+from .resume import DetachedStream, Runs, run_manager
 from .runs import (
     Encoder,
     RunHandle,
@@ -49,6 +51,7 @@ from .runs import (
 )
 
 if TYPE_CHECKING:
+    from ..runs import RunManager
     from ..storage import ThreadStore
 
 THREAD_HEADER = "x-thread-id"
@@ -65,6 +68,7 @@ class Server:
     max_body: int = DEFAULT_MAX_BODY
     tool_activity: bool = False
     registry: RunRegistry = field(default_factory=RunRegistry)
+    runs: Runs | None = None  # resumable runs (tyler.server.resume); None: a run lives with its request
     created: int = field(default_factory=lambda: int(time.time()))
 
     def agent(self, model: str | None, param: str = "model") -> tuple[str, Agent]:
@@ -88,6 +92,8 @@ class Server:
     def stream(self, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
                headers: dict[str, str] | None = None) -> EventStream:
         """The SSE response of one run; the run's slot is released when the response ends."""
+        if self.runs is not None:  # resumable: the run goes on without the response
+            return DetachedStream(self, handle, agent, thread, encoder, headers=headers)
 
         def register(task: asyncio.Task[Any]) -> None:
             handle.task = task
@@ -166,6 +172,7 @@ def create_app(
     max_runs_per_key: int = 16,
     tool_activity: bool = False,
     page: bool = True,
+    runs: RunManager | str | None = None,
 ) -> Starlette:
     """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
     UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
@@ -181,12 +188,16 @@ def create_app(
         max_runs_per_key: concurrent runs allowed per API key (429 above).
         tool_activity: show server-run tools as reasoning text in Chat Completions.
         page: serve the chat page at `/` (static files in the package; needs no API key itself).
+        runs: make streaming runs resumable (see `tyler.server.resume`): "memory" (this process),
+            a redis:// URL (runs shared by every worker and host on that Redis) or a RunManager.
     """
     if not (isinstance(heartbeat, int | float) and heartbeat > 0):
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
     by_id = _agents_by_id(agents)
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
                     tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
+    manager = run_manager(runs)
+    server.runs = Runs(manager) if manager is not None else None
     keys = [k for k in api_keys if k]
     routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET"]),
@@ -198,9 +209,10 @@ def create_app(
         Route("/ag-ui", _endpoint(server, ag_ui), methods=["POST"]),
         Route("/api/chat/{chat_id}/stream", _endpoint(server, _no_stream_to_resume), methods=["GET"]),
     ]
-    from . import native
+    from . import native, resume
 
     routes += native.routes(server, _endpoint)
+    routes += resume.routes(server, _endpoint)
     routes.append(WebSocketRoute("/v1/ws", native.websocket_endpoint(server)))
     if page:
         from . import webui
@@ -212,10 +224,24 @@ def create_app(
                    expose_headers=[THREAD_HEADER, RUN_HEADER]),
         Middleware(BearerAuth, keys=keys),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan(server),
                     exception_handlers={HTTPException: _http_error})
     app.state.tyler = server
     return app
+
+
+def _lifespan(server: Server) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if server.runs is not None:
+            await server.runs.get()  # Redis down: the worker does not start, with a clear error
+        try:
+            yield
+        finally:
+            if server.runs is not None:
+                await server.runs.close()
+
+    return lifespan
 
 
 def _endpoint(server: Server, handler: Any) -> Any:
@@ -251,6 +277,10 @@ async def _models(server: Server, request: Request) -> Response:
 
 
 async def _cancel_run(server: Server, request: Request) -> Response:
+    if server.runs is not None:  # the run may live on another worker: cancel through the run log
+        from .resume import cancel_run
+
+        return await cancel_run(server, request)
     handle = server.registry.get(request.path_params["run_id"])
     if handle is None:
         raise RequestError(f"no run {request.path_params['run_id']!r} in progress here", status=404,

@@ -1,0 +1,229 @@
+"""Resumable runs on the server: streaming runs go through a `tyler.runs.RunManager`.
+
+With `create_app(runs=...)` (`tyler serve --resumable`, or `--redis URL` / `TYLER_REDIS_URL` to
+share runs between workers and hosts) a streaming request starts a run in a task of its own; the
+response only *reads* the run's log. A client that goes away detaches (the run goes on and is
+saved); cancelling is explicit (`POST /v1/runs/{id}/cancel`, from any worker). Endpoints:
+
+- `GET /v1/runs/{id}`: the run's status (running / completed / failed / cancelled).
+- `GET /v1/runs/{id}/events`: the run's native events (`id:` = log id, `event:`, `data:`), after
+  `Last-Event-ID` (or `?after=` for clients that cannot set headers): missed events once, then the
+  live tail, no gap, no duplicate; a finished run (within retention) is replayed whole.
+
+Every streaming response carries the run id in `x-run-id`. Native event streams (`POST
+/v1/threads/{id}/runs`) use the log ids as SSE ids, so a reconnect can resume from the last one.
+Errors: unknown/expired run 404, malformed id 400, an id no longer in the log 410, the backend
+down 503 (and mid-stream, a terminal `execution_error` of type `RunLogUnavailableError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ..events import EventType, ExecutionEvent
+from ..exceptions import EventIdError, RequestError, RunLimitError, RunLogError, RunNotFoundError
+from ..runs import RunManager
+from ..runs._base import encode_event
+from ._http import EventStream, error_response
+
+if TYPE_CHECKING:
+    from ..agent import Agent
+    from ..messages import Thread
+    from .app import Server
+    from .runs import Encoder, RunHandle
+
+RUN_HEADER = "x-run-id"
+THREAD_HEADER = "x-thread-id"
+
+
+def run_manager(spec: RunManager | str | None, *, max_runs: int = 100) -> RunManager | None:
+    """`create_app(runs=...)`: a RunManager, "memory" (in-process), a redis:// URL, or None (off)."""
+    if spec is None or isinstance(spec, RunManager):
+        return spec
+    if spec == "memory":
+        return RunManager(max_runs=max_runs)
+    if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
+        from ..runs import RedisRunLog
+
+        return RunManager(RedisRunLog(spec), max_runs=max_runs)
+    from ..exceptions import ConfigurationError
+
+    raise ConfigurationError(f"runs must be a RunManager, 'memory' or a redis:// URL, got {spec!r}")
+
+
+class Runs:
+    """The server's RunManager, opened on first use (also when the ASGI lifespan is off)."""
+
+    def __init__(self, manager: RunManager) -> None:
+        self.manager = manager
+        self._opened = False
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> RunManager:
+        if not self._opened:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if not self._opened:
+                    await self.manager.open()
+                    self._opened = True
+        return self.manager
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self.manager.close()
+
+
+def _request_error(exc: RunLogError) -> RequestError:
+    if isinstance(exc, RunNotFoundError):
+        return RequestError(str(exc), status=404, code="run_not_found")
+    if isinstance(exc, EventIdError):
+        if exc.expired:
+            return RequestError(str(exc), status=410, code="event_id_expired", param="Last-Event-ID")
+        return RequestError(str(exc), status=400, code="invalid_event_id", param="Last-Event-ID")
+    if isinstance(exc, RunLimitError):
+        return RequestError(str(exc), status=429, code="too_many_runs")
+    return RequestError(f"{type(exc).__name__}: {exc}", status=503, code="run_log_unavailable")
+
+
+def _log_error_frame(exc: RunLogError) -> str:
+    """A terminal native event for a log that failed mid-stream (no `id:`: resume from the last one)."""
+    event = ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
+        "error_type": type(exc).__name__, "message": str(exc), "exception": None,
+    })
+    type_, data = encode_event(event)
+    return f"event: {type_}\ndata: {data}\n\n"
+
+
+async def native_frames(manager: RunManager, run_id: str, after: str | None) -> AsyncGenerator[str, None]:
+    """The run's log as native SSE frames (the stored JSON as is, the log id as `id:`)."""
+    try:
+        async for entry in manager.subscribe(run_id, after):
+            yield f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.data}\n\n"
+    except RunLogError as exc:
+        yield _log_error_frame(exc)
+
+
+async def encoded_frames(manager: RunManager, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
+    """The run's log through a protocol encoder (events rebuilt from the log)."""
+    opening = encoder.start()
+    if opening:
+        yield opening
+    try:
+        async for entry in manager.subscribe(run_id):
+            text = encoder.event(entry.event())
+            if text:
+                yield text
+    except RunLogError as exc:
+        failed = ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
+            "error_type": type(exc).__name__, "message": str(exc), "exception": None,
+        })
+        yield encoder.event(failed)
+
+
+class DetachedStream(EventStream):
+    """The response of a streaming request on a resumable server: start the run, then read its log.
+
+    Starting happens before the response head, so a full worker (429) or a backend that is down
+    (503) is a plain error response in the path's shape, never a broken stream. A disconnect only
+    closes the reader; the run goes on.
+    """
+
+    def __init__(self, server: Server, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder, *,
+                 headers: dict[str, str] | None = None) -> None:
+        assert server.runs is not None
+        super().__init__(_frames(server.runs, handle.id, encoder), heartbeat=server.heartbeat, headers={
+            THREAD_HEADER: thread.id, RUN_HEADER: handle.id, **(headers or {}),
+        })
+        self.server = server
+        self.handle = handle
+        self.agent = agent
+        self.thread = thread
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handle, server = self.handle, self.server
+        assert server.runs is not None
+        try:
+            manager = await server.runs.get()
+            await manager.start(
+                self.agent.stream(self.thread), run_id=handle.id,
+                metadata={"thread_id": self.thread.id}, on_end=lambda: server.registry.release(handle),
+            )
+        except RunLogError as exc:
+            server.registry.release(handle)
+            await self.frames.aclose()
+            await error_response(scope["path"], _request_error(exc))(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _frames(runs: Runs, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
+    from .native import EventsEncoder
+
+    manager = await runs.get()
+    frames = native_frames(manager, run_id, None) if isinstance(encoder, EventsEncoder) else (
+        encoded_frames(manager, run_id, encoder))
+    async with aclosing(frames) as items:
+        async for text in items:
+            yield text
+
+
+async def _manager(server: Server) -> RunManager:
+    if server.runs is None:
+        raise RequestError("this server does not keep runs: start it with --resumable or --redis",
+                           status=404, code="runs_not_enabled")
+    return await server.runs.get()
+
+
+async def run_status(server: Server, request: Request) -> Response:
+    manager = await _manager(server)
+    try:
+        info = await manager.status(request.path_params["run_id"])
+    except RunLogError as exc:
+        raise _request_error(exc) from None
+    return JSONResponse({"object": "run", **info.to_dict(), "thread_id": info.metadata.get("thread_id")})
+
+
+async def run_events(server: Server, request: Request) -> Response | EventStream:
+    manager = await _manager(server)
+    run_id = request.path_params["run_id"]
+    after = request.headers.get("last-event-id") or request.query_params.get("after") or None
+    try:
+        await manager.status(run_id)
+        if after is not None:
+            await manager.log.check_after(run_id, after)
+    except RunLogError as exc:
+        raise _request_error(exc) from None
+    return EventStream(native_frames(manager, run_id, after), heartbeat=server.heartbeat,
+                       headers={RUN_HEADER: run_id})
+
+
+async def cancel_run(server: Server, request: Request) -> Response:
+    """Cancel a run wherever it runs (this worker or another one sharing the log)."""
+    manager = await _manager(server)
+    run_id = request.path_params["run_id"]
+    try:
+        delivered = await manager.cancel(run_id)
+        info = await manager.status(run_id)
+    except RunLogError as exc:
+        raise _request_error(exc) from None
+    if not delivered and info.status.value != "running":
+        raise RequestError(f"run {run_id!r} is already {info.status.value}", status=409, code="run_not_running")
+    return JSONResponse({"id": run_id, "thread_id": info.metadata.get("thread_id"), "status": "cancelling"})
+
+
+def routes(server: Server, endpoint: Any) -> list[Route]:
+    return [
+        Route("/v1/runs/{run_id}", endpoint(server, run_status), methods=["GET"]),
+        Route("/v1/runs/{run_id}/events", endpoint(server, run_events), methods=["GET"]),
+    ]

@@ -1,0 +1,211 @@
+"""Resumable runs on the server (`create_app(runs=...)`, `tyler serve --resumable/--redis`).
+
+In-process: a disconnect detaches, `GET /v1/runs/{id}/events` resumes after Last-Event-ID (or
+?after=) exactly once, cancel is explicit and closes the upstream request, bad ids are 4xx.
+Two real `tyler serve` processes on one Redis and one store: start on A, resume on B exactly
+once; kill -9 of A ends the run for a reader on B; a cancel sent to B stops the run on A.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_server_cli import Proc, serve_env  # noqa: F401  (serve_env: the fixture, shared)
+
+from conftest import LiveServer
+from tyler.testing import FakeModelServer, FakeToolCall, Turn
+
+LONG = " ".join(f"word{i}" for i in range(300))
+REDIS_URL = os.environ.get("TYLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def sse_frames(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """SSE frames as {id, event, data (parsed)} dicts, comments skipped, as they arrive."""
+    block: list[str] = []
+    for line in lines:
+        if line:
+            block.append(line)
+            continue
+        fields: dict[str, Any] = dict(item.partition(": ")[::2] for item in block if not item.startswith(":"))
+        block = []
+        if fields:
+            if "data" in fields:
+                fields["data"] = json.loads(fields["data"])
+            yield fields
+
+
+def read_events(response: httpx.Response, stop: int | None = None) -> list[dict[str, Any]]:
+    """The response's frames until the stream ends (or `stop` frames were read)."""
+    return list(islice(sse_frames(response.iter_lines()), stop))
+
+
+def start_run(url: str, thread_id: str, stop: int, text: str = "Tell me a long story") -> tuple[str, list[dict]]:
+    """Start a native run and read `stop` events, then drop the connection."""
+    with httpx.stream("POST", f"{url}/v1/threads/{thread_id}/runs", json={"input": text}, timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        return response.headers["x-run-id"], read_events(response, stop)
+
+
+def resume(url: str, run_id: str, last_id: str | None = None, **params: str) -> list[dict[str, Any]]:
+    headers = {"last-event-id": last_id} if last_id else {}
+    with httpx.stream("GET", f"{url}/v1/runs/{run_id}/events", headers=headers, params=params,
+                      timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["x-run-id"] == run_id
+        return read_events(response)
+
+
+@pytest.fixture
+def resumable(serve: Any) -> LiveServer:
+    return serve(runs="memory", heartbeat=0.5)
+
+
+def test_disconnect_detaches_and_resume_is_exactly_the_rest(resumable: LiveServer, env: FakeModelServer) -> None:
+    env.enqueue(Turn(thinking="Let me check.", tool_calls=[FakeToolCall("get_weather", {"city": "Oslo"})]),
+                Turn(text=LONG, delay=0.003))
+    run_id, first = start_run(resumable.url, "resume-1", stop=6)
+    rest = resume(resumable.url, run_id, first[-1]["id"])
+    reference = resume(resumable.url, run_id)
+    assert first + rest == reference
+    assert [e["event"] for e in reference].count("execution_complete") == 1
+    assert reference[-1]["event"] == "execution_complete"
+    assert len({e["id"] for e in reference}) == len(reference)
+    status = httpx.get(f"{resumable.url}/v1/runs/{run_id}").json()
+    assert status["status"] == "completed" and status["thread_id"] == "resume-1"
+    thread = httpx.get(f"{resumable.url}/v1/threads/resume-1").json()
+    assert [m["role"] for m in thread["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert thread["messages"][-1]["content"] == LONG
+    assert not any(r.disconnected_early for r in env.requests)  # the run went on without its client
+    # ?after= for clients that cannot set headers; after the last event: nothing more.
+    assert resume(resumable.url, run_id, after=first[2]["id"]) == reference[3:]
+    assert resume(resumable.url, run_id, reference[-1]["id"]) == []
+
+
+def test_cancel_is_explicit_closes_upstream_and_ends_every_reader(
+    resumable: LiveServer, env: FakeModelServer
+) -> None:
+    env.enqueue(Turn(text=LONG, delay=0.01))
+    run_id, first = start_run(resumable.url, "resume-cancel", stop=4)
+    with httpx.stream("GET", f"{resumable.url}/v1/runs/{run_id}/events",
+                      headers={"last-event-id": first[-1]["id"]}, timeout=60) as response:
+        lines = response.iter_lines()
+        answer = httpx.post(f"{resumable.url}/v1/runs/{run_id}/cancel")
+        assert answer.status_code == 200 and answer.json()["status"] == "cancelling"
+        events = list(sse_frames(lines))
+    assert events[-1]["event"] == "execution_error"
+    assert events[-1]["data"]["data"]["error_type"] == "RunCancelledError"
+    assert env.wait_for_disconnect(timeout=30)
+    assert httpx.get(f"{resumable.url}/v1/runs/{run_id}").json()["status"] == "cancelled"
+    again = httpx.post(f"{resumable.url}/v1/runs/{run_id}/cancel")
+    assert again.status_code == 409
+    thread = httpx.get(f"{resumable.url}/v1/threads/resume-cancel").json()
+    assert thread["messages"][-1]["role"] == "assistant"
+    assert thread["messages"][-1]["metrics"] is not None
+
+
+def test_bad_resume_requests_are_clear_errors(resumable: LiveServer, env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="short"))
+    run_id, events = start_run(resumable.url, "resume-bad", stop=1000)
+    assert events[-1]["event"] == "execution_complete"
+    unknown = httpx.get(f"{resumable.url}/v1/runs/run_nope/events")
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "run_not_found"
+    assert httpx.get(f"{resumable.url}/v1/runs/run_nope").status_code == 404
+    malformed = httpx.get(f"{resumable.url}/v1/runs/{run_id}/events", headers={"last-event-id": "x-y"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["type"] == "invalid_event_id"
+    gone = httpx.get(f"{resumable.url}/v1/runs/{run_id}/events", params={"after": "99999"})
+    assert gone.status_code == 410 and gone.json()["error"]["type"] == "event_id_expired"
+    assert httpx.post(f"{resumable.url}/v1/runs/run_nope/cancel").status_code == 404
+
+
+def test_chat_completions_stream_through_the_run_log(resumable: LiveServer, env: FakeModelServer) -> None:
+    env.enqueue(Turn(text="Hello from the log."))
+    body = {"model": "tyler", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.stream("POST", f"{resumable.url}/v1/chat/completions", json=body, timeout=60) as response:
+        run_id = response.headers["x-run-id"]
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    text = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+                   for line in lines[:-1] if json.loads(line[6:])["choices"])
+    assert text == "Hello from the log."
+    native = resume(resumable.url, run_id)
+    assert native[-1]["event"] == "execution_complete"
+
+
+def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:
+    answer = httpx.get(f"{live.url}/v1/runs/run_x/events")
+    assert answer.status_code == 404 and answer.json()["error"]["type"] == "runs_not_enabled"
+
+
+# -- two `tyler serve` processes sharing Redis and one store ------------------------------------
+
+
+@pytest.fixture
+def pair(serve_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
+    pytest.importorskip("redis")
+    store = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5"]
+    a, b = Proc(args, serve_env), Proc(args, serve_env)
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        yield a, b
+    finally:
+        for proc in (a, b):
+            proc.stop()
+
+
+@pytest.mark.redis
+def test_start_on_one_worker_resume_on_the_other_exactly_once(pair: tuple[Proc, Proc], fake_server: FakeModelServer,
+                                                              ) -> None:
+    a, b = pair
+    fake_server.enqueue(Turn(text=LONG, delay=0.003))
+    thread_id = f"pair-{uuid.uuid4().hex[:8]}"
+    run_id, first = start_run(a.url, thread_id, stop=10)
+    rest = resume(b.url, run_id, first[-1]["id"])
+    reference = resume(a.url, run_id)
+    assert first + rest == reference and reference[-1]["event"] == "execution_complete"
+    assert httpx.get(f"{b.url}/v1/runs/{run_id}").json()["status"] == "completed"
+    thread = httpx.get(f"{b.url}/v1/threads/{thread_id}").json()
+    assert thread["messages"][-1]["content"] == LONG
+
+
+@pytest.mark.redis
+def test_kill_9_of_the_worker_ends_the_run_for_a_reader_on_the_other(
+    pair: tuple[Proc, Proc], fake_server: FakeModelServer
+) -> None:
+    a, b = pair
+    fake_server.enqueue(Turn(text=LONG, stall_after=20))  # the run hangs upstream until its worker dies
+    run_id, first = start_run(a.url, f"pair-{uuid.uuid4().hex[:8]}", stop=5)
+    with httpx.stream("GET", f"{b.url}/v1/runs/{run_id}/events", headers={"last-event-id": first[-1]["id"]},
+                      timeout=60) as response:
+        lines = response.iter_lines()
+        os.kill(a.proc.pid, signal.SIGKILL)
+        events = list(sse_frames(lines))  # ends within lease (5 s) + reader block (1 s)
+    assert events[-1]["event"] == "execution_error"
+    assert events[-1]["data"]["data"]["error_type"] == "WorkerLostError"
+    status = httpx.get(f"{b.url}/v1/runs/{run_id}").json()
+    assert status["status"] == "failed"
+
+
+@pytest.mark.redis
+def test_cancel_sent_to_one_worker_stops_the_run_on_the_other(
+    pair: tuple[Proc, Proc], fake_server: FakeModelServer
+) -> None:
+    a, b = pair
+    fake_server.enqueue(Turn(text=LONG, delay=0.01))
+    run_id, first = start_run(a.url, f"pair-{uuid.uuid4().hex[:8]}", stop=5)
+    answer = httpx.post(f"{b.url}/v1/runs/{run_id}/cancel")
+    assert answer.status_code == 200
+    events = resume(b.url, run_id, first[-1]["id"])
+    assert events[-1]["data"]["data"]["error_type"] == "RunCancelledError"
+    assert fake_server.wait_for_disconnect(timeout=30)
+    assert httpx.get(f"{b.url}/v1/runs/{run_id}").json()["status"] == "cancelled"
