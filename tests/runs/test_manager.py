@@ -85,6 +85,7 @@ async def test_resume_mid_run_meets_the_live_tail_without_gap_or_duplicate(make_
     gate = asyncio.Event()
     async with RunManager(make_log(), block=0.2) as runs:
         run_id = await runs.start(scripted(60, gate, gate_at=31), metadata={"thread_id": "t1"})
+        assert await runs.active_run("t1") == run_id and await runs.active_run("t2") is None
         first = await collect(runs, run_id, stop=10)  # the client drops after event 10
         resumed: list[LogEntry] = []
 
@@ -98,6 +99,7 @@ async def test_resume_mid_run_meets_the_live_tail_without_gap_or_duplicate(make_
         gate.set()  # the rest arrives live
         await asyncio.wait_for(task, 30)
         reference = await collect(runs, run_id)
+        assert await runs.active_run("t1") is None  # ended: nothing to reconnect to
     assert first + resumed == reference
     assert [e.seq for e in resumed] == list(range(11, 62))
     assert resumed[-1].type == EventType.EXECUTION_COMPLETE

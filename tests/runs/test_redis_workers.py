@@ -21,7 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from _runs_support import REDIS_URL, redis_prefix_fixture, wait_for  # noqa: F401  (a fixture)
 
-from tyler import EventType, ExecutionEvent, Message, Thread
+from tyler import Agent, EventType, ExecutionEvent, Message, Thread
 from tyler.exceptions import RunLogUnavailableError, RunOwnershipError
 from tyler.runs import LogEntry, RedisRunLog, RunManager, RunStatus
 from tyler.storage import ThreadStore
@@ -173,14 +173,16 @@ async def test_a_worker_declared_dead_cannot_write_again(redis_prefix: str) -> N
     owner = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=1.0)
     await owner.open()
     try:
-        await owner.create("run-fenced", {})
+        await owner.create("run-fenced", {"thread_id": "t-fenced"})
         await owner.append("run-fenced", "llm_stream_chunk", "{}")
         async with manager(redis_prefix) as other:
             info = await other.status("run-fenced")
             assert info.status is RunStatus.RUNNING  # the owner's lease is fresh
+            assert await other.active_run("t-fenced") == "run-fenced"
             client = aioredis.Redis.from_url(REDIS_URL)
             await client.delete(f"{redis_prefix}worker:{owner.worker_id}")  # as if the lease ran out
             await client.aclose()
+            assert await other.active_run("t-fenced") is None  # looking ended the dead worker's run
             info = await other.status("run-fenced")
             entries = await read_until(other, "run-fenced", 100)
         with pytest.raises(RunOwnershipError):
@@ -198,3 +200,69 @@ async def test_redis_unreachable_at_start_is_a_clear_error() -> None:
     runs = RunManager(RedisRunLog("redis://127.0.0.1:1/0"))
     with pytest.raises(RunLogUnavailableError, match=r"redis://127\.0\.0\.1:1/0"):
         await runs.open()
+
+
+@pytest.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """A redis-server of this test's own (it will be killed), on a free port."""
+    import shutil
+    import socket
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(tmp_path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+
+    async def up() -> bool:
+        client = aioredis.Redis.from_url(url)
+        try:
+            return bool(await client.ping())
+        except aioredis.RedisError:
+            return False
+        finally:
+            await client.aclose()
+
+    await wait_for(up)
+    yield url, proc
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
+
+
+async def test_redis_lost_mid_run_fails_cleanly_and_keeps_the_store(
+    private_redis: tuple[str, asyncio.subprocess.Process], env: FakeModelServer, tmp_path: Path
+) -> None:
+    url, redis_proc = private_redis
+    env.enqueue(Turn(text=LONG, delay=0.01), Turn(text="After the outage."))
+    store_url = f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}"
+    async with ThreadStore(store_url) as store:
+        thread = Thread()
+        thread.add_message(Message(role="user", content="Tell me a long story"))
+        await store.save(thread)
+        runs = await RunManager(RedisRunLog(url, lease=1.0), block=0.2).open()
+        run_id = await runs.start(Agent(model_name="gpt-4o", thread_store=store).stream(thread))
+        seen: list[LogEntry] = []
+        with pytest.raises(RunLogUnavailableError):
+            async for entry in runs.subscribe(run_id):
+                seen.append(entry)
+                if len(seen) == 6:
+                    redis_proc.kill()  # Redis is gone mid-run
+        await asyncio.wait_for(runs.wait(run_id), 30)  # the run stopped instead of running unseen
+        assert not runs.active
+        assert await env.await_disconnect(timeout=30.0)  # and its upstream request was closed
+        with pytest.raises(RunLogUnavailableError):
+            await runs.status(run_id)
+        await runs.close()
+        stored = await store.get_thread(thread.id)
+        assert stored.messages[-1].role == "assistant" and stored.messages[-1].interrupted
+        # The store is intact and usable: the conversation goes on without the run log.
+        result = await Agent(model_name="gpt-4o", thread_store=store).go(stored)
+        assert result.content == "After the outage."
+        assert (await store.get_thread(thread.id)).messages[-1].content == "After the outage."

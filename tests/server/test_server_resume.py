@@ -8,9 +8,12 @@ once; kill -9 of A ends the run for a reader on B; a cancel sent to B stops the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from itertools import islice
@@ -22,6 +25,7 @@ import pytest
 from test_server_cli import Proc, serve_env  # noqa: F401  (serve_env: the fixture, shared)
 
 from conftest import LiveServer
+from tyler import Agent
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 LONG = " ".join(f"word{i}" for i in range(300))
@@ -209,3 +213,46 @@ def test_cancel_sent_to_one_worker_stops_the_run_on_the_other(
     assert events[-1]["data"]["data"]["error_type"] == "RunCancelledError"
     assert fake_server.wait_for_disconnect(timeout=30)
     assert httpx.get(f"{b.url}/v1/runs/{run_id}").json()["status"] == "cancelled"
+
+
+def test_ai_sdk_reconnect_replays_the_run_in_progress_from_start(
+    serve: Any, env: FakeModelServer, node_clients: Path
+) -> None:
+    gate = threading.Event()
+
+    async def hold() -> str:
+        """Wait until the test lets go (the run stays in progress meanwhile)."""
+        await asyncio.to_thread(gate.wait, 60)
+        return "released"
+
+    live = serve(Agent(name="tyler", model_name="gpt-4o", tools=[hold], max_retries=0), runs="memory", heartbeat=0.5)
+    env.enqueue(Turn(thinking="Planning.", text="Part one.", tool_calls=[FakeToolCall("hold", {})]),
+                Turn(text=LONG))
+    body = {"id": "chat-resume", "trigger": "submit-message",
+            "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "story please"}]}]}
+    with httpx.stream("POST", f"{live.url}/api/chat", json=body, timeout=60) as response:
+        run_id = response.headers["x-run-id"]
+        first = list(islice(sse_frames(response.iter_lines()), 3))  # the tab reloads after 3 parts
+    assert first[0]["data"]["type"] == "start"
+    node = subprocess.Popen(["node", str(node_clients / "ai_sdk_resume.mjs"), f"{live.url}/api/chat", "chat-resume"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout is not None
+        assert json.loads(node.stdout.readline()) == {"connected": True}  # the run is held: still in progress
+        gate.set()
+        out = json.loads(node.stdout.readline())
+    finally:
+        gate.set()
+        node.wait(timeout=60)
+    assert out["reconnected"] and out["streamErrors"] == []
+    kinds = [c["type"] for c in out["chunks"]]
+    assert kinds[0] == "start" and kinds[-1] == "finish" and kinds.count("start") == 1
+    texts = [p["text"] for p in out["message"]["parts"] if p["type"] == "text"]
+    assert texts == ["Part one.", LONG]  # the whole message from its start, once
+    assert [p["text"] for p in out["message"]["parts"] if p["type"] == "reasoning"] == ["Planning."]
+    assert httpx.get(f"{live.url}/v1/runs/{run_id}").json()["status"] == "completed"
+    done = subprocess.run(["node", str(node_clients / "ai_sdk_resume.mjs"), f"{live.url}/api/chat", "chat-resume"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {"connected": False}, {"reconnected": False, "chunks": [], "message": None, "streamErrors": []},
+    ]  # 204: nothing in progress any more

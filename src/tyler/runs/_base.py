@@ -84,7 +84,8 @@ class RunLog(Protocol):
     does not wait), `info`, `check_after` (the seq of a resume id, `EventIdError` if it is not
     in the log). Liveness: `reap` ends a run whose owner stopped heartbeating, with a terminal
     EXECUTION_ERROR; `cancel_requests` yields ids of this worker's runs that someone asked to
-    cancel (from any worker). Backend failures raise `RunLogUnavailableError`.
+    cancel (from any worker). `active_run` names the run last started on a thread (metadata
+    `thread_id`) while it has not ended. Backend failures raise `RunLogUnavailableError`.
     """
 
     worker_id: str
@@ -100,6 +101,7 @@ class RunLog(Protocol):
     async def read(self, run_id: str, after: str | None, *, block: float, count: int = 256) -> list[LogEntry]: ...
     async def reap(self, info: RunInfo) -> bool: ...
     async def request_cancel(self, run_id: str) -> bool: ...
+    async def active_run(self, thread_id: str) -> str | None: ...
     def cancel_requests(self) -> AsyncIterator[str]: ...
 
 

@@ -186,6 +186,18 @@ class RunManager:
             info = await self._info(run_id)
         return info
 
+    async def active_run(self, thread_id: str) -> str | None:
+        """The id of the run in progress on thread `thread_id` (runs started with that
+        `metadata["thread_id"]`), or None; a run whose worker died is ended first."""
+        run_id = await self.log.active_run(thread_id)
+        if run_id is None:
+            return None
+        try:
+            info = await self.status(run_id)
+        except RunNotFoundError:
+            return None
+        return run_id if info.status is RunStatus.RUNNING else None
+
     async def _info(self, run_id: str) -> RunInfo:
         info = await self.log.info(check_run_id(run_id))
         if info is None:

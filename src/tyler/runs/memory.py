@@ -42,6 +42,7 @@ class MemoryRunLog:
         self._max_runs = max_runs
         self._runs: dict[str, _Run] = {}
         self._cancels: set[str] = set()
+        self._active: dict[str, str] = {}  # thread id -> its running run
         self._cancel_signal = asyncio.Event()
         self._closed = False
 
@@ -62,6 +63,8 @@ class MemoryRunLog:
             raise RunLimitError(f"the in-process run log holds {self._max_runs} runs; try again later")
         info = RunInfo(run_id, RunStatus.RUNNING, self.worker_id, now(), metadata=check_metadata(metadata))
         self._runs[run_id] = _Run(info, deque(maxlen=self._max_events))
+        if "thread_id" in info.metadata:
+            self._active[info.metadata["thread_id"]] = run_id
 
     async def append(self, run_id: str, type_: str, data: str) -> str:
         return self._add(self._owned(run_id), type_, data)
@@ -74,6 +77,9 @@ class MemoryRunLog:
         run.info.finished_at = now()
         run.finished_mono = asyncio.get_running_loop().time()
         self._cancels.discard(run_id)
+        thread_id = run.info.metadata.get("thread_id")
+        if thread_id is not None and self._active.get(thread_id) == run_id:
+            del self._active[thread_id]
         return entry_id
 
     def _owned(self, run_id: str) -> _Run:
@@ -138,6 +144,9 @@ class MemoryRunLog:
         first = run.entries[0].seq
         start = max(seq + 1 - first, 0)
         return [run.entries[i] for i in range(start, min(start + count, len(run.entries)))]
+
+    async def active_run(self, thread_id: str) -> str | None:
+        return self._active.get(thread_id)
 
     async def reap(self, info: RunInfo) -> bool:
         return False  # owner and readers share this process

@@ -36,11 +36,12 @@ T = TypeVar("T")
 _STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 _CTL_MAXLEN = 1000
 
-# KEYS: run hash; ARGV: owner, created_at, metadata json, ttl ms
+# KEYS: run hash, the thread's active-run key ('' if none); ARGV: owner, created_at, metadata json, ttl ms, run id
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1], 'created_at', ARGV[2], 'metadata', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
 return 1
 """
 # KEYS: run hash, log; ARGV: owner, maxlen, type, data, ttl ms
@@ -52,8 +53,9 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3]
 redis.call('PEXPIRE', KEYS[2], ARGV[5], 'NX')
 return id
 """
-# KEYS: run hash, log, owner's lease; ARGV: owner, maxlen, type, data, retention ms, status, error,
-# finished_at, mode ('own': the owner ends its run; 'reap': only if the owner's lease is gone)
+# KEYS: run hash, log, owner's lease, the thread's active-run key; ARGV: owner, maxlen, type, data,
+# retention ms, status, error, finished_at, mode ('own': the owner ends its run; 'reap': only if the
+# owner's lease is gone), run id
 _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
@@ -63,6 +65,7 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3]
 redis.call('HSET', KEYS[1], 'status', ARGV[6], 'error', ARGV[7], 'finished_at', ARGV[8])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[10] then redis.call('DEL', KEYS[4]) end
 return id
 """
 
@@ -104,6 +107,7 @@ class RedisRunLog:
         self._append = self._redis.register_script(_APPEND)
         self._finish = self._redis.register_script(_FINISH)
         self._owned: set[str] = set()
+        self._active_keys: dict[str, str] = {}  # run id -> its thread's active-run key
         self._unfinished: dict[str, tuple[str, str, RunStatus, str | None]] = {}
         self._ctl_last = "0-0"  # worker ids are fresh: everything in our control stream is for us
         self._closed = False
@@ -118,6 +122,10 @@ class RedisRunLog:
 
     def _lease_key(self, worker: str) -> str:
         return f"{self.prefix}worker:{worker}"
+
+    def _active_key(self, metadata: dict[str, str]) -> str:
+        thread_id = metadata.get("thread_id")
+        return "" if thread_id is None else f"{self.prefix}thread:{{{thread_id}}}:active"
 
     def _ctl_key(self, worker: str) -> str:
         return f"{self.prefix}worker:{worker}:ctl"
@@ -172,13 +180,16 @@ class RedisRunLog:
     # -- writers -----------------------------------------------------------------------------------
 
     async def create(self, run_id: str, metadata: dict[str, str]) -> None:
-        meta = json.dumps(check_metadata(metadata))
+        metadata = check_metadata(metadata)
+        active = self._active_key(metadata)
         created = await self._call(lambda: self._create(
-            keys=[self._run_key(run_id)], args=[self.worker_id, repr(now()), meta, self._retention_ms],
+            keys=[self._run_key(run_id), active],
+            args=[self.worker_id, repr(now()), json.dumps(metadata), self._retention_ms, run_id],
         ))
         if not created:
             raise RunLogError(f"run {run_id!r} already exists")
         self._owned.add(run_id)
+        self._active_keys[run_id] = active
 
     async def append(self, run_id: str, type_: str, data: str) -> str:
         entry_id = await self._call(lambda: self._append(
@@ -193,24 +204,27 @@ class RedisRunLog:
     async def finish(self, run_id: str, type_: str, data: str, status: RunStatus, error: str | None) -> str:
         try:
             entry_id = await self._end(
-                run_id, self.worker_id, "own", type_=type_, data=data, status=status, error=error
+                run_id, self.worker_id, "own", type_=type_, data=data, status=status, error=error,
+                active=self._active_keys.get(run_id, ""),
             )
         except RunLogUnavailableError:
             self._unfinished[run_id] = (type_, data, status, error)  # the heartbeat retries it
             raise
         self._unfinished.pop(run_id, None)
         self._owned.discard(run_id)
+        self._active_keys.pop(run_id, None)
         if entry_id is None:
             raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
         return entry_id
 
     async def _end(
-        self, run_id: str, owner: str, mode: str, *, type_: str, data: str, status: RunStatus, error: str | None
+        self, run_id: str, owner: str, mode: str, *, type_: str, data: str, status: RunStatus, error: str | None,
+        active: str,
     ) -> str | None:
         entry_id = await self._call(lambda: self._finish(
-            keys=[self._run_key(run_id), self._log_key(run_id), self._lease_key(owner)],
+            keys=[self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active],
             args=[owner, self._max_events, type_, data, self._retention_ms, status.value, error or "",
-                  repr(now()), mode],
+                  repr(now()), mode, run_id],
         ))
         return None if entry_id is None else str(entry_id)
 
@@ -261,11 +275,16 @@ class RedisRunLog:
         message = f"the worker running this run stopped responding (no heartbeat for {self.lease:g} s)"
         type_, data = terminal_error("WorkerLostError", message)
         ended = await self._end(
-            info.run_id, info.owner, "reap", type_=type_, data=data, status=RunStatus.FAILED, error=message
+            info.run_id, info.owner, "reap", type_=type_, data=data, status=RunStatus.FAILED, error=message,
+            active=self._active_key(info.metadata),
         )
         if ended is not None:
             log.warning("run %s: worker %s lost; ended as failed", info.run_id, info.owner)
         return ended is not None
+
+    async def active_run(self, thread_id: str) -> str | None:
+        value = await self._call(lambda: self._redis.get(self._active_key({"thread_id": thread_id})))
+        return None if value is None else str(value)
 
     # -- cancel ------------------------------------------------------------------------------------
 

@@ -356,8 +356,12 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
     return server.stream(handle, agent, thread, vercel.VercelEncoder(), headers=vercel.HEADERS)
 
 
-async def _no_stream_to_resume(server: Server, request: Request) -> Response:
-    """AI SDK resume: 204 = no active stream (runs do not outlive their request yet)."""
+async def _no_stream_to_resume(server: Server, request: Request) -> Response | EventStream:
+    """AI SDK resume: 204 = no active stream; a resumable server replays the chat's run in progress."""
+    if server.runs is not None:
+        from .resume import ai_sdk_resume
+
+        return await ai_sdk_resume(server, request)
     return Response(status_code=204)
 
 

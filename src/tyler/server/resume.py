@@ -9,6 +9,8 @@ saved); cancelling is explicit (`POST /v1/runs/{id}/cancel`, from any worker). E
 - `GET /v1/runs/{id}/events`: the run's native events (`id:` = log id, `event:`, `data:`), after
   `Last-Event-ID` (or `?after=` for clients that cannot set headers): missed events once, then the
   live tail, no gap, no duplicate; a finished run (within retention) is replayed whole.
+- `GET /api/chat/{chat_id}/stream` (AI SDK `reconnectToStream`): 204 when the chat has no run in
+  progress, else its UI message stream replayed from `start`, then live.
 
 Every streaming response carries the run id in `x-run-id`. Native event streams (`POST
 /v1/threads/{id}/runs`) use the log ids as SSE ids, so a reconnect can resume from the last one.
@@ -220,6 +222,23 @@ async def cancel_run(server: Server, request: Request) -> Response:
     if not delivered and info.status.value != "running":
         raise RequestError(f"run {run_id!r} is already {info.status.value}", status=409, code="run_not_running")
     return JSONResponse({"id": run_id, "thread_id": info.metadata.get("thread_id"), "status": "cancelling"})
+
+
+async def ai_sdk_resume(server: Server, request: Request) -> Response | EventStream:
+    """`GET /api/chat/{chat_id}/stream` (AI SDK `reconnectToStream`): 204 when the chat has no run in
+    progress, else that run's UI message stream from its `start`."""
+    from . import vercel
+
+    manager = await _manager(server)
+    chat_id = request.path_params["chat_id"]
+    try:
+        run_id = await manager.active_run(chat_id)
+    except RunLogError as exc:
+        raise _request_error(exc) from None
+    if run_id is None:
+        return Response(status_code=204)
+    return EventStream(encoded_frames(manager, run_id, vercel.VercelEncoder()), heartbeat=server.heartbeat,
+                       headers={**vercel.HEADERS, THREAD_HEADER: chat_id, RUN_HEADER: run_id})
 
 
 def routes(server: Server, endpoint: Any) -> list[Route]:
