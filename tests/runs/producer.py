@@ -36,7 +36,7 @@ async def gated(url: str, prefix: str, count: int, gate_at: int) -> AsyncIterato
 
 
 async def main(url: str, prefix: str, mode: str, *args: str) -> None:
-    log = RedisRunLog(url, prefix=prefix, lease=1.0)
+    log = RedisRunLog(url, prefix=prefix, lease=3.0)  # generous: a loaded CI box must not look dead
     async with RunManager(log, block=0.2) as runs:
         store = None
         if mode == "gated":

@@ -69,7 +69,7 @@ async def spawn(redis_prefix: str) -> AsyncIterator[Any]:
 
 
 def manager(prefix: str, **options: Any) -> RunManager:
-    return RunManager(RedisRunLog(REDIS_URL, prefix=prefix, lease=options.pop("lease", 1.0)), block=0.2, **options)
+    return RunManager(RedisRunLog(REDIS_URL, prefix=prefix, lease=options.pop("lease", 3.0)), block=0.2, **options)
 
 
 async def read_until(runs: RunManager, run_id: str, count: int, after: str | None = None) -> list[LogEntry]:
@@ -127,7 +127,7 @@ async def test_kill_9_of_the_owner_ends_the_run_for_readers(spawn: Any, redis_pr
         await asyncio.wait_for(got_ten.wait(), 60)
         os.kill(producer.proc.pid, signal.SIGKILL)
         await producer.proc.wait()
-        # Bound: lease (1 s) + reader block (0.2 s); 30 s leaves room for a loaded machine.
+        # Bound: lease (3 s) + reader block (0.2 s); 30 s leaves room for a loaded machine.
         await asyncio.wait_for(task, 30)
         info = await runs.status(producer.run_id)
         late = await read_until(runs, producer.run_id, 10_000, after=seen[9].id)
@@ -170,7 +170,7 @@ async def test_cancel_from_another_process_closes_upstream_and_keeps_partial(
 
 
 async def test_a_worker_declared_dead_cannot_write_again(redis_prefix: str) -> None:
-    owner = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=1.0)
+    owner = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=30.0)  # no heartbeat here: the test ends it
     await owner.open()
     try:
         await owner.create("run-fenced", {"thread_id": "t-fenced"})
@@ -246,7 +246,7 @@ async def test_redis_lost_mid_run_fails_cleanly_and_keeps_the_store(
         thread = Thread()
         thread.add_message(Message(role="user", content="Tell me a long story"))
         await store.save(thread)
-        runs = await RunManager(RedisRunLog(url, lease=1.0), block=0.2).open()
+        runs = await RunManager(RedisRunLog(url, lease=3.0), block=0.2).open()
         run_id = await runs.start(Agent(model_name="gpt-4o", thread_store=store).stream(thread))
         seen: list[LogEntry] = []
         with pytest.raises(RunLogUnavailableError):
