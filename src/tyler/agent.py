@@ -185,6 +185,8 @@ class Agent:
         if http_client is not None:
             from .providers.transport import as_transport
 
+            if provider is not None:  # it would be silently unused
+                raise ConfigurationError("http_client= is for the built-in providers; give your provider= its client")
             as_transport(http_client)  # a client of another kind fails here, not mid-run
             self._http_client = http_client
         self._mcp_config = mcp

@@ -88,6 +88,14 @@ def test_an_http_client_of_another_kind_is_refused() -> None:
         Agent(model_name="gpt-4o", http_client=object())
 
 
+async def test_an_http_client_beside_a_custom_provider_is_refused() -> None:
+    from tyler.testing import ScriptedModel
+
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(ConfigurationError, match="give your provider= its client"):
+            Agent(provider=ScriptedModel(Turn(text="hi")), http_client=client)
+
+
 @contextlib.asynccontextmanager
 async def answering_proxy(reply: str) -> AsyncIterator[dict[str, Any]]:
     """A forward proxy on loopback that answers model requests itself and records request lines."""
