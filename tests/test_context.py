@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
-from tyler import Agent, Message, Thread
+from tyler import Agent, EventType, Message, Thread
 from tyler.context import (
     ContextPolicy,
     cut_text,
@@ -17,7 +18,7 @@ from tyler.context import (
     plan_trim,
     refusal_numbers,
 )
-from tyler.exceptions import ContextLengthError, ModelError
+from tyler.exceptions import ConfigurationError, ContextLengthError, ModelError
 from tyler.providers.base import ModelSettings
 from tyler.testing import FakeModelServer, Turn
 
@@ -163,6 +164,16 @@ def test_context_length_error_is_a_model_error() -> None:
     assert issubclass(ContextLengthError, ModelError)
 
 
+def test_agent_validates_context_settings() -> None:
+    with pytest.raises(ConfigurationError, match="context_strategy"):
+        Agent(model_name="gpt-4o", context_strategy="drop")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="context_window"):
+        Agent(model_name="gpt-4o", context_window=0)
+    agent = Agent(model_name="gpt-4o", context_window=1000, context_strategy="summarize")
+    assert agent.context_window == 1000 and agent.context_strategy == "summarize"
+    assert Agent(model_name="gpt-4o").context_window == 128_000
+
+
 class _Provider:
     """A provider for the policy alone (the run loop's tests use the fake model server)."""
 
@@ -252,7 +263,151 @@ async def test_a_provider_refusal_is_a_typed_context_length_error(
     env.enqueue(Turn(status=400, error_message=message, error_type=error_type))
     thread = Thread(messages=[Message(role="user", content="hello")])
     with pytest.raises(ContextLengthError) as info:
-        await Agent(model_name=model).go(thread)
+        await Agent(model_name=model, context_strategy="error").go(thread)
     assert info.value.status_code == 400 and info.value.tokens and info.value.limit
     assert info.value.tokens > info.value.limit
     assert [m.role for m in thread.messages] == ["user"]  # nothing lost, nothing invented
+
+
+# -- through the run loop, against the fake model server ---------------------------------------
+
+
+def _long_thread(turns: int, size: int = 600) -> Thread:
+    thread = Thread()
+    for i in range(turns):
+        thread.add_message(Message(role="user", content=f"question {i} " + "q" * size))
+        thread.add_message(Message(role="assistant", content=f"answer {i} " + "a" * size))
+    thread.add_message(Message(role="user", content="the latest question"))
+    return thread
+
+
+async def test_trim_sends_the_recent_messages_and_keeps_the_thread_whole(env: FakeModelServer) -> None:
+    thread = _long_thread(10)
+    env.enqueue(Turn(text="fine", finish_reason="length"))
+    events = [e async for e in Agent(model_name="gpt-4o", context_window=1500, max_tokens=100).stream(thread)]
+    trimmed = [e for e in events if e.type is EventType.CONTEXT_TRIMMED]
+    assert len(trimmed) == 1 and trimmed[0].data["strategy"] == "trim"
+    assert trimmed[0].data["omitted_messages"] > 0 and trimmed[0].data["context_window"] == 1500
+    sent = env.requests[-1].body["messages"]
+    assert sent[0]["role"] == "system" and sent[1]["role"] == "user"
+    assert sent[-1] == {"role": "user", "content": "the latest question"}
+    assert len(sent) - 1 == len(thread.messages) - 1 - trimmed[0].data["omitted_messages"]
+    assert len(thread.messages) == 22  # 21 stored before, the reply added; nothing dropped
+    assert events[-1].type is EventType.EXECUTION_COMPLETE and events[-1].data["finish_reason"] == "length"
+
+
+async def test_a_huge_tool_result_is_cut_in_the_request_only(env: FakeModelServer) -> None:
+    from tyler.testing import FakeToolCall
+
+    def dump() -> str:
+        """Return a lot of text."""
+        return "start " + "x" * 40_000 + " end"
+
+    env.enqueue(Turn(tool_calls=[FakeToolCall("dump", {})]), Turn(text="done"))
+    thread = Thread(messages=[Message(role="user", content="dump it")])
+    result = await Agent(model_name="gpt-4o", tools=[dump], context_window=2000, max_tokens=100).go(thread)
+    assert result.content == "done"
+    tool_sent = next(m for m in env.requests[-1].body["messages"] if m["role"] == "tool")
+    assert "characters cut here" in tool_sent["content"] and tool_sent["content"].endswith(" end")
+    assert len(tool_sent["content"]) < 8000
+    stored = next(m for m in thread.messages if m.role == "tool")
+    assert len(stored.text) > 40_000  # the thread keeps it whole
+
+
+async def test_a_refused_request_is_retried_once_shorter(env: FakeModelServer) -> None:
+    thread = _long_thread(6)
+    env.enqueue(
+        Turn(status=400, error_message="request (9000 tokens) exceeds the available context size (4096 tokens)",
+             error_type="exceed_context_size_error"),
+        Turn(text="short enough"),
+    )
+    events = [e async for e in Agent(model_name="my-model", api_base=f"{env.url}/v1").stream(thread)]
+    assert events[-1].type is EventType.EXECUTION_COMPLETE, events[-1].data
+    first, second = env.requests[-2:]
+    assert len(second.body["messages"]) < len(first.body["messages"])
+    assert second.body["messages"][-1]["content"] == "the latest question"
+    assert [e.type for e in events].count(EventType.CONTEXT_TRIMMED) == 1
+    # Refused twice: the second refusal is the run's error, not a third request.
+    env.enqueue(*[Turn(status=400, error_message="prompt is too long: 9000 tokens > 4096 maximum")] * 2)
+    before = len(env.requests)
+    with pytest.raises(ContextLengthError):
+        await Agent(model_name="my-model", api_base=f"{env.url}/v1").go(thread)
+    assert len(env.requests) - before == 2
+
+
+async def test_error_strategy_raises_before_sending(env: FakeModelServer) -> None:
+    before = len(env.requests)
+    with pytest.raises(ContextLengthError, match="context window"):
+        await Agent(model_name="gpt-4o", context_window=500, context_strategy="error").go(_long_thread(5))
+    assert len(env.requests) == before
+
+
+async def test_summarize_through_the_loop_is_kept_and_reused(env: FakeModelServer) -> None:
+    thread = _long_thread(8)
+    agent = Agent(model_name="gpt-4o", context_window=2000, max_tokens=100, context_strategy="summarize")
+    env.enqueue(Turn(text="SUMMARY: eight questions were asked."), Turn(text="the reply"))
+    events = [e async for e in agent.stream(thread)]
+    assert events[-1].type is EventType.EXECUTION_COMPLETE, events[-1].data
+    summary_request, reply_request = env.requests[-2:]
+    assert "Summarise this earlier part" in summary_request.body["messages"][-1]["content"]
+    assert "tools" not in summary_request.body
+    summary_sent = reply_request.body["messages"][1]
+    assert summary_sent["role"] == "system" and "SUMMARY: eight questions were asked." in summary_sent["content"]
+    report = next(e for e in events if e.type is EventType.CONTEXT_TRIMMED).data
+    assert report["strategy"] == "summarize" and report["summarized_messages"] > 0
+    assert thread.attributes["tyler.context_summary"]["text"] == "SUMMARY: eight questions were asked."
+    # The next turn reuses the stored summary while nothing new falls out of the window.
+    thread.add_message(Message(role="user", content="one more"))
+    env.enqueue(Turn(text="again"))
+    before = len(env.requests)
+    await agent.go(thread)
+    assert len(env.requests) == before + 1
+
+
+async def test_an_unanswered_message_is_kept_but_not_sent_again(env: FakeModelServer) -> None:
+    thread = Thread(messages=[
+        Message(role="user", content="Tell me about Paris"),
+        Message(role="assistant", content="Paris is big."),
+        Message(role="user", content="And Rome?", attributes={"unanswered": True}),
+        Message(role="user", content="And Berlin?"),
+    ])
+    env.enqueue(Turn(text="Berlin is cold."))
+    await Agent(model_name="gpt-4o").go(thread)
+    sent = [m["content"] for m in env.requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent == ["Tell me about Paris", "And Berlin?"]
+    assert len(thread.messages) == 5
+
+
+_CITIES = ("Paris", "Tokyo", "Lagos", "Lima", "Oslo", "Cairo", "Delhi", "Quito", "Perth", "Seoul")
+
+
+@pytest.mark.local_model
+@pytest.mark.timeout(600)
+async def test_a_long_chat_keeps_answering_in_a_small_local_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's repro: a 512-token window used to refuse every message after the fourth."""
+    from tyler import EventType, ThreadStore
+    from tyler.providers import local
+
+    if not local.is_local_model_available():
+        pytest.skip("needs xllamacpp and the model wheel")
+    monkeypatch.setenv("TYLER_LOCAL_N_CTX", "512")
+    monkeypatch.setenv("TYLER_LOCAL_N_PREDICT", "24")  # short replies: 20 turns stay quick
+    local.stop_local_servers()  # the window is read when the server starts
+    trimmed = 0
+    try:
+        async with await ThreadStore.create(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}") as store:
+            agent = Agent(model_name="local/smollm2", thread_store=store)
+            thread = Thread()
+            for turn in range(20):
+                thread.add_message(Message(role="user", content=f"Tell me about {_CITIES[turn % 10]}."))
+                async for event in agent.stream(thread):
+                    assert event.type is not EventType.EXECUTION_ERROR, event.data["message"]
+                    trimmed += event.type is EventType.CONTEXT_TRIMMED
+                assert thread.messages[-1].role == "assistant" and thread.messages[-1].text.strip()
+            stored = await store.get_thread(thread.id)
+    finally:
+        local.stop_local_servers()
+    assert [m.role for m in stored.messages] == ["user", "assistant"] * 20  # every turn kept
+    assert trimmed >= 10  # the window really was too small for the whole conversation

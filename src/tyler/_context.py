@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .approval import Approvals
+    from .context import ContextPolicy
     from .providers.base import ModelSettings, Provider, ToolSpec
     from .structured import OutputSpec
     from .tools import Tool
@@ -38,6 +39,7 @@ class RunContext:
     owner: Any = None
     output: OutputSpec | None = None  # response_type of this run, shaped for its provider (its own retry history)
     approvals: Approvals | None = None  # where calls needing approval wait (the agent's registry)
+    context: ContextPolicy | None = None  # what to send when the thread does not fit (None: all)
 
     def timeout_for(self, tool: Tool) -> float | None:
         """A tool's own timeout wins over the agent's default."""

@@ -23,13 +23,14 @@ from .approval import AWAITING, ApprovalDenied, ApprovalRequest, Approvals, need
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
-from .exceptions import ConfigurationError, ExecutionError, StructuredOutputError, TylerError
+from .exceptions import ConfigurationError, ContextLengthError, ExecutionError, StructuredOutputError, TylerError
 from .messages import Message, Thread
 from .providers.base import ModelChunk, ModelRequest
 from .structured import OUTPUT_TOOL, OutputSpec, Verdict
 from .tools import Tool, ToolArgumentsError, ToolContext, tool_output_text
 
 if TYPE_CHECKING:
+    from .context import ContextPlan
     from .storage import ThreadStore
 
 _E = EventType
@@ -193,6 +194,8 @@ class _Run:
         self.awaiting_owner: Message | None = None  # the assistant message that made them
         self.output: OutputSpec | None = None  # structured output asked for (response_type)
         self.structured: Any = None
+        self.context_budget: int | None = None  # set tighter after a provider refused a request as too long
+        self.last_plan: ContextPlan | None = None
 
     async def save(self) -> None:
         if self.store is not None and self.thread is not None:
@@ -269,6 +272,7 @@ async def execute(
                 # Always present (None / []) so the payload has one shape; set with response_type.
                 "structured_data": state.structured,
                 "retry_history": list(state.output.history) if state.output is not None else [],
+                "finish_reason": _last_finish_reason(state.new_messages),
             })
     except Exception as exc:
         completed = True
@@ -289,6 +293,14 @@ async def execute(
     finally:
         if not completed and state.thread is not None:
             await asyncio.shield(state.interrupted())
+
+
+def _last_finish_reason(messages: list[Message]) -> str | None:
+    """How the run's last model reply ended ("length": cut at the token limit)."""
+    for message in reversed(messages):
+        if message.role == "assistant":
+            return message.attributes.get("finish_reason")
+    return None
 
 
 async def _save_quietly(state: _Run, error: Exception) -> None:
@@ -315,14 +327,21 @@ async def _load_thread(store: ThreadStore | None, thread: Thread | str) -> Threa
     return loaded
 
 
-async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]:
+# The refused-request retry stays inline: a helper generator around _model_turn costs a hop per chunk.
+async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]:  # noqa: C901
     limit = ctx.max_tool_iterations
     for iteration in range(1, limit + 1):
         if state.events:
             yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": limit})
-        async with aclosing(_model_turn(state, ctx, iteration)) as items:
-            async for item in items:
-                yield item
+        for attempt in (1, 2):
+            try:
+                async with aclosing(_model_turn(state, ctx, iteration)) as items:
+                    async for item in items:
+                        yield item
+                break
+            except ContextLengthError as exc:
+                if attempt == 2 or not await _shorten_after_refusal(state, ctx, exc):
+                    raise
         message = state.new_messages[-1]
         verdict = _verdict(state, message)
         if verdict is not None:  # an answer attempt for response_type
@@ -428,9 +447,17 @@ async def _structured_answer(state: _Run, verdict: Verdict) -> AsyncGenerator[Ex
 # The per-chunk hot loop stays inline: a helper call per chunk costs more than it reads better.
 async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGenerator[Any, None]:  # noqa: C901
     assert state.thread is not None
+    messages = state.thread.messages
+    if ctx.context is not None:
+        plan = state.last_plan = await ctx.context.plan(
+            ctx.provider, state.thread, ctx.system_prompt, ctx.tool_specs, ctx.settings, budget=state.context_budget
+        )
+        messages = plan.messages
+        if plan.changed and state.events:
+            yield _ev(_E.CONTEXT_TRIMMED, {"strategy": ctx.context.strategy, **plan.report()})
     request = ModelRequest(
         model=ctx.model_name,
-        messages=state.thread.messages,
+        messages=messages,
         system=ctx.system_prompt,
         tools=list(ctx.tool_specs),
         settings=ctx.settings,
@@ -501,6 +528,19 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
             "message_id": mid,
         })
         yield _ev(_E.MESSAGE_CREATED, {"message": message})
+
+
+async def _shorten_after_refusal(state: _Run, ctx: RunContext, error: ContextLengthError) -> bool:
+    """The provider refused the request as too long before anything streamed: retry it shorter?"""
+    turn = state.turn
+    if ctx.context is None or (turn is not None and not turn.empty) or state.thread is None:
+        return False
+    budget = await ctx.context.tighter_budget(ctx.provider, state.thread, error, state.last_plan)
+    if budget is None:
+        return False
+    state.turn = None
+    state.context_budget = budget
+    return True
 
 
 def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> ExecutionEvent | None:

@@ -19,6 +19,7 @@ from ._checks import check_seconds, is_number
 from ._context import RunContext
 from .approval import ApprovalHandler, ApprovalRequest, Approvals
 from .chunks import RawChunk
+from .context import ContextPolicy, ContextStrategy
 from .delegation import delegation_tool
 from .events import AgentResult, EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ExecutionError, TylerError
@@ -138,6 +139,8 @@ class Agent:
         response_type: type[BaseModel] | None = None,
         retry_config: RetryConfig | None = None,
         approval_handler: ApprovalHandler | None = None,
+        context_window: int | None = None,
+        context_strategy: ContextStrategy = "trim",
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
@@ -160,6 +163,7 @@ class Agent:
         self.reasoning = reasoning
         self.tool_timeout = tool_timeout
         self._custom_system_prompt = system_prompt
+        self._context_policy = ContextPolicy(model_name, context_strategy, context_window)
         self._settings = ModelSettings(
             temperature=temperature,
             max_tokens=max_tokens,
@@ -199,6 +203,17 @@ class Agent:
             check_model(model_name, self.api_base)  # a bad model string fails here, not mid-run
 
     # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def context_strategy(self) -> str:
+        return self._context_policy.strategy
+
+    @property
+    def context_window(self) -> int | None:
+        """The window set with `context_window=`, else the known one of a hosted model, else None."""
+        from .context import known_context_window
+
+        return self._context_policy.window or known_context_window(self.model_name)
 
     @property
     def tools(self) -> list[Tool]:
@@ -250,6 +265,7 @@ class Agent:
             max_tool_iterations=self.max_tool_iterations,
             tool_timeout=self.tool_timeout,
             owner=self,
+            context=self._context_policy,
         )
 
     def _execute(

@@ -45,7 +45,7 @@ _CHARS_PER_TOKEN = 3.5
 _MESSAGE_OVERHEAD = 6  # role markers and separators a chat template adds around each message
 _DEFAULT_REPLY_RESERVE = 4096
 _MIN_BUDGET = 16
-_RETRY_SHRINK = 0.7  # a refused request is retried with this share of the previous budget
+_RETRY_SHRINK = 0.8  # a refused request is retried with at most this share of what was sent
 _CACHE_SIZE = 4096
 
 # Context windows of well-known hosted models, by model-id prefix (the longest prefix wins).
@@ -146,6 +146,7 @@ class ContextPlan:
     summarized: int = 0
     truncated: int = 0
     summary: str | None = None
+    window: int | None = None
 
     @property
     def changed(self) -> bool:
@@ -159,6 +160,7 @@ class ContextPlan:
             "truncated_messages": self.truncated,
             "estimated_tokens": self.tokens,
             "budget": self.budget,
+            "context_window": self.window,
         }
 
 
@@ -356,8 +358,18 @@ class ContextPolicy:
         *, budget: int | None = None,
     ) -> ContextPlan:
         """What to send for `thread`. `budget` (tokens for the messages) overrides the computed one."""
-        messages = sendable(thread.messages)
         window, reserve = await self.limits(provider, settings)
+        plan = await self._plan(
+            provider, thread, system, tools, settings, window=window, reserve=reserve, budget=budget
+        )
+        plan.window = window
+        return plan
+
+    async def _plan(
+        self, provider: Any, thread: Any, system: str | None, tools: Sequence[Any], settings: Any,
+        *, window: int | None, reserve: int, budget: int | None,
+    ) -> ContextPlan:
+        messages = sendable(thread.messages)
         if window is None and budget is None:
             return ContextPlan(list(messages), 0, None)  # nothing known to fit against
         counter = self._tokens(provider)
@@ -382,6 +394,17 @@ class ContextPolicy:
                 provider, thread, messages, settings, trimmed=trimmed, allowance=allowance
             )
         return plan_trim(messages, costs, budget)
+
+    async def tighter_budget(
+        self, provider: Any, thread: Any, error: ContextLengthError, last: ContextPlan | None
+    ) -> int | None:
+        """The budget to retry with after the provider refused a request as too long (None: don't)."""
+        if self.strategy == "error":
+            return None
+        sent = last.tokens if last is not None and last.tokens else 0
+        if not sent:  # the window was unknown, so nothing was counted: count what was sent
+            sent = sum(await self._tokens(provider).count_messages(sendable(thread.messages)))
+        return refused_budget(error, sent)
 
     async def _summarized(
         self, provider: Any, thread: Any, messages: list[Message], settings: Any, *, trimmed: ContextPlan,
@@ -445,15 +468,18 @@ def _valid_summary(stored: Any, position: dict[str, int]) -> bool:
 _NUMBERS = re.compile(r"\d[\d,]*")
 
 
-def refused_budget(error: ContextLengthError, budget: int | None) -> int | None:
-    """A tighter budget after the provider refused a request as too long."""
-    if error.tokens and error.limit and budget:
-        return max(_MIN_BUDGET, int(budget * min(_RETRY_SHRINK, error.limit / error.tokens * 0.95)))
-    if budget:
-        return max(_MIN_BUDGET, int(budget * _RETRY_SHRINK))
-    if error.limit:
-        return max(_MIN_BUDGET, int(error.limit * _RETRY_SHRINK))
-    return None
+def refused_budget(error: ContextLengthError, sent_tokens: int) -> int | None:
+    """A tighter budget after the provider refused a request of about `sent_tokens` (our count).
+
+    When the provider says both its count and its limit, their ratio scales our own count (the two
+    tokenizers may disagree); otherwise the retry sends a fixed share less.
+    """
+    if sent_tokens <= 0:
+        return None
+    share = _RETRY_SHRINK
+    if error.tokens and error.limit and error.tokens > error.limit:
+        share = min(_RETRY_SHRINK, error.limit / error.tokens * _RETRY_SHRINK)
+    return max(_MIN_BUDGET, int(sent_tokens * share))
 
 
 # How each provider words a refusal of a too-long request (the status is 400 or 413).

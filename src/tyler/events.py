@@ -161,11 +161,13 @@ class StructuredOutputInvalidData(TypedDict):
 
 
 class ContextTrimmedData(TypedDict):
+    strategy: str  # "trim" or "summarize"
     omitted_messages: int
     summarized_messages: int
     truncated_messages: int
     estimated_tokens: int
     budget: int | None
+    context_window: int | None
 
 
 class ExecutionCompleteData(TypedDict):
@@ -177,6 +179,7 @@ class ExecutionCompleteData(TypedDict):
     new_messages: list[Message]
     structured_data: Any  # the validated response_type instance (None without response_type)
     retry_history: list[dict[str, Any]]  # failed answer attempts: attempt, output, errors
+    finish_reason: str | None  # of the last reply; "length": cut at the token limit
 
 
 class ExecutionErrorData(TypedDict):

@@ -106,3 +106,18 @@ def test_rich_renderer_full_reply_to_a_plain_console() -> None:
     assert lines[-1].startswith("7 tokens"), text
     result_row = next(i for i, line in enumerate(lines) if "found it" in line)
     assert lines[result_row + 1].startswith("╰"), text
+
+
+def test_a_shortened_context_is_said_once_on_stderr() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    renderer = PlainRenderer(out, err)
+    renderer.handle(ExecutionEvent(EventType.CONTEXT_TRIMMED, data={
+        "strategy": "trim", "omitted_messages": 6, "summarized_messages": 0, "truncated_messages": 1,
+    }))
+    renderer.handle(ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "ok"}))
+    renderer.handle(ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 1.0}))
+    assert out.getvalue() == "ok\n"
+    assert err.getvalue() == (
+        "[context] 6 earlier messages left out, 1 long messages cut to fit the model's context "
+        "window (all are kept in the conversation)\n"
+    )

@@ -53,7 +53,8 @@ def test_a_failed_reply_is_kept_once_not_resent_and_retry_asks_again(
     chat.sendline("And Berlin?")
     chat.expect(r"Rome is old\.", start=at)
     chat.expect(PROMPT, start=at)
-    # (what that request carried: tests/test_context.py, once the run loop plans the context)
+    sent = fake_server.requests[-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["Tell me about Paris", "And Berlin?"]
     chat.sendline("/exit")
     assert chat.wait() == 0
     # Resumed, the conversation shows each message once, the unanswered one marked.

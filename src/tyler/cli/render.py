@@ -117,7 +117,7 @@ def context_note(data: dict[str, Any]) -> str:
     if data.get("truncated_messages"):
         parts.append(f"{data['truncated_messages']} long messages cut")
     detail = ", ".join(parts) or "shortened"
-    return f"context: {detail} to fit the model's context window (all are kept in the conversation)"
+    return f"{detail} to fit the model's context window (all are kept in the conversation)"
 
 
 def abbreviate(value: Any, limit: int = 240, max_lines: int = 6) -> str:
@@ -353,7 +353,7 @@ class RichRenderer:
             self._stop()
             self.console.print("[yellow]tool iteration limit reached[/yellow]")
         elif kind == EventType.CONTEXT_TRIMMED:
-            self.errors.print(f"[dim]{context_note(data)}[/dim]", highlight=False)
+            self.errors.print(f"[dim]context: {context_note(data)}[/dim]", highlight=False)
         elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
             self.close()
 
