@@ -402,12 +402,16 @@ async def test_a_long_chat_keeps_answering_in_a_small_local_window(
             thread = Thread()
             for turn in range(20):
                 thread.add_message(Message(role="user", content=f"Tell me about {_CITIES[turn % 10]}."))
+                last_trimmed = False
                 async for event in agent.stream(thread):
                     assert event.type is not EventType.EXECUTION_ERROR, event.data["message"]
-                    trimmed += event.type is EventType.CONTEXT_TRIMMED
+                    last_trimmed = last_trimmed or event.type is EventType.CONTEXT_TRIMMED
+                trimmed += last_trimmed
                 assert thread.messages[-1].role == "assistant" and thread.messages[-1].text.strip()
             stored = await store.get_thread(thread.id)
     finally:
         local.stop_local_servers()
     assert [m.role for m in stored.messages] == ["user", "assistant"] * 20  # every turn kept
-    assert trimmed >= 10  # the window really was too small for the whole conversation
+    # The window really was too small: the later turns (how many depends on reply lengths) and the
+    # last one sent only part of the conversation.
+    assert trimmed >= 5 and last_trimmed
