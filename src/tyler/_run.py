@@ -454,7 +454,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
         )
         messages = plan.messages
         if plan.changed and state.events:
-            yield _ev(_E.CONTEXT_TRIMMED, {"strategy": ctx.context.strategy, **plan.report()})
+            yield _ev(_E.CONTEXT_TRIMMED, plan.report(ctx.context.strategy))
     request = ModelRequest(
         model=ctx.model_name,
         messages=messages,

@@ -29,10 +29,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .exceptions import ConfigurationError, ContextLengthError
 from .messages import Message
+
+if TYPE_CHECKING:
+    from .events import ContextTrimmedData
 
 ContextStrategy = Literal["trim", "summarize", "error"]
 STRATEGIES: tuple[str, ...] = ("trim", "summarize", "error")
@@ -152,9 +155,10 @@ class ContextPlan:
     def changed(self) -> bool:
         return bool(self.omitted or self.summarized or self.truncated)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, strategy: str) -> ContextTrimmedData:
         """The CONTEXT_TRIMMED event's data (JSON-ready)."""
         return {
+            "strategy": strategy,
             "omitted_messages": self.omitted,
             "summarized_messages": self.summarized,
             "truncated_messages": self.truncated,
