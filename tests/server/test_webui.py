@@ -236,6 +236,35 @@ def test_reload_mid_reply_shows_the_stored_partial_reply(serve: Any, tab: Any, e
     assert page.page.locator(".msg.user .bubble").inner_text() == "Tell me everything"
 
 
+def test_reload_mid_reply_resumes_the_run_on_a_resumable_server(serve: Any, tab: Any, env: FakeModelServer) -> None:
+    release = threading.Event()
+
+    async def slow_lookup(ctx: ToolContext) -> str:
+        """Look something up slowly."""
+        await ctx.report_progress(1, 2, "looking")
+        await asyncio.to_thread(release.wait, 60)  # held until the reloaded page follows the run again
+        return "found it"
+
+    env.enqueue(Turn(text="Let me look that up.", tool_calls=[FakeToolCall("slow_lookup", {})]),
+                Turn(text="Here is what I found."))
+    agent = Agent(name="tyler", model_name="gpt-4o", tools=[slow_lookup], max_retries=0)
+    page = tab(serve(agent, runs="memory")).open()
+    page.send("Find it")
+    page.page.wait_for_selector(".tool progress")
+    page.page.reload()
+    page.page.wait_for_selector("body[data-ready=true]")
+    # The run went on without the page: replayed from its start, followed live, nothing twice.
+    page.page.wait_for_selector(".msg.assistant[aria-busy] .tool progress")
+    assert page.page.locator("#stop").is_visible()
+    release.set()
+    reply = page.wait_done()
+    assert reply.locator(".tool-result").inner_text() == "found it"
+    assert reply.inner_text().count("Let me look that up.") == 1
+    assert "Here is what I found." in reply.inner_text()
+    assert page.page.locator(".msg.user").count() == 1
+    assert env.wait_for_requests(2, timeout=30)
+
+
 def test_a_hostile_reply_cannot_run_script_or_load_anything(serve: Any, tab: Any, env: FakeModelServer) -> None:
     hostile = (
         'Hi <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>\n\n'

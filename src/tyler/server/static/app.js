@@ -437,22 +437,23 @@
     setBusy(true);
     const body = { input: text };
     if (state.models.length > 1) body.model = $("model").value;
+    let response;
     try {
-      const response = await api(`v1/threads/${encodeURIComponent(threadId)}/runs`, {
+      response = await api(`v1/threads/${encodeURIComponent(threadId)}/runs`, {
         method: "POST", signal: controller.signal,
         headers: { "content-type": "application/json", accept: "text/event-stream" },
         body: JSON.stringify(body),
       });
       state.run.runId = response.headers.get("x-run-id");
       remember({ threadId, runId: state.run.runId, lastEventId: null });
-      refreshThreads(); // the conversation is listed as soon as the server has it
-      await consume(response, view);
     } catch (err) {
       failRun(view, err);
-    } finally {
       endRun();
       refreshThreads();
+      return;
     }
+    refreshThreads(); // the conversation is listed as soon as the server has it
+    await follow(response, view);
   }
 
   async function consume(response, view) {
@@ -595,19 +596,60 @@
     $("model-label").hidden = state.models.length < 2;
   }
 
-  // A reload during a reply: the run was stopped by the closed request and its partial reply
-  // saved; show the stored conversation (waiting briefly for that save to land).
+  // A reload during a reply. On a resumable server (`tyler serve --resumable`) the run went on
+  // without the page: show the conversation up to its question, replay the run's events from the
+  // start and follow it live. Otherwise the closed request stopped the run and its partial reply
+  // was saved: show the stored conversation (waiting briefly for that save to land).
   async function restore() {
     const pending = readRemembered();
     forget();
-    const fromHash = decodeURIComponent(location.hash.slice(1));
-    const id = pending.threadId || fromHash;
+    const id = pending.threadId || decodeURIComponent(location.hash.slice(1));
     if (!id) return;
+    if (pending.runId && await resume(id, pending.runId)) return;
     await openThread(id);
     if (!pending.threadId) return;
     for (let i = 0; i < 20 && lastRole() === "user"; i++) {
       await new Promise((r) => setTimeout(r, 250));
       await openThread(id);
+    }
+  }
+
+  async function resume(threadId, runId) {
+    const controller = new AbortController();
+    let response;
+    try {
+      response = await api(`v1/runs/${encodeURIComponent(runId)}/events`, {
+        signal: controller.signal, headers: { accept: "text/event-stream" },
+      });
+    } catch (_) {
+      return false; // 404: runs do not outlive their request on this server, or this one expired
+    }
+    state.threadId = threadId;
+    location.hash = encodeURIComponent(threadId);
+    let messages = [];
+    try {
+      const thread = await (await api(`v1/threads/${encodeURIComponent(threadId)}`)).json();
+      $("title").textContent = thread.title || "tyler";
+      messages = thread.messages || [];
+    } catch (_) { /* a new thread: nothing stored yet */ }
+    const question = messages.map((m) => m.role).lastIndexOf("user");
+    renderThread(question >= 0 ? messages.slice(0, question + 1) : messages);
+    const view = new ReplyView();
+    state.run = { threadId, runId, controller, view, stopping: false };
+    remember({ threadId, runId, lastEventId: null });
+    setBusy(true);
+    follow(response, view); // not awaited: the page is usable (Stop, Esc) while the run goes on
+    return true;
+  }
+
+  async function follow(response, view) {
+    try {
+      await consume(response, view);
+    } catch (err) {
+      failRun(view, err);
+    } finally {
+      endRun();
+      refreshThreads();
     }
   }
 
