@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tyler import Agent, EventType, Message, Thread
-from tyler.exceptions import ModelConnectionError, ModelError
+from tyler.exceptions import ContextLengthError, ModelConnectionError, ModelError
 from tyler.providers.base import ModelRequest, ModelSettings, ToolSpec
 from tyler.providers.litellm import LiteLLMProvider
 from tyler.providers.openai import OpenAIProvider
@@ -152,3 +152,15 @@ async def test_litellm_errors_become_model_errors(litellm: StubLiteLLM) -> None:
         await Agent(model_name=MODEL).go(user_thread())
     assert isinstance(info.value.__cause__, RuntimeError)
     assert litellm.streams[0].closed
+
+
+async def test_litellms_context_window_error_is_a_context_length_error(litellm: StubLiteLLM) -> None:
+    class ContextWindowExceededError(Exception):  # LiteLLM's class, by name: litellm is not installed
+        pass
+
+    litellm.chunks = []
+    litellm.fail = ContextWindowExceededError("This model's maximum context length is 8192 tokens. However, "
+                                              "your messages resulted in 9000 tokens.")
+    with pytest.raises(ContextLengthError) as info:
+        await Agent(model_name=MODEL, context_strategy="error").go(user_thread())
+    assert (info.value.tokens, info.value.limit) == (9000, 8192)

@@ -10,7 +10,8 @@ import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ..exceptions import ModelError, ProviderNotFoundError, TylerError
+from ..context import is_context_refusal, refusal_numbers
+from ..exceptions import ContextLengthError, ModelError, ProviderNotFoundError, TylerError
 from .base import ModelChunk, ModelRequest, check_complete
 from .openai import RESPONSE_COMPLETE, chat_body, parse_chunk
 
@@ -76,6 +77,11 @@ class LiteLLMProvider:
         except TylerError:
             raise
         except Exception as exc:  # LiteLLM's own exception tree, mapped onto ours
+            if type(exc).__name__ == "ContextWindowExceededError" or is_context_refusal(400, str(exc)):
+                tokens, limit = refusal_numbers(str(exc))
+                raise ContextLengthError(
+                    f"litellm: {exc}", tokens=tokens, limit=limit, provider="litellm", model=self.model
+                ) from exc
             raise ModelError(f"litellm: {exc}", provider="litellm", model=self.model) from exc
         finally:
             # Closing us (the consumer stopped) must close LiteLLM's stream and its HTTP response.
