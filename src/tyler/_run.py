@@ -9,6 +9,7 @@ cancelled, and whatever the user already saw is kept on the thread, marked `inte
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from . import events as ev
 from ._context import RunContext
 from .approval import AWAITING, ApprovalDenied, ApprovalRequest, Approvals, needs_approval
+from ._repair import answered, unique_call_ids
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from .storage import ThreadStore
 
 _E = EventType
+log = logging.getLogger("tyler.run")
 _PROGRESS_BUFFER = 64  # progress events waiting for the consumer before tools are made to wait
 
 
@@ -139,7 +142,7 @@ class _Turn:
                 "type": "function",
                 "function": {"name": c["name"] or "", "arguments": "".join(c["args"])},
             })
-        return calls
+        return unique_call_ids(calls)
 
     def to_message(self, model: str, *, interrupted: bool = False) -> Message:
         ended = time.perf_counter()
@@ -457,7 +460,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
             yield _ev(_E.CONTEXT_TRIMMED, plan.report(ctx.context.strategy))
     request = ModelRequest(
         model=ctx.model_name,
-        messages=messages,
+        messages=answered(messages),
         system=ctx.system_prompt,
         tools=list(ctx.tool_specs),
         settings=ctx.settings,
@@ -597,7 +600,7 @@ async def _run_tools(
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _settle(tasks)
         if ctx.approvals is not None:  # a task cancelled before it started never closed its request
             for call_id in state.awaiting:
                 ctx.approvals.discard(call_id)
@@ -662,8 +665,7 @@ def _start_tool(
         tasks[asyncio.ensure_future(coro)] = (call, tool, time.perf_counter())
         out.append(_ev(_E.APPROVAL_REQUESTED, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
         return out
-    coro = tool.call(args, tool_ctx)
-    task = asyncio.ensure_future(asyncio.wait_for(coro, timeout) if timeout else coro)
+    task = asyncio.ensure_future(_invoke(tool, args, tool_ctx, timeout))
     tasks[task] = (call, tool, time.perf_counter())
     out.append(_ev(_E.TOOL_EXECUTING, {"tool_name": name, "tool_call_id": call_id, "arguments": args}))
     return out
@@ -689,6 +691,36 @@ async def _approved_call(
         }))
     coro = tool.call(request.arguments, ctx)
     return await (asyncio.wait_for(coro, limit) if limit else coro)
+
+
+async def _invoke(tool: Tool, args: dict[str, Any], tool_ctx: ToolContext, limit: float | None) -> Any:
+    # The tool's coroutine is made here, inside the task: a task cancelled before it first runs
+    # (the consumer left right after TOOL_EXECUTING) then leaves no coroutine never awaited.
+    if not limit:
+        return await tool.call(args, tool_ctx)
+    async with asyncio.timeout(limit):
+        return await tool.call(args, tool_ctx)
+
+
+# How long a stopping run waits for its cancelled tools. A tool that ignores cancellation (catches
+# CancelledError and goes on) is left to finish in the background instead of holding the
+# consumer's `break` until it does.
+TOOL_CANCEL_GRACE = 1.0
+_abandoned: set[asyncio.Future[Any]] = set()
+
+
+async def _settle(tasks: dict[asyncio.Future[Any], Any]) -> None:
+    _done, pending = await asyncio.wait(tasks, timeout=TOOL_CANCEL_GRACE)
+    for task in pending:
+        log.warning("a cancelled tool call still runs after %.1f s; the run stops without it", TOOL_CANCEL_GRACE)
+        _abandoned.add(task)  # referenced until it ends; its outcome is retrieved, never raised
+        task.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str, ms: float) -> ExecutionEvent:
