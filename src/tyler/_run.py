@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import events as ev
 from ._context import RunContext
-from .approval import AWAITING, ApprovalDenied, ApprovalRequest, Approvals, needs_approval
 from ._repair import answered, unique_call_ids
+from .approval import AWAITING, ApprovalDenied, ApprovalRequest, Approvals, needs_approval
 from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
