@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import TYLER, run_tyler
+from cli_pty import PtyProcess
 
 from tyler.events import EventType, ExecutionEvent
 from tyler.testing import FakeModelServer, Turn
@@ -18,41 +19,32 @@ PROMPT = r"you › "
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _ask(chat: PtyProcess, server: FakeModelServer, turn: Turn, line: str, *shown: str) -> None:
+    """Script the model's `turn`, type `line`, wait for each of `shown`, then for the prompt."""
+    server.enqueue(turn)
+    at = chat.mark()
+    chat.sendline(line)
+    for pattern in shown:
+        chat.expect(pattern, start=at)
+    chat.expect(PROMPT, start=at)
+
+
 def test_a_failed_reply_is_kept_once_not_resent_and_retry_asks_again(
     cli_env: dict[str, str], fake_server: FakeModelServer, spawn
 ) -> None:
     chat = spawn(["chat"], cli_env)
     chat.expect(PROMPT)
-    fake_server.enqueue(Turn(status=400, error_message="the model is unavailable"))
-    at = chat.mark()
-    chat.sendline("Tell me about Paris")
-    chat.expect(r"the model is unavailable", start=at)
-    chat.expect(r"/retry sends it again", start=at)
-    chat.expect(PROMPT, start=at)
+    failed = Turn(status=400, error_message="the model is unavailable")
+    _ask(chat, fake_server, failed, "Tell me about Paris", r"the model is unavailable", r"/retry sends it again")
     # Typed again after the failure: one message, asked again (no duplicate on the thread).
-    fake_server.enqueue(Turn(status=400, error_message="still unavailable"))
-    at = chat.mark()
-    chat.sendline("Tell me about Paris")
-    chat.expect(r"still unavailable", start=at)
-    chat.expect(PROMPT, start=at)
-    fake_server.enqueue(Turn(text="Paris is big."))
-    at = chat.mark()
-    chat.sendline("/retry")
-    chat.expect(r"Paris is big\.", start=at)
-    chat.expect(PROMPT, start=at)
+    _ask(chat, fake_server, Turn(status=400, error_message="still unavailable"), "Tell me about Paris",
+         r"still unavailable")
+    _ask(chat, fake_server, Turn(text="Paris is big."), "/retry", r"Paris is big\.")
     sent = fake_server.requests[-1].body["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["Tell me about Paris"]
     # A new question after another failure does not carry the unanswered one.
-    fake_server.enqueue(Turn(status=400, error_message="down again"))
-    at = chat.mark()
-    chat.sendline("And Rome?")
-    chat.expect(r"down again", start=at)
-    chat.expect(PROMPT, start=at)
-    fake_server.enqueue(Turn(text="Rome is old."))
-    at = chat.mark()
-    chat.sendline("And Berlin?")
-    chat.expect(r"Rome is old\.", start=at)
-    chat.expect(PROMPT, start=at)
+    _ask(chat, fake_server, Turn(status=400, error_message="down again"), "And Rome?", r"down again")
+    _ask(chat, fake_server, Turn(text="Rome is old."), "And Berlin?", r"Rome is old\.")
     sent = fake_server.requests[-1].body["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["Tell me about Paris", "And Berlin?"]
     chat.sendline("/exit")
