@@ -221,22 +221,30 @@ async def count_local_tokens(name: str, texts: list[str] | tuple[str, ...]) -> l
     root, _, _ = await local_server_info(name)
     transport = default_transport()  # the shared connection pool the model requests use
 
-    async def count(text: str) -> int:
-        body = json.dumps({"content": text}).encode()
+    async def post(body: bytes) -> tuple[int, bytes]:
         try:
             response = await transport.post(
                 f"{root}/tokenize", body, {"Content-Type": "application/json"}, connect=10.0, stall=10.0
             )
             try:
-                raw = await response.read_all()
+                return response.status, await response.read_all()
             finally:
                 await response.aclose()
         except TylerError:
             raise
         except Exception as exc:  # the transport's own connect/timeout errors
             raise ModelConnectionError(f"local tokenizer: {exc!r}", provider="local", model=name) from exc
-        if response.status >= 400:
-            raise http_error(response.status, raw.decode(errors="replace"), provider="local", model=name)
+
+    async def count(text: str) -> int:
+        body = json.dumps({"content": text}).encode()
+        try:
+            status, raw = await post(body)
+        except ModelConnectionError:
+            # A pooled keep-alive connection the server had already closed ("Can not write request
+            # body", seen under load): tokenizing is idempotent, so ask once more.
+            status, raw = await post(body)
+        if status >= 400:
+            raise http_error(status, raw.decode(errors="replace"), provider="local", model=name)
         return len(json.loads(raw).get("tokens", ()))
 
     # The server tokenizes on its HTTP threads, not in the inference slot: asking at once is fine.
