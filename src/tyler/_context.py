@@ -40,6 +40,7 @@ class RunContext:
     output: OutputSpec | None = None  # response_type of this run, shaped for its provider (its own retry history)
     approvals: Approvals | None = None  # where calls needing approval wait (the agent's registry)
     context: ContextPolicy | None = None  # what to send when the thread does not fit (None: all)
+    refuse_repeated_tool_calls: bool = False  # see Agent(refuse_repeated_tool_calls=...)
 
     def timeout_for(self, tool: Tool) -> float | None:
         """A tool's own timeout wins over the agent's default."""

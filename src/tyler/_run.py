@@ -9,6 +9,7 @@ cancelled, and whatever the user already saw is kept on the thread, marked `inte
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -199,6 +200,10 @@ class _Run:
         self.structured: Any = None
         self.context_budget: int | None = None  # set tighter after a provider refused a request as too long
         self.last_plan: ContextPlan | None = None
+        # The repeat-call guard (Agent.refuse_repeated_tool_calls): calls run so far in this run.
+        self.refuse_repeats = False
+        self.calls_run: set[tuple[str, str]] = set()
+        self.withhold_tools = False
 
     async def save(self) -> None:
         if self.store is not None and self.thread is not None:
@@ -256,6 +261,7 @@ async def execute(
         state.thread = await _load_thread(store, thread)
         ctx = state.ctx = await prepare()
         state.output = ctx.output
+        state.refuse_repeats = ctx.refuse_repeated_tool_calls
         await state.save()
         async with aclosing(_resume_approvals(state, ctx)) as items:
             async for item in items:
@@ -458,11 +464,13 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
         messages = plan.messages
         if plan.changed and state.events:
             yield _ev(_E.CONTEXT_TRIMMED, plan.report(ctx.context.strategy))
+    # After a refused repeat the model answers from the results it has: no tools on this turn.
+    withhold, state.withhold_tools = state.withhold_tools, False
     request = ModelRequest(
         model=ctx.model_name,
         messages=answered(messages),
         system=ctx.system_prompt,
-        tools=list(ctx.tool_specs),
+        tools=[] if withhold else list(ctx.tool_specs),
         settings=ctx.settings,
     )
     output_tool = None
@@ -605,6 +613,8 @@ async def _run_tools(
             for call_id in state.awaiting:
                 ctx.approvals.discard(call_id)
     ordered = [state.tool_messages[c["id"]] for c in calls]
+    if state.refuse_repeats and all(m.attributes.get("error") for m in ordered):
+        state.withhold_tools = True  # nothing worked: a looping model would only guess again
     state.pending_tool_calls = []
     owner.attributes.pop(AWAITING, None)
     state.awaiting_owner = None
@@ -640,6 +650,10 @@ def _start_tool(
         out.append(_tool_failed(state, call, message, error_type, 0.0))
         return out
     out.append(_ev(_E.TOOL_SELECTED, {"tool_name": name, "arguments": args, "tool_call_id": call_id}))
+    if state.refuse_repeats and _is_repeat(state, name, args):
+        state.withhold_tools = True
+        out.append(_tool_failed(state, call, _REPEAT_NOTE.format(name=name), "RepeatedToolCall", 0.0))
+        return out
 
     async def sink(value: float, total: float | None, message: str | None) -> None:
         if state.events:
@@ -721,6 +735,19 @@ def _forget(task: asyncio.Future[Any]) -> None:
     _abandoned.discard(task)
     if not task.cancelled():
         task.exception()
+_REPEAT_NOTE = (
+    "not run: {name} was already called with these arguments in this run, and its result is above. "
+    "Answer the user from that result."
+)
+
+
+def _is_repeat(state: _Run, name: str, args: dict[str, Any]) -> bool:
+    """True when this exact call already ran in this run; otherwise remember it."""
+    key = (name, json.dumps(args, sort_keys=True, default=str))
+    if key in state.calls_run:
+        return True
+    state.calls_run.add(key)
+    return False
 
 
 def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str, ms: float) -> ExecutionEvent:

@@ -106,6 +106,12 @@ class Agent:
         approval_handler: decides calls of tools that require approval (`tyler.approval`):
             `fn(request) -> bool | (bool, reason)`, sync or async. Without it, calls wait for
             `await agent.approve(call_id)` / `await agent.deny(call_id, reason)`.
+        refuse_repeated_tool_calls: a tool call identical (same tool, same arguments) to one
+            already run in this run is not run again: it gets an error result saying so. After
+            a turn whose calls all failed or were refused, the next model turn is sent without
+            tools, so the model answers from what it has. None (default): on for providers that
+            declare the need (small local models that call the same tool again after its
+            result, or guess one path after another), off otherwise.
     """
 
     def __init__(
@@ -141,6 +147,7 @@ class Agent:
         approval_handler: ApprovalHandler | None = None,
         context_window: int | None = None,
         context_strategy: ContextStrategy = "trim",
+        refuse_repeated_tool_calls: bool | None = None,
     ) -> None:
         if api_base and base_url and api_base != base_url:
             raise ConfigurationError("pass api_base or base_url, not two different values")
@@ -151,6 +158,10 @@ class Agent:
         )
         if reasoning is not None and not isinstance(reasoning, dict) and reasoning not in REASONING_EFFORTS:
             raise ConfigurationError(f"reasoning must be None, one of {REASONING_EFFORTS} or a dict")
+        if refuse_repeated_tool_calls not in (None, True, False):
+            raise ConfigurationError(
+                f"refuse_repeated_tool_calls must be None, True or False, got {refuse_repeated_tool_calls!r}"
+            )
         self.name = name
         self.model_name = model_name
         self.purpose = purpose
@@ -162,6 +173,7 @@ class Agent:
         self.api_key = api_key
         self.reasoning = reasoning
         self.tool_timeout = tool_timeout
+        self.refuse_repeated_tool_calls = refuse_repeated_tool_calls
         self._custom_system_prompt = system_prompt
         self._context_policy = ContextPolicy(model_name, context_strategy, context_window)
         self._settings = ModelSettings(
@@ -238,6 +250,11 @@ class Agent:
             )
         return self._provider_instance
 
+    def _refuses_repeats(self) -> bool:
+        if self.refuse_repeated_tool_calls is not None:
+            return self.refuse_repeated_tool_calls
+        return bool(getattr(self._provider(), "refuses_repeated_tool_calls", False))
+
     async def _prepare(self) -> None:
         """Connect configured MCP servers once (their tools join the agent's tools)."""
         if self._mcp_config is None or self._mcp is not None:
@@ -266,6 +283,7 @@ class Agent:
             tool_timeout=self.tool_timeout,
             owner=self,
             context=self._context_policy,
+            refuse_repeated_tool_calls=self._refuses_repeats(),
         )
 
     def _execute(

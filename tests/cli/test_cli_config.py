@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 from tyler.cli import _normalize_argv
-from tyler.cli.config import chat_db_url, check_reasoning, choose_model, data_dir, load_tools, parse_tool_sets
+from tyler.cli.config import (
+    ModelChoice,
+    chat_db_url,
+    check_reasoning,
+    choose_model,
+    data_dir,
+    default_tool_names,
+    default_tools_label,
+    load_default_tools,
+    load_tools,
+    parse_tool_sets,
+)
 from tyler.exceptions import ConfigurationError
 
 
@@ -19,7 +30,7 @@ def test_model_choice_precedence() -> None:
     claude = choose_model(None, {"ANTHROPIC_API_KEY": "ak"})
     assert claude.name.startswith("claude") and claude.reason == "ANTHROPIC_API_KEY is set"
     offline = choose_model(None, {"OPENAI_API_KEY": ""})
-    assert offline.name == "local/smollm2" and offline.is_local
+    assert offline.name == "local/qwen" and offline.is_local
     assert "offline" in offline.reason
 
 
@@ -35,8 +46,6 @@ def test_tool_sets_and_reasoning() -> None:
     assert parse_tool_sets(" web, Files ,,") == ["web", "files"]
     assert parse_tool_sets(None) == []
     assert parse_tool_sets("none") == []
-    defaults = {t["definition"]["function"]["name"] for t in load_tools(None)}
-    assert defaults == {"web-search", "web-fetch", "files-read", "files-list", "files-search"}
     assert load_tools([]) == []
     names = {t["definition"]["function"]["name"] for t in load_tools(["files"])}
     assert "files-read" in names
@@ -54,12 +63,68 @@ def test_resume_takes_an_optional_value() -> None:
     assert _normalize_argv(["chat", "--resume", "ab12"]) == ["chat", "--resume", "ab12"]
 
 
-def test_the_local_model_gets_no_tools_unless_asked() -> None:
-    from tyler.cli.config import ModelChoice
+def _names(tools: list) -> set[str]:
+    return {t["definition"]["function"]["name"] for t in tools}
+
+
+def test_default_tools_never_give_files_and_web_together(tmp_path: Path) -> None:
+    # Issue 15 item 6: a prompt-injected page must not be able to make the model read a secret
+    # and send it out in a URL, so no default has both; home and / are never the workspace.
+    hosted, qwen, smol = ModelChoice("gpt-4o", "t"), ModelChoice("local/qwen", "t"), ModelChoice("local/smollm2", "t")
+    project = tmp_path / "project"
+    project.mkdir()
+    for folder in (project, Path.home(), Path("/")):
+        for choice in (hosted, qwen, smol):
+            names = set(default_tool_names(choice, folder))
+            assert not ({"web-search", "web-fetch", "web-download"} & names and {n for n in names if "files" in n})
+            assert "files-write" not in names and "web-download" not in names
+    assert default_tool_names(hosted, project) == ("files-read", "files-list", "files-search")
+    assert default_tool_names(hosted, Path.home()) == ("web-search", "web-fetch")
+    assert default_tool_names(hosted, Path("/")) == ("web-search", "web-fetch")
+    assert default_tool_names(qwen, project) == ("files-list", "files-read")
+    assert default_tool_names(qwen, Path.home()) == ()
+    assert default_tool_names(smol, project) == ()  # it makes no tool calls
+    assert default_tools_label(qwen, project) == "files (read-only in this folder)"
+    assert default_tools_label(hosted, Path.home()).startswith("web (read-only")
+    assert default_tools_label(smol, project) == "none"
+
+
+def test_the_local_model_is_offered_the_path_argument_only(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    tools = load_default_tools(ModelChoice("local/qwen", "t"))
+    assert _names(tools) == {"files-list", "files-read"}
+    for tool in tools:
+        assert list(tool["definition"]["function"]["parameters"]["properties"]) == ["path"]
+    hosted = load_default_tools(ModelChoice("gpt-4o", "t"))
+    assert "pattern" in next(t for t in hosted if t["definition"]["function"]["name"] == "files-list")[
+        "definition"]["function"]["parameters"]["properties"]  # hosted models get the full schemas
+
+
+async def test_the_local_file_tools_work_confined_to_the_cwd(tmp_path: Path, monkeypatch) -> None:
     from tyler.cli.session import AgentOptions
 
-    assert AgentOptions(model=ModelChoice("local/smollm2", "test")).tool_names() == []
-    assert AgentOptions(model=ModelChoice("local/smollm2", "test"), tool_sets=("files",)).tool_names() == ["files"]
-    assert AgentOptions(model=ModelChoice("gpt-4o", "test")).tool_names() is None  # the read-only defaults
-    local_agent = AgentOptions(model=ModelChoice("local/smollm2", "test")).build()
-    assert local_agent.tools == []
+    (tmp_path / "README.md").write_text("# hi\n")
+    monkeypatch.chdir(tmp_path)
+    agent = AgentOptions(model=ModelChoice("local/smollm2", "t"), tool_sets=None).build()
+    assert agent.tools == []
+    # Built through the same path as the CLI, then called as the run loop calls them.
+    tools = {t.name: t for t in _tools_of(load_default_tools(ModelChoice("local/qwen", "t")))}
+    listing = await tools["files-list"].call(tools["files-list"].parse_arguments("{}"))
+    assert "README.md" in listing
+    assert "# hi" in await tools["files-read"].call(tools["files-read"].parse_arguments('{"path": "README.md"}'))
+    with pytest.raises(Exception, match="outside the workspace"):
+        await tools["files-read"].call(tools["files-read"].parse_arguments('{"path": "/etc/passwd"}'))
+
+
+def _tools_of(dicts: list) -> list:
+    from tyler.tools import build_toolset
+
+    return list(build_toolset(dicts).values())
+
+
+def test_explicit_tool_sets_win() -> None:
+    from tyler.cli.session import AgentOptions
+
+    agent = AgentOptions(model=ModelChoice("local/smollm2", "test"), tool_sets=("files",)).build()
+    assert "files-write" in {t.name for t in agent.tools}
+    assert AgentOptions(model=ModelChoice("gpt-4o", "test"), tool_sets=()).build().tools == []

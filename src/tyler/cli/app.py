@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..exceptions import ConfigurationError, TylerError
-from .config import check_reasoning, choose_model, default_tools_label, load_tools, parse_tool_sets
+from .config import ModelChoice, check_reasoning, choose_model, default_tools_label, load_tools, parse_tool_sets
 from .session import AgentOptions
 
 app = typer.Typer(
@@ -48,8 +48,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Model, e.g. gpt-4o, claude-sonnet-4-5, local/smollm2, local/path/to/model.gguf. "
-        "Default: $TYLER_MODEL, else the provider whose API key is set, else local/smollm2.",
+        help="Model, e.g. gpt-4o, claude-sonnet-4-5, local/qwen, local/smollm2, local/path/to/model.gguf. "
+        "Default: $TYLER_MODEL, else the provider whose API key is set, else local/qwen.",
         show_default=False,
     ),
 ]
@@ -58,8 +58,9 @@ ToolsOpt = Annotated[
     str | None,
     typer.Option(
         "--tools",
-        help="Comma-separated lye tool sets: web, files, or none. Default: read-only web and file tools "
-        "for hosted models, none for the embedded local model.",
+        help="Comma-separated lye tool sets: web, files, or none. Default: read-only file tools confined "
+        "to the current folder (web search and fetch instead when it is the home folder or /; never both); "
+        "none for local/smollm2.",
         show_default=False,
     ),
 ]
@@ -85,9 +86,16 @@ def _options(model: str | None, purpose: str | None, tools: str | None, reasonin
     shown = default_tools_label(choice) if tools is None else (", ".join(options.tool_sets or ()) or "none")
     console = err_console()
     console.print(f"[dim]model: {choice.name} ({choice.reason}) · tools: {escape(shown)}[/dim]")
-    if choice.is_local and options.tool_sets:
-        console.print("[dim]note: the embedded local model is small and does not make tool calls[/dim]")
+    if choice.is_local and options.tool_sets and not _calls_tools(choice):
+        console.print("[dim]note: this local model is small and does not make tool calls[/dim]")
     return options
+
+
+def _calls_tools(choice: ModelChoice) -> bool:
+    from ..providers.local_models import bundled
+
+    model = bundled(choice.name)
+    return model is None or model.calls_tools  # a .gguf of the user's: it may
 
 
 @app.command()

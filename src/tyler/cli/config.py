@@ -14,7 +14,7 @@ from ..tools import dict_tool_name
 if TYPE_CHECKING:
     from ..providers.base import ReasoningEffort
 
-LOCAL_MODEL = "local/smollm2"
+LOCAL_MODEL = "local/qwen"
 OPENAI_DEFAULT_MODEL = "gpt-4o"
 ANTHROPIC_DEFAULT_MODEL = "claude-sonnet-4-5"
 
@@ -72,10 +72,22 @@ def chat_db_url(env: Mapping[str, str] | None = None) -> str:
     return f"sqlite+aiosqlite:///{directory / 'chat.db'}"
 
 
-# Offered by default to hosted models: looking things up, never writing (web-download and
-# files-write save files in the workspace, so they need an explicit --tools web / files).
-DEFAULT_TOOL_NAMES = ("web-search", "web-fetch", "files-read", "files-list", "files-search")
+# The default tools never give a model file access and web access together (a prompt-injected page
+# could make it read a secret and send it out in a URL), and never make the home directory or / the
+# workspace: both need an explicit --tools. Writing tools (files-write, web-download) always do.
+HOSTED_FILE_TOOLS = ("files-read", "files-list", "files-search")  # read-only, confined to the cwd
+HOSTED_WEB_TOOLS = ("web-search", "web-fetch")  # when the cwd is no place to offer files from
+LOCAL_FILE_TOOLS = ("files-list", "files-read")  # for a local model that makes tool calls
+# Every read-only tool: never asked about before running (cli.approve); the others need a yes.
+DEFAULT_TOOL_NAMES = (*HOSTED_FILE_TOOLS, *HOSTED_WEB_TOOLS)
 NO_TOOLS = "none"
+
+# A 0.5B model fills every optional argument it is shown with the schema's examples ("pattern":
+# "*.md", "path": "reports/summary.md"); offered just a path, it lists "." as asked.
+_LOCAL_DESCRIPTIONS = {
+    "files-list": "List the files in the current folder.",
+    "files-read": "Read a file in the current folder.",
+}
 
 
 def parse_tool_sets(spec: str | None) -> list[str]:
@@ -86,26 +98,73 @@ def parse_tool_sets(spec: str | None) -> list[str]:
     return [] if names == [NO_TOOLS] else names
 
 
-def default_tools_label(choice: ModelChoice) -> str:
+def is_broad_folder(folder: Path | None = None) -> bool:
+    """True for the home directory and /: never a default workspace (they hold the user's secrets)."""
+    folder = (folder or Path.cwd()).resolve()
+    return folder == Path.home().resolve() or folder == Path(folder.anchor)
+
+
+def _broad_workspace(folder: Path | None) -> bool:
+    if folder is None and os.environ.get("LYE_WORKSPACE", "").strip():
+        return False  # chosen explicitly
+    return is_broad_folder(folder)
+
+
+def default_tool_names(choice: ModelChoice, folder: Path | None = None) -> tuple[str, ...]:
+    """The tools `choice` gets without --tools, run from `folder` (default: $LYE_WORKSPACE, else the cwd)."""
+    broad = _broad_workspace(folder)
+    if choice.is_local:
+        from ..providers.local_models import bundled
+
+        model = bundled(choice.name)
+        return LOCAL_FILE_TOOLS if model is not None and model.calls_tools and not broad else ()
+    return HOSTED_WEB_TOOLS if broad else HOSTED_FILE_TOOLS
+
+
+def default_tools_label(choice: ModelChoice, folder: Path | None = None) -> str:
     """What `--tools` defaults to for `choice`, as shown to the user."""
-    return "none" if choice.is_local else "web, files (read-only)"
+    names = default_tool_names(choice, folder)
+    if not names:
+        return "none"
+    kind = "files" if names[0].startswith("files-") else "web"
+    where = " in this folder" if kind == "files" else (" (files off: home or / folder)" if not choice.is_local else "")
+    return f"{kind} (read-only{where})"
 
 
-def load_tools(names: list[str] | None) -> list[Any]:
-    """The lye tool sets named, concatenated (e.g. ['web', 'files'] -> WEB_TOOLS + FILES_TOOLS).
+def _path_only(tool: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a lye file tool offered with just its `path` argument and a one-line description."""
+    function = dict(tool["definition"]["function"])
+    name = function["name"]
+    path: dict[str, Any] = {"type": "string"}
+    if name == "files-list":
+        path["default"] = "."
+    function["description"] = _LOCAL_DESCRIPTIONS[name]
+    function["parameters"] = {
+        "type": "object",
+        "properties": {"path": path},
+        "required": [] if name == "files-list" else ["path"],
+    }
+    return {**tool, "definition": {**tool["definition"], "function": function}}
 
-    `None` means the default: the read-only lye tools (DEFAULT_TOOL_NAMES).
-    """
-    if names is not None and not names:
+
+def load_default_tools(choice: ModelChoice, folder: Path | None = None) -> list[Any]:
+    """The default tools of `choice` (see `default_tool_names`)."""
+    names = default_tool_names(choice, folder)
+    if not names:
+        return []
+    tools = [t for t in load_tools(["files", "web"]) if dict_tool_name(t) in names]
+    return [_path_only(t) for t in tools] if choice.is_local else tools
+
+
+def load_tools(names: list[str]) -> list[Any]:
+    """The lye tool sets named, concatenated (e.g. ['web', 'files'] -> WEB_TOOLS + FILES_TOOLS)."""
+    if not names:
         return []
     try:
         import lye
     except ImportError as exc:
         raise ConfigurationError(f"tool sets need the 'lye' package: {exc}") from exc
     sets: dict[str, list[Any]] = getattr(lye, "TOOL_SETS", {})
-    if names is None:
-        every = [tool for tools in sets.values() for tool in tools]
-        return [t for t in every if dict_tool_name(t) in DEFAULT_TOOL_NAMES]
     tools: list[Any] = []
     for name in names:
         found = sets.get(name)

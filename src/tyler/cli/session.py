@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_PURPOSE, ModelChoice, load_tools
+from .config import DEFAULT_PURPOSE, ModelChoice, load_default_tools, load_tools
 from .console import keys_not_echoed
 
 if TYPE_CHECKING:
@@ -34,7 +34,13 @@ class AgentOptions:
             # A wrong local name or a missing model file is a usage error: report it now (exit
             # code 2, /model keeps the current model), not at the first reply.
             from ..providers.local import resolve_model_path
+            from ..providers.local_models import bundled, is_ready
 
+            model = bundled(self.model.name)
+            if model is not None and not is_ready(model):
+                from .console import err_console
+
+                err_console().print(f"[dim]assembling {self.model.name} from its packages (first use)...[/dim]")
             resolve_model_path(self.model.name)
         from .approve import ask, guard
 
@@ -42,7 +48,7 @@ class AgentOptions:
             name="tyler",
             model_name=self.model.name,
             purpose=self.purpose or DEFAULT_PURPOSE,
-            tools=guard(load_tools(self.tool_names())),
+            tools=guard(self._tools()),
             reasoning=self.reasoning,
             approval_handler=ask,
         )
@@ -51,15 +57,10 @@ class AgentOptions:
         agent._provider()
         return agent
 
-    def tool_names(self) -> list[str] | None:
-        """The tool sets to load; None for the read-only defaults.
-
-        The embedded model gets no tools unless asked: at 135M parameters it does not make tool
-        calls, and every tool schema costs prompt tokens and time to the first token.
-        """
-        if self.tool_sets is not None:
-            return list(self.tool_sets)
-        return [] if self.model.is_local else None
+    def _tools(self) -> list[Any]:
+        if self.tool_sets is None:
+            return load_default_tools(self.model)
+        return load_tools(list(self.tool_sets))
 
 
 class TurnOutcome(Enum):

@@ -5,6 +5,7 @@ Kept import-light: the adapters (and their HTTP library) are imported when a pro
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -142,6 +143,9 @@ class _LocalModel:
     """`local/<name>`: the embedded llama.cpp server (started on first use), spoken to as OpenAI."""
 
     name = "local"
+    # Small local models (measured: Qwen2.5-Coder 0.5B/1.5B) call the same tool again after its
+    # result; the run loop refuses such repeats for providers that say so (Agent docstring).
+    refuses_repeated_tool_calls = True
 
     def __init__(self, model: str, headers: dict[str, str] | None, client: Any = None) -> None:
         self.model = model
@@ -162,10 +166,13 @@ class _LocalModel:
         return await count_local_tokens(self.model, texts)
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
+        from ._local_template import plain_tool_turns
         from .local import ensure_local_server
         from .openai import OpenAIProvider
 
         base_url, model_id = await ensure_local_server(self.model)
+        if not request.tools:
+            request = dataclasses.replace(request, messages=plain_tool_turns(request.messages))
         inner = OpenAIProvider(
             base_url=base_url, model=model_id, name="local", headers=self.headers, client=self.client
         )

