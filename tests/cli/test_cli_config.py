@@ -84,7 +84,7 @@ def test_default_tools_never_give_files_and_web_together(tmp_path: Path) -> None
     assert default_tool_names(qwen, project) == ("files-list", "files-read")
     assert default_tool_names(qwen, Path.home()) == ()
     assert default_tool_names(smol, project) == ()  # it makes no tool calls
-    assert default_tools_label(qwen, project) == "files (read-only in this folder)"
+    assert default_tools_label(qwen, project) == "files (read-only)"
     assert default_tools_label(hosted, Path.home()).startswith("web (read-only")
     assert default_tools_label(smol, project) == "none"
 

@@ -27,9 +27,10 @@ def test_streams_plain_text_to_stdout(cli_env: dict[str, str], fake_server: Fake
 def test_hosted_models_get_read_only_tools_by_default(cli_env: dict[str, str], fake_server: FakeModelServer) -> None:
     done = run_tyler(["run", "hi"], cli_env)
     assert done.returncode == 0, done.stderr
-    assert "tools: web, files (read-only)" in done.stderr
+    # Never files and web together by default (issue 15 item 6): the workspace's files only.
+    assert "tools: files (read-only)" in done.stderr
     offered = {t["function"]["name"] for t in fake_server.requests[0].body["tools"]}
-    assert offered == {"web-search", "web-fetch", "files-read", "files-list", "files-search"}
+    assert offered == {"files-read", "files-list", "files-search"}
     fake_server.reset()
     done = run_tyler(["run", "--tools", "none", "hi"], cli_env)
     assert done.returncode == 0, done.stderr

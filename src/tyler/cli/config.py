@@ -126,9 +126,9 @@ def default_tools_label(choice: ModelChoice, folder: Path | None = None) -> str:
     names = default_tool_names(choice, folder)
     if not names:
         return "none"
-    kind = "files" if names[0].startswith("files-") else "web"
-    where = " in this folder" if kind == "files" else (" (files off: home or / folder)" if not choice.is_local else "")
-    return f"{kind} (read-only{where})"
+    if names[0].startswith("files-"):
+        return "files (read-only)"
+    return "web (read-only; no file tools in the home folder or /)"
 
 
 def _path_only(tool: dict[str, Any]) -> dict[str, Any]:
