@@ -184,7 +184,7 @@ def test_turns_without_tools_retell_calls_as_plain_text() -> None:
     plain = plain_tool_turns(history)
     assert [(m.role, m.content) for m in plain] == [
         ("user", "What files are here?"),
-        ("user", 'files-list {"path": "."} returned:\nREADME.md'),
+        ("user", 'files-list {"path": "."} returned:\nREADME.md\n\nNow answer my question: What files are here?'),
     ]
     assert history[1].tool_calls == [call]  # the thread itself is untouched
     assert plain_tool_turns(history[:1]) == history[:1]

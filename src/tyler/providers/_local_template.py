@@ -66,6 +66,12 @@ def plain_tool_turns(messages: list[Message]) -> list[Message]:
                 out.append(Message(role="assistant", content=message.text))
         else:
             out.append(message)
+    # Shown an error it has caused, the model explains the error; the question, asked again after
+    # the results, brings it back to answering (measured: "What is 12 times 7?" -> 84, not a
+    # paragraph about a missing file).
+    question = next((m.text for m in reversed(messages) if m.role == "user" and m.text), "")
+    if question and out and out[-1].role == "user" and out[-1] is not messages[-1]:
+        out[-1] = Message(role="user", content=f"{out[-1].text}\n\nNow answer my question: {question}")
     return out
 
 
