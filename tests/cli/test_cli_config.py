@@ -122,8 +122,10 @@ def _tools_of(dicts: list) -> list:
     return list(build_toolset(dicts).values())
 
 
-def test_explicit_tool_sets_win() -> None:
+def test_explicit_tool_sets_win(monkeypatch) -> None:
     from tyler.cli.session import AgentOptions
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # built only, never sent
 
     agent = AgentOptions(model=ModelChoice("local/smollm2", "test"), tool_sets=("files",)).build()
     assert "files-write" in {t.name for t in agent.tools}
