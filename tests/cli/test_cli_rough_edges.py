@@ -128,6 +128,7 @@ def test_chat_sh_sends_chat_options_to_tyler_chat(tmp_path: Path) -> None:
     fake.chmod(0o755)
     (venv / "bin" / "python").symlink_to(sys.executable)
     (venv / ".tyler-local-ready").touch()
+    (venv / ".tyler-local-model-ready").touch()  # the offline model's packages count as installed
     env = {**os.environ, "TYLER_VENV": str(venv)}
 
     def chat_sh(*args: str) -> str:
