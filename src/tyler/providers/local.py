@@ -150,6 +150,11 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     # DRY penalizes repeated sequences without punishing markdown's repeated single tokens.
     params.sampling.dry_multiplier = 0.8
     params.sampling.penalty_repeat = 1.05
+    return params
+
+
+def _apply_template(params: Any, path: Path) -> None:
+    """Load `path` with the tool-call template derived from its own (see `_local_template`)."""
     try:
         template = derived_template(path)
     except ConfigurationError as exc:
@@ -157,7 +162,6 @@ def _build_params(xllamacpp: Any, path: Path, model_id: str) -> Any:
     if template is not None:
         params.use_jinja = True  # the tool-call parser works from jinja templates only
         params.chat_template = template
-    return params
 
 
 def _wait_ready(base: str, timeout: float = 60.0) -> Any:
@@ -254,6 +258,7 @@ def _start_blocking(path: Path, model_id: str) -> _Running:
             return running
         xllamacpp = _import_xllamacpp()
         params = _build_params(xllamacpp, path, model_id)
+        _apply_template(params, path)
         if not _atexit_registered:
             atexit.register(stop_local_servers)
             _atexit_registered = True
