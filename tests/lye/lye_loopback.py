@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,15 +36,21 @@ DDG_HTML = """<html><body>
 </body></html>"""
 
 
-# A one-page PDF whose page shows "Hello PDF world".
-def make_pdf(text: str = "Hello PDF world") -> bytes:
-    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+def make_pdf(text: str = "Hello PDF world", *, content: bytes | None = None) -> bytes:
+    """A one-page PDF whose page shows `text`, or runs the raw `content` stream (Flate-compressed)."""
+    if content is None:
+        stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+        contents = b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream"
+    else:
+        packed = zlib.compress(content, 9)
+        contents = (b"<< /Length " + str(len(packed)).encode() + b" /Filter /FlateDecode >>\nstream\n" + packed
+                    + b"\nendstream")
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
         b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        contents,
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
     out = bytearray(b"%PDF-1.4\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lye_loopback import LoopbackServer
+from lye_loopback import LoopbackServer, make_pdf
 
 from lye import FetchError, FileToolError, make_files_tools, make_web_tools
 from lye.web import download_file, fetch_page
@@ -49,31 +49,8 @@ def gzip_bomb() -> bytes:
     return _BOMB["bomb"]
 
 
-def _pdf(stream: bytes) -> bytes:
-    """A one-page PDF with a Flate-compressed content stream."""
-    packed = zlib.compress(stream, 9)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length " + str(len(packed)).encode() + b" /Filter /FlateDecode >>\nstream\n" + packed + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
 # About 12 KB that keeps pypdf busy for tens of seconds (100,000 text operations).
-SLOW_PDF = _pdf(b"BT /F1 12 Tf 1 0 0 1 72 720 Tm (x) Tj ET\n" * 100_000)
+SLOW_PDF = make_pdf(content=b"BT /F1 12 Tf 1 0 0 1 72 720 Tm (x) Tj ET\n" * 100_000)
 # 3 MB of empty elements: seconds of html2text work that produce no text at all.
 SLOW_HTML = b"<html><body>" + b"<span></span>" * 230_000 + b"</body></html>"
 
