@@ -399,10 +399,8 @@
             error: textOf(result.content), duration_ms: result.metrics && result.metrics.duration_ms }, failed);
         }
       }
-      view.flush();
       if (m.interrupted) view.notice("This reply was interrupted.");
-      view.finish("");
-      view.root.removeAttribute("aria-busy");
+      view.finish(""); // renders the pending markdown at once
     }
     scrollToEnd(true);
   }
