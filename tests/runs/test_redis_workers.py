@@ -23,7 +23,7 @@ from _runs_support import REDIS_URL, redis_prefix_fixture, wait_for  # noqa: F40
 
 from tyler import Agent, EventType, ExecutionEvent, Message, Thread
 from tyler.exceptions import RunLogUnavailableError, RunOwnershipError
-from tyler.runs import LogEntry, RedisRunLog, RunManager, RunStatus
+from tyler.runs import LogEntry, RedisRunLog, RunManager, RunStatus, encode_event
 from tyler.storage import ThreadStore
 from tyler.testing import FakeModelServer, Turn
 
@@ -266,3 +266,52 @@ async def test_redis_lost_mid_run_fails_cleanly_and_keeps_the_store(
         result = await Agent(model_name="gpt-4o", thread_store=store).go(stored)
         assert result.content == "After the outage."
         assert (await store.get_thread(thread.id)).messages[-1].content == "After the outage."
+
+
+async def test_the_lost_reply_is_rebuilt_into_the_thread_once(redis_prefix: str, tmp_path: Path) -> None:
+    """Several workers notice the dead owner at once: one ends the run and writes the reply."""
+    chunk = EventType.LLM_STREAM_CHUNK.value
+    async with ThreadStore(f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}") as store:
+        thread = Thread(id="t-lost")
+        thread.add_message(Message(role="user", content="Tell me a story"))
+        await store.save(thread)
+        owner = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=30.0)  # no heartbeat: the test ends it
+        await owner.open()
+        try:
+            await owner.create("run-lost", {"thread_id": "t-lost"})
+            for event in (
+                ExecutionEvent(EventType.LLM_THINKING_CHUNK, data={"thinking_chunk": "Hmm", "message_id": "m1"}),
+                ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "Once ", "message_id": "m1"}),
+                ExecutionEvent(EventType.LLM_TOOL_CALL_CHUNK, data={
+                    "tool_call_id": "c1", "index": 0, "tool_name": "look", "arguments_delta": '{"q":',
+                    "message_id": "m1"}),
+                ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "upon", "message_id": "m1"}),
+            ):
+                await owner.append("run-lost", *encode_event(event))
+            client = aioredis.Redis.from_url(REDIS_URL)
+            await client.delete(f"{redis_prefix}worker:{owner.worker_id}")  # as if the lease ran out
+            await client.aclose()
+            workers = [RunManager(RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=3.0), block=0.2, store=store)
+                       for _ in range(3)]
+            for runs in workers:
+                await runs.open()
+            try:
+                await asyncio.gather(*(runs.status("run-lost") for runs in workers))
+                infos = [await runs.status("run-lost") for runs in workers]
+                ends = [e async for e in workers[0].subscribe("run-lost") if e.type != chunk]
+            finally:
+                for runs in workers:
+                    await runs.close()
+        finally:
+            await owner.close()
+        stored = await store.get_thread("t-lost")
+    assert {info.status for info in infos} == {RunStatus.FAILED}
+    assert [e.event().data["error_type"] for e in ends if e.is_terminal] == ["WorkerLostError"]
+    assert [m.role for m in stored.messages] == ["user", "assistant"]
+    partial = stored.messages[-1]
+    assert partial.id == "m1" and partial.interrupted and partial.content == "Once upon"
+    assert partial.reasoning_content == "Hmm" and partial.tool_calls is None
+    assert partial.attributes["partial_tool_calls"] == [
+        {"id": "c1", "type": "function", "function": {"name": "look", "arguments": '{"q":'}}
+    ]
+    assert partial.attributes["error_type"] == "WorkerLostError"

@@ -187,17 +187,34 @@ def test_kill_9_of_the_worker_ends_the_run_for_a_reader_on_the_other(
     pair: tuple[Proc, Proc], fake_server: FakeModelServer
 ) -> None:
     a, b = pair
-    fake_server.enqueue(Turn(text=LONG, stall_after=20))  # the run hangs upstream until its worker dies
-    run_id, first = start_run(a.url, f"pair-{uuid.uuid4().hex[:8]}", stop=5)
+    fake_server.enqueue(Turn(thinking="Hmm.", text=LONG, stall_after=20))  # hangs upstream until its worker dies
+    thread_id = f"pair-{uuid.uuid4().hex[:8]}"
+    run_id, first = start_run(a.url, thread_id, stop=5)
     with httpx.stream("GET", f"{b.url}/v1/runs/{run_id}/events", headers={"last-event-id": first[-1]["id"]},
                       timeout=60) as response:
         lines = response.iter_lines()
+        # Killed once the run streams text, so the lost reply has some to keep.
+        seen = list(first)
+        for event in sse_frames(lines):
+            seen.append(event)
+            if event["event"] == "llm_stream_chunk":
+                break
         os.kill(a.proc.pid, signal.SIGKILL)
-        events = list(sse_frames(lines))  # ends within lease (5 s) + reader block (1 s)
-    assert events[-1]["event"] == "execution_error"
-    assert events[-1]["data"]["data"]["error_type"] == "WorkerLostError"
+        seen += sse_frames(lines)  # ends within lease (5 s) + reader block (1 s)
+    assert seen[-1]["event"] == "execution_error"
+    assert seen[-1]["data"]["data"]["error_type"] == "WorkerLostError"
     status = httpx.get(f"{b.url}/v1/runs/{run_id}").json()
     assert status["status"] == "failed"
+    # The reply that was streaming is rebuilt from the log into the shared store, once.
+    text = "".join(e["data"]["data"]["content_chunk"] for e in seen if e["event"] == "llm_stream_chunk")
+    assert text and LONG.startswith(text)
+    resume(b.url, run_id)  # more readers and status queries on the ended run write nothing more
+    assert httpx.get(f"{b.url}/v1/runs/{run_id}").json()["status"] == "failed"
+    messages = httpx.get(f"{b.url}/v1/threads/{thread_id}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    partial = messages[-1]
+    assert partial["interrupted"] and partial["content"] == text and partial["reasoning_content"] == "Hmm."
+    assert partial["attributes"]["error_type"] == "WorkerLostError"
 
 
 @pytest.mark.redis

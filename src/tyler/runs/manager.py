@@ -10,7 +10,10 @@ which closes the upstream model request and keeps the partial message on the thr
 
 A reader never hangs on a dead producer: when nothing arrives for `block` seconds it looks at the
 run, and a run whose worker stopped heartbeating is ended by the backend with a terminal
-EXECUTION_ERROR (error_type `WorkerLostError`) that every reader receives.
+EXECUTION_ERROR (error_type `WorkerLostError`) that every reader receives. The one caller that
+ends it (the backend lets exactly one win) also rebuilds the reply that was streaming from the log
+and appends it to the stored thread (`tyler.runs.recover`), so a dead worker loses nothing the
+user saw.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import (
@@ -34,6 +37,10 @@ from ..exceptions import (
 )
 from ._base import LogEntry, RunInfo, RunLog, RunStatus, check_run_id, encode_event, terminal_error
 from .memory import MemoryRunLog
+from .recover import partial_replies
+
+if TYPE_CHECKING:
+    from ..storage import ThreadStore
 
 log = logging.getLogger("tyler.runs")
 
@@ -49,16 +56,23 @@ class RunManager:
             runs between workers and hosts.
         max_runs: runs this worker drives at once; one more raises `RunLimitError` (HTTP 429).
         block: seconds a reader waits for a new entry before it checks that the run is alive.
+        store: the thread store of the runs (those started with `metadata["thread_id"]`): when this
+            worker ends a run whose worker died, the reply that was streaming is rebuilt from the
+            log and appended to that thread, marked interrupted.
 
     Use as `async with RunManager(...) as runs:` (or `await open()` / `await close()`).
     """
 
-    def __init__(self, log: RunLog | None = None, *, max_runs: int = 100, block: float = 1.0) -> None:
+    def __init__(
+        self, log: RunLog | None = None, *, max_runs: int = 100, block: float = 1.0, store: ThreadStore | None = None,
+    ) -> None:
         if max_runs < 1 or block <= 0:
             raise RunLogError("max_runs must be >= 1 and block > 0")
         self.log: RunLog = log if log is not None else MemoryRunLog()
         self.max_runs = max_runs
         self.block = block
+        self.store = store
+        self._recoveries: set[asyncio.Task[None]] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reasons: dict[str, tuple[RunStatus, str]] = {}
         self._control: asyncio.Task[None] | None = None
@@ -74,6 +88,8 @@ class RunManager:
             self._interrupt(run_id, RunStatus.FAILED, SHUTDOWN_MESSAGE)
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._recoveries:
+            await asyncio.gather(*self._recoveries, return_exceptions=True)
         if self._control is not None:
             self._control.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -182,9 +198,47 @@ class RunManager:
     async def status(self, run_id: str) -> RunInfo:
         """The run's status record; a run whose worker died is ended (failed) first."""
         info = await self._info(run_id)
-        if info.status is RunStatus.RUNNING and run_id not in self._tasks and await self.log.reap(info):
+        if info.status is RunStatus.RUNNING and run_id not in self._tasks and await self._reap(info):
             info = await self._info(run_id)
         return info
+
+    async def _reap(self, info: RunInfo) -> bool:
+        """End `info`'s run if its worker died (True if this call did); then keep its partial reply."""
+        if not await self.log.reap(info):
+            return False
+        if self.store is not None and info.metadata.get("thread_id"):
+            # Shielded and tracked: a reader that goes away must not abort the store write half-way.
+            task = asyncio.create_task(self._keep_partial(info), name=f"tyler-run-recover-{info.run_id}")
+            self._recoveries.add(task)
+            task.add_done_callback(self._recoveries.discard)
+            await asyncio.shield(task)
+        return True
+
+    async def _keep_partial(self, info: RunInfo) -> None:
+        """Append the lost run's unsaved reply, rebuilt from its log, to its stored thread."""
+        assert self.store is not None
+        thread_id = info.metadata["thread_id"]
+        try:
+            entries: list[LogEntry] = []
+            last: str | None = None
+            while batch := await self.log.read(info.run_id, last, block=0, count=1024):
+                entries += batch
+                last = batch[-1].id
+            ended = await self._info(info.run_id)
+            thread = await self.store.get(thread_id)
+            if thread is None:
+                log.warning("run %s: thread %s is not in the store; its partial reply is dropped",
+                            info.run_id, thread_id)
+                return
+            replies = partial_replies(entries, {m.id for m in thread.messages}, error_type="WorkerLostError",
+                                      error_message=ended.error or "the worker running this run was lost")
+            for message in replies:
+                thread.add_message(message)
+            if replies:
+                await self.store.save(thread)
+        except Exception:  # logged, not raised: the run's ending (already written) is what readers need
+            log.exception("run %s: could not keep the partial reply of the lost run on thread %s",
+                          info.run_id, thread_id)
 
     async def active_run(self, thread_id: str) -> str | None:
         """The id of the run in progress on thread `thread_id` (runs started with that
@@ -222,7 +276,7 @@ class RunManager:
             if not entries:
                 info = await self._info(run_id)
                 if info.status is RunStatus.RUNNING:
-                    await self.log.reap(info)
+                    await self._reap(info)
                     continue
                 # Final status is written with the terminal entry: read once more, then stop.
                 entries = await self.log.read(run_id, last, block=0)

@@ -196,7 +196,7 @@ def create_app(
     by_id = _agents_by_id(agents)
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
                     tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
-    manager = run_manager(runs)
+    manager = run_manager(runs, store=server.store)
     server.runs = Runs(manager) if manager is not None else None
     keys = [k for k in api_keys if k]
     routes: list[BaseRoute] = [

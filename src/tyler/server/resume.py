@@ -40,6 +40,7 @@ from ._http import EventStream, error_response
 if TYPE_CHECKING:
     from ..agent import Agent
     from ..messages import Thread
+    from ..storage import ThreadStore
     from .app import Server
     from .runs import Encoder, RunHandle
 
@@ -47,16 +48,25 @@ RUN_HEADER = "x-run-id"
 THREAD_HEADER = "x-thread-id"
 
 
-def run_manager(spec: RunManager | str | None, *, max_runs: int = 100) -> RunManager | None:
-    """`create_app(runs=...)`: a RunManager, "memory" (in-process), a redis:// URL, or None (off)."""
-    if spec is None or isinstance(spec, RunManager):
+def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = None,
+                max_runs: int = 100) -> RunManager | None:
+    """`create_app(runs=...)`: a RunManager, "memory" (in-process), a redis:// URL, or None (off).
+
+    `store` (the server's thread store) is where the partial reply of a run whose worker died is
+    kept; a given RunManager without a store of its own gets it too.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, RunManager):
+        if spec.store is None:
+            spec.store = store
         return spec
     if spec == "memory":
-        return RunManager(max_runs=max_runs)
+        return RunManager(max_runs=max_runs, store=store)
     if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
         from ..runs import RedisRunLog
 
-        return RunManager(RedisRunLog(spec), max_runs=max_runs)
+        return RunManager(RedisRunLog(spec), max_runs=max_runs, store=store)
     from ..exceptions import ConfigurationError
 
     raise ConfigurationError(f"runs must be a RunManager, 'memory' or a redis:// URL, got {spec!r}")
