@@ -76,7 +76,8 @@ def test_help_documents_every_option() -> None:
     out = subprocess.run([*TYLER, "serve", "--help"], capture_output=True, text=True, env={**os.environ,
                          "COLUMNS": "200"}, check=True).stdout
     for option in ("--agent", "--model", "--tools", "--host", "--port", "--store", "--api-key", "--cors-origin",
-                   "--workers", "--heartbeat", "--max-body", "--max-runs-per-key", "--tool-activity"):
+                   "--workers", "--heartbeat", "--max-body", "--max-runs-per-key", "--tool-activity", "--resumable",
+                   "--redis", "--run-retention", "--run-max-events"):
         assert option in out
 
 
@@ -109,6 +110,10 @@ def test_serve_agent_module_with_two_workers(spawn, tmp_path: Path) -> None:
     (["--agent", "nocolon"], "module:attribute"),
     (["--workers", "0"], "--workers"),
     (["--model", "gpt-4o", "--store", "oracle://x"], "unsupported"),
+    # In-process runs live in one worker: a reconnect to another worker would not find them.
+    (["--model", "gpt-4o", "--resumable", "--workers", "2"], "--redis URL"),
+    (["--model", "gpt-4o", "--resumable", "--run-retention", "0"], "--run-retention"),
+    (["--model", "gpt-4o", "--resumable", "--run-max-events", "0"], "--run-max-events"),
 ])
 def test_bad_options_exit_2_with_one_line(serve_env: dict[str, str], args: list[str], message: str) -> None:
     done = subprocess.run([*TYLER, "serve", "--port", str(free_port()), *args], env=serve_env,

@@ -192,6 +192,12 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
     redis: Annotated[str | None, typer.Option(
         "--redis", help="Resumable runs on Redis Streams, shared by every worker and host using this URL "
         "(also $TYLER_REDIS_URL); implies --resumable.", show_default=False)] = None,
+    run_retention: Annotated[float, typer.Option(
+        "--run-retention", help="Seconds a finished run's events stay replayable (GET /v1/runs/{id}/events); "
+        "after that a resume gets the run's final messages from the thread store.")] = 3600.0,
+    run_max_events: Annotated[int, typer.Option(
+        "--run-max-events", help="Events kept per run (the oldest are dropped beyond it; a resume from a dropped "
+        "id gets 410).")] = 100_000,
 ) -> None:
     """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
@@ -203,6 +209,7 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         agent=agent, model=model, name=name, purpose=purpose, tools=tools, reasoning=reasoning, store=store,
         api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
+        run_retention=run_retention, run_max_events=run_max_events,
     )
 
     def go() -> int:

@@ -41,6 +41,8 @@ class ServeOptions:
     max_runs_per_key: int = 16
     tool_activity: bool = False
     runs: str | None = None  # resumable runs: "memory" or a redis:// URL (tyler.server.resume)
+    run_retention: float = 3600.0  # seconds a finished run's log is kept
+    run_max_events: int = 100_000  # events kept per run
 
 
 def api_keys_from(options: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -94,6 +96,7 @@ def build_app(options: ServeOptions) -> Any:
         build_agents(options), store=options.store or chat_db_url(), api_keys=options.api_keys,
         cors_origins=options.cors_origins, heartbeat=options.heartbeat, max_body=options.max_body,
         max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity, runs=options.runs,
+        run_retention=options.run_retention, run_max_events=options.run_max_events,
     )
 
 
@@ -178,6 +181,16 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_pag
         raise ConfigurationError("tyler serve needs the 'serve' extra: pip install 'tyler-stream[serve]'") from exc
     if workers < 1:
         raise ConfigurationError(f"--workers must be >= 1, got {workers}")
+    if not options.run_retention > 0 or options.run_max_events < 1:
+        raise ConfigurationError(f"--run-retention must be > 0 s and --run-max-events >= 1, got "
+                                 f"{options.run_retention:g} and {options.run_max_events}")
+    if workers > 1 and options.runs == "memory":
+        # Each worker would keep its own runs: a resume, status query or cancel that the OS hands
+        # to another worker would find nothing (404) or stop nothing.
+        raise ConfigurationError(
+            "--resumable keeps runs in one worker's memory, so with --workers > 1 a reconnect could reach "
+            "a worker that does not have the run: use --redis URL (runs shared by every worker) or --workers 1"
+        )
     build_app(options)  # a bad --agent, model or store fails here, once, not in every worker
     check_run_log(options.runs)
     from .console import err_console

@@ -173,6 +173,8 @@ def create_app(
     tool_activity: bool = False,
     page: bool = True,
     runs: RunManager | str | None = None,
+    run_retention: float = 3600.0,
+    run_max_events: int = 100_000,
 ) -> Starlette:
     """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
     UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
@@ -190,13 +192,15 @@ def create_app(
         page: serve the chat page at `/` (static files in the package; needs no API key itself).
         runs: make streaming runs resumable (see `tyler.server.resume`): "memory" (this process),
             a redis:// URL (runs shared by every worker and host on that Redis) or a RunManager.
+        run_retention: seconds a finished run's events stay replayable (with `runs` given as a string).
+        run_max_events: events kept per run (with `runs` given as a string; older ones are dropped).
     """
     if not (isinstance(heartbeat, int | float) and heartbeat > 0):
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
     by_id = _agents_by_id(agents)
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
                     tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
-    manager = run_manager(runs, store=server.store)
+    manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events)
     server.runs = Runs(manager) if manager is not None else None
     keys = [k for k in api_keys if k]
     routes: list[BaseRoute] = [

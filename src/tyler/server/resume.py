@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import EventIdError, RequestError, RunLimitError, RunLogError, RunNotFoundError
-from ..runs import RunManager
+from ..runs import MemoryRunLog, RunManager
 from ..runs._base import encode_event
 from ._http import EventStream, error_response
 
@@ -48,12 +48,13 @@ RUN_HEADER = "x-run-id"
 THREAD_HEADER = "x-thread-id"
 
 
-def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = None,
-                max_runs: int = 100) -> RunManager | None:
+def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = None, max_runs: int = 100,
+                retention: float = 3600.0, max_events: int = 100_000) -> RunManager | None:
     """`create_app(runs=...)`: a RunManager, "memory" (in-process), a redis:// URL, or None (off).
 
     `store` (the server's thread store) is where the partial reply of a run whose worker died is
-    kept; a given RunManager without a store of its own gets it too.
+    kept; a given RunManager without a store of its own gets it too. `retention` (seconds a
+    finished run's log is kept) and `max_events` (per run) configure the log built from a string.
     """
     if spec is None:
         return None
@@ -62,11 +63,12 @@ def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = No
             spec.store = store
         return spec
     if spec == "memory":
-        return RunManager(max_runs=max_runs, store=store)
+        return RunManager(MemoryRunLog(retention=retention, max_events=max_events), max_runs=max_runs, store=store)
     if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
         from ..runs import RedisRunLog
 
-        return RunManager(RedisRunLog(spec), max_runs=max_runs, store=store)
+        return RunManager(RedisRunLog(spec, retention=retention, max_events=max_events), max_runs=max_runs,
+                          store=store)
     from ..exceptions import ConfigurationError
 
     raise ConfigurationError(f"runs must be a RunManager, 'memory' or a redis:// URL, got {spec!r}")
