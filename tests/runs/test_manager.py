@@ -211,10 +211,20 @@ async def test_capped_log_refuses_a_resume_it_cannot_serve_whole(make_log: LogFa
 
 
 async def test_finished_runs_expire_after_retention(make_log: LogFactory) -> None:
-    async with RunManager(make_log(retention=0.3)) as runs:
+    async with RunManager(make_log(retention=0.3, record_retention=2.0)) as runs:
         run_id = await runs.start(scripted(2))
         await runs.wait(run_id)
         assert len(await collect(runs, run_id)) == 3
+
+        async def events_gone() -> bool:
+            try:
+                await collect(runs, run_id)
+            except EventIdError as exc:
+                return exc.expired
+            return False
+
+        await wait_for(events_gone)  # the events go first; the status record stays longer
+        assert (await runs.status(run_id)).status is RunStatus.COMPLETED
 
         async def gone() -> bool:
             try:

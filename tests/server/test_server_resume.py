@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from itertools import islice
@@ -142,6 +143,40 @@ def test_chat_completions_stream_through_the_run_log(resumable: LiveServer, env:
     assert text == "Hello from the log."
     native = resume(resumable.url, run_id)
     assert native[-1]["event"] == "execution_complete"
+
+
+@pytest.mark.parametrize("backend", ["memory", pytest.param(REDIS_URL, marks=pytest.mark.redis)])
+def test_after_retention_the_final_messages_come_from_the_thread_store(
+    serve: Any, env: FakeModelServer, backend: str
+) -> None:
+    if backend != "memory":
+        pytest.importorskip("redis")
+    live = serve(runs=backend, run_retention=1.0, heartbeat=0.5)
+    env.enqueue(Turn(tool_calls=[FakeToolCall("get_weather", {"city": "Oslo"})]), Turn(text="Sunny in Oslo."),
+                Turn(text="A later answer."))
+    thread_id = f"retention-{uuid.uuid4().hex[:8]}"
+    run_id, events = start_run(live.url, thread_id, stop=1000, text="Weather in Oslo?")
+    assert events[-1]["event"] == "execution_complete"
+    created = [e["data"]["data"]["message"] for e in events if e["event"] == "message_created"]
+    _, later = start_run(live.url, thread_id, stop=1000, text="And tomorrow?")  # must not count as this run's
+    assert later[-1]["event"] == "execution_complete"
+
+    def replayed_from_store() -> list[dict[str, Any]] | None:
+        frames = resume(live.url, run_id, events[3]["id"])  # an id the log no longer has
+        return frames if frames and frames[-1]["data"]["data"].get("replayed_from") == "thread_store" else None
+
+    deadline = time.monotonic() + 60  # retention is 1 s; generous for a loaded machine
+    while (stored := replayed_from_store()) is None:
+        assert time.monotonic() < deadline, "the run's log did not expire"
+        time.sleep(0.1)
+    assert [f["event"] for f in stored] == ["message_created"] * 3 + ["execution_complete"]
+    assert all("id" not in f for f in stored)  # no log ids to resume from any more
+    messages = [f["data"]["data"]["message"] for f in stored[:-1]]
+    assert [(m["id"], m["role"], m["content"]) for m in messages] == [
+        (m["id"], m["role"], m["content"]) for m in created
+    ]
+    assert messages[-1]["content"] == "Sunny in Oslo."
+    assert httpx.get(f"{live.url}/v1/runs/{run_id}").json()["status"] == "completed"  # the record outlives the log
 
 
 def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:

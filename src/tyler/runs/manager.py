@@ -35,6 +35,7 @@ from ..exceptions import (
     RunNotFoundError,
     RunOwnershipError,
 )
+from ..messages import Message
 from ._base import LogEntry, RunInfo, RunLog, RunStatus, check_run_id, encode_event, terminal_error
 from .memory import MemoryRunLog
 from .recover import partial_replies
@@ -260,15 +261,83 @@ class RunManager:
 
     # -- reading -----------------------------------------------------------------------------------
 
+    async def log_gone(self, info: RunInfo) -> bool:
+        """True if `info`'s run ended and its events are past the log's retention (its status
+        record is kept longer; a finished run's log keeps at least its terminal entry while it is
+        retained)."""
+        if info.status is RunStatus.RUNNING:
+            return False
+        return not await self.log.read(info.run_id, None, block=0, count=1)
+
+    async def check_resume(self, run_id: str, after: str | None) -> RunInfo:
+        """What `subscribe(run_id, after)` will refuse, raised before a response starts: an unknown
+        run, a malformed id or one no longer in the log (unless the answer comes from the store)."""
+        info = await self.status(run_id)
+        if await self.log_gone(info):
+            if self.store is None:
+                raise _past_retention(run_id)
+        elif after is not None:
+            await self.log.check_after(run_id, after)
+        return info
+
+    async def final_messages(self, info: RunInfo) -> list[Message]:
+        """The messages `info`'s run left on its stored thread: those after the message it was
+        started on (`metadata["after_message"]`) up to the next user message or the run's end."""
+        thread_id, anchor = info.metadata.get("thread_id"), info.metadata.get("after_message")
+        thread = await self.store.get(thread_id) if self.store is not None and thread_id else None
+        if thread is None or anchor is None:
+            return []
+        ids = [m.id for m in thread.messages]
+        if anchor not in ids:
+            return []
+        out: list[Message] = []
+        for message in thread.messages[ids.index(anchor) + 1:]:
+            # Later runs' messages: a new user turn, or anything stamped after this run ended.
+            if message.role == "user" or (info.finished_at is not None
+                                          and message.timestamp.timestamp() > info.finished_at):
+                break
+            out.append(message)
+        return out
+
+    async def _stored(self, info: RunInfo) -> AsyncIterator[LogEntry]:
+        messages = await self.final_messages(info)
+        for message in messages:
+            yield _message_entry(message)
+        if info.status is RunStatus.COMPLETED:
+            event = ExecutionEvent(EventType.EXECUTION_COMPLETE, data={
+                "thread_id": info.metadata.get("thread_id"), "new_messages": messages, "replayed_from": "thread_store",
+            })
+        else:
+            cancelled = info.status is RunStatus.CANCELLED
+            event = ExecutionEvent(EventType.EXECUTION_ERROR, data={
+                "error_type": "RunCancelledError" if cancelled else "ExecutionError",
+                "message": info.error or f"the run {info.status.value}", "exception": None,
+                "replayed_from": "thread_store",
+            })
+        type_, data = encode_event(event)
+        yield LogEntry("", type_, data, 0)
+
     async def subscribe(self, run_id: str, after: str | None = None) -> AsyncIterator[LogEntry]:
         """The run's entries after `after` (a Last-Event-ID; None: from the start), then the live
         tail, ending with its terminal event. Each entry exactly once, in order.
+
+        A finished run whose events are past the log's retention (its status record is kept
+        longer) is answered from the thread store when this manager has one (else EventIdError,
+        expired): one MESSAGE_CREATED
+        entry per message the run left on its thread, then a terminal entry with
+        `replayed_from: "thread_store"`; these entries have no id (`""`) and `after` is ignored.
 
         Raises `RunNotFoundError` (unknown or expired run), `EventIdError` (a malformed id, or one
         no longer in the log; also when this reader fell so far behind that the log's cap dropped
         entries it had not read), `RunLogUnavailableError` (backend down).
         """
-        await self._info(run_id)
+        info = await self._info(run_id)
+        if await self.log_gone(info):
+            if self.store is None:
+                raise _past_retention(run_id)
+            async for entry in self._stored(info):
+                yield entry
+            return
         seq = 0 if after is None else await self.log.check_after(run_id, after)
         last = after
         while True:
@@ -292,6 +361,15 @@ class RunManager:
                 yield entry
                 if entry.is_terminal:
                     return
+
+
+def _past_retention(run_id: str) -> EventIdError:
+    return EventIdError(f"run {run_id!r} ended and its events are past the log's retention", expired=True)
+
+
+def _message_entry(message: Message) -> LogEntry:
+    type_, data = encode_event(ExecutionEvent(EventType.MESSAGE_CREATED, message.timestamp, {"message": message}))
+    return LogEntry("", type_, data, 0)
 
 
 async def _close_quietly(events: Any) -> None:

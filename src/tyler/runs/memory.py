@@ -2,7 +2,9 @@
 
 Bounded: at most `max_events` entries per run (older ones are dropped, and a resume from a
 dropped id is refused with `EventIdError(expired=True)` instead of silently skipping), at most
-`max_runs` runs kept, finished runs forgotten `retention` seconds after they end. Readers wait on
+`max_runs` runs kept, finished runs' events forgotten `retention` seconds after they end (their
+status record stays `record_retention` seconds, at most `max_runs` of them, so a late resume can
+still be answered from the thread store). Readers wait on
 an `asyncio.Event` that each append replaces, so a tail costs nothing while the run is quiet.
 Everything lives in one event loop; a dead process takes its readers with it, so `reap` has
 nothing to do here.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -33,11 +35,16 @@ class _Run:
 class MemoryRunLog:
     """In-process run log. See the module docstring for its bounds."""
 
-    def __init__(self, *, max_events: int = 100_000, max_runs: int = 10_000, retention: float = 3600.0) -> None:
+    def __init__(
+        self, *, max_events: int = 100_000, max_runs: int = 10_000, retention: float = 3600.0,
+        record_retention: float = 7 * 86400.0,
+    ) -> None:
         if max_events < 1 or max_runs < 1 or retention <= 0:
             raise RunLogError("max_events and max_runs must be >= 1 and retention > 0")
         self.worker_id = f"local-{uuid.uuid4().hex[:12]}"
         self.retention = retention
+        self.record_retention = max(record_retention, retention)
+        self._records: OrderedDict[str, tuple[RunInfo, float]] = OrderedDict()  # expired runs: info, ended
         self._max_events = max_events
         self._max_runs = max_runs
         self._runs: dict[str, _Run] = {}
@@ -103,10 +110,20 @@ class MemoryRunLog:
         finished = [(r.finished_mono, k) for k, r in self._runs.items() if r.finished_mono is not None]
         for ended, key in finished:
             if loop_now - ended > self.retention:
-                del self._runs[key]
+                self._forget(key)
         if len(self._runs) >= self._max_runs:
             for _, key in sorted(f for f in finished if f[1] in self._runs)[: len(self._runs) - self._max_runs + 1]:
-                del self._runs[key]
+                self._forget(key)
+        while self._records and loop_now - next(iter(self._records.values()))[1] > self.record_retention:
+            self._records.popitem(last=False)
+
+    def _forget(self, run_id: str) -> None:
+        """Drop a finished run's events; keep its status record (bounded, oldest dropped first)."""
+        run = self._runs.pop(run_id)
+        assert run.finished_mono is not None
+        self._records[run_id] = (run.info, run.finished_mono)
+        while len(self._records) > self._max_runs:
+            self._records.popitem(last=False)
 
     # -- readers -----------------------------------------------------------------------------------
 
@@ -114,13 +131,18 @@ class MemoryRunLog:
         run = self._runs.get(run_id)
         ended = None if run is None else run.finished_mono
         if ended is not None and asyncio.get_running_loop().time() - ended > self.retention:
-            del self._runs[run_id]
+            self._forget(run_id)
             return None
         return run
 
     async def info(self, run_id: str) -> RunInfo | None:
         run = self._get(run_id)
-        return None if run is None else run.info
+        if run is not None:
+            return run.info
+        record = self._records.get(run_id)
+        if record is None or asyncio.get_running_loop().time() - record[1] > self.record_retention:
+            return None
+        return record[0]
 
     async def check_after(self, run_id: str, after: str) -> int:
         seq = _seq(after)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..events import EventType
@@ -33,6 +34,7 @@ class _Reply:
     text: list[str] = field(default_factory=list)
     thinking: list[str] = field(default_factory=list)
     calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    last: datetime | None = None  # when its last delta was streamed: the rebuilt message's time
 
     def add(self, type_: str, data: dict[str, Any]) -> None:
         if type_ == EventType.LLM_STREAM_CHUNK.value:
@@ -56,8 +58,11 @@ class _Reply:
             ]
         if truncated:  # the log's cap dropped the reply's first deltas: what is kept is its end
             attributes["truncated"] = True
-        return Message(id=message_id, role="assistant", content="".join(self.text),
-                       reasoning_content="".join(self.thinking) or None, attributes=attributes, interrupted=True)
+        message = Message(id=message_id, role="assistant", content="".join(self.text),
+                          reasoning_content="".join(self.thinking) or None, attributes=attributes, interrupted=True)
+        if self.last is not None:
+            message.timestamp = self.last
+        return message
 
 
 def partial_replies(
@@ -81,10 +86,12 @@ def partial_replies(
             continue
         if entry.type not in _CHUNKS:
             continue
-        data = entry.event().data
-        message_id = data.get("message_id")
+        event = entry.event()
+        message_id = event.data.get("message_id")
         if isinstance(message_id, str) and message_id:
-            replies.setdefault(message_id, _Reply()).add(entry.type, data)
+            reply = replies.setdefault(message_id, _Reply())
+            reply.add(entry.type, event.data)
+            reply.last = event.timestamp
     return [
         reply.message(message_id, error_type, error_message, truncated)
         for message_id, reply in replies.items() if message_id not in done

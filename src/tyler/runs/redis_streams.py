@@ -14,7 +14,9 @@ appends the terminal event and sets the final status in the same script. Readers
 there is no gap and no duplicate. When a read times out the reader looks at the run: a running run
 whose owner's lease has expired is ended by `reap` (a script that re-checks the lease) with a
 terminal EXECUTION_ERROR every reader receives. Bounds: `max_events` per run (`MAXLEN ~`), the
-keys expire `retention` seconds after the run ends (the owner's heartbeat keeps a live run's keys),
+log expires `retention` seconds after the run ends and its status hash `record_retention` seconds
+after (so a late resume is still answered, from the thread store; the owner's heartbeat keeps a
+live run's keys),
 control streams are capped, blocking reads last at most `block` seconds. Needs Redis >= 7.0.
 """
 
@@ -55,7 +57,7 @@ return id
 """
 # KEYS: run hash, log, owner's lease, the thread's active-run key; ARGV: owner, maxlen, type, data,
 # retention ms, status, error, finished_at, mode ('own': the owner ends its run; 'reap': only if the
-# owner's lease is gone), run id
+# owner's lease is gone), run id, record retention ms
 _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
@@ -63,7 +65,7 @@ if ARGV[9] == 'reap' and redis.call('EXISTS', KEYS[3]) == 1 then return false en
 local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3], 'd', ARGV[4], 'n', n)
 redis.call('HSET', KEYS[1], 'status', ARGV[6], 'error', ARGV[7], 'finished_at', ARGV[8])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[10] then redis.call('DEL', KEYS[4]) end
 return id
@@ -78,13 +80,14 @@ class RedisRunLog:
         prefix: key prefix (several deployments can share one Redis).
         lease: seconds without a heartbeat after which this worker counts as dead; its runs are
             then ended by the first reader or status query that looks (bound: lease + block).
-        retention: seconds a finished run's log and status are kept.
+        retention: seconds a finished run's log is kept.
+        record_retention: seconds a finished run's status record is kept (at least `retention`).
         max_events: approximate cap on entries per run (`XADD MAXLEN ~`).
     """
 
     def __init__(
         self, url: str, *, prefix: str = "tyler:", lease: float = 5.0, retention: float = 3600.0,
-        max_events: int = 100_000, client: Any = None,
+        max_events: int = 100_000, client: Any = None, record_retention: float = 7 * 86400.0,
     ) -> None:
         if lease <= 0 or retention <= 0 or max_events < 1:
             raise RunLogError("lease and retention must be > 0 and max_events >= 1")
@@ -101,6 +104,7 @@ class RedisRunLog:
         self.prefix = prefix
         self.lease = lease
         self.retention = retention
+        self.record_retention = max(record_retention, retention)
         self.worker_id = f"{uuid.uuid4().hex[:16]}"
         self._max_events = max_events
         self._create = self._redis.register_script(_CREATE)
@@ -224,7 +228,7 @@ class RedisRunLog:
         entry_id = await self._call(lambda: self._finish(
             keys=[self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active],
             args=[owner, self._max_events, type_, data, self._retention_ms, status.value, error or "",
-                  repr(now()), mode, run_id],
+                  repr(now()), mode, run_id, max(int(self.record_retention * 1000), 1)],
         ))
         return None if entry_id is None else str(entry_id)
 

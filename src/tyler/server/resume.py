@@ -8,7 +8,10 @@ saved); cancelling is explicit (`POST /v1/runs/{id}/cancel`, from any worker). E
 - `GET /v1/runs/{id}`: the run's status (running / completed / failed / cancelled).
 - `GET /v1/runs/{id}/events`: the run's native events (`id:` = log id, `event:`, `data:`), after
   `Last-Event-ID` (or `?after=` for clients that cannot set headers): missed events once, then the
-  live tail, no gap, no duplicate; a finished run (within retention) is replayed whole.
+  live tail, no gap, no duplicate; a finished run (within retention) is replayed whole. After the
+  log's retention (the run's status is kept longer) the answer comes from the thread store: one
+  `message_created` per message the run left, then its terminal event (`replayed_from:
+  "thread_store"`), without `id:`s; Last-Event-ID is then ignored.
 - `GET /api/chat/{chat_id}/stream` (AI SDK `reconnectToStream`): 204 when the chat has no run in
   progress, else its UI message stream replayed from `start`, then live.
 
@@ -123,7 +126,9 @@ async def native_frames(manager: RunManager, run_id: str, after: str | None) -> 
     """The run's log as native SSE frames (the stored JSON as is, the log id as `id:`)."""
     try:
         async for entry in manager.subscribe(run_id, after):
-            yield f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.data}\n\n"
+            # Entries answered from the thread store (past the log's retention) have no id to resume from.
+            head = f"id: {entry.id}\n" if entry.id else ""
+            yield f"{head}event: {entry.type}\ndata: {entry.data}\n\n"
     except RunLogError as exc:
         yield _log_error_frame(exc)
 
@@ -171,7 +176,7 @@ class DetachedStream(EventStream):
             manager = await server.runs.get()
             await manager.start(
                 self.agent.stream(self.thread), run_id=handle.id,
-                metadata={"thread_id": self.thread.id}, on_end=lambda: server.registry.release(handle),
+                metadata=run_metadata(self.thread), on_end=lambda: server.registry.release(handle),
             )
         except RunLogError as exc:
             server.registry.release(handle)
@@ -179,6 +184,15 @@ class DetachedStream(EventStream):
             await error_response(scope["path"], _request_error(exc))(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def run_metadata(thread: Thread) -> dict[str, str]:
+    """A run's thread, and the message it starts after: after the log's retention the run's final
+    messages are the stored ones that follow it (`RunManager.final_messages`)."""
+    metadata = {"thread_id": thread.id}
+    if thread.messages:
+        metadata["after_message"] = thread.messages[-1].id
+    return metadata
 
 
 async def _frames(runs: Runs, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
@@ -213,9 +227,7 @@ async def run_events(server: Server, request: Request) -> Response | EventStream
     run_id = request.path_params["run_id"]
     after = request.headers.get("last-event-id") or request.query_params.get("after") or None
     try:
-        await manager.status(run_id)
-        if after is not None:
-            await manager.log.check_after(run_id, after)
+        await manager.check_resume(run_id, after)
     except RunLogError as exc:
         raise _request_error(exc) from None
     return EventStream(native_frames(manager, run_id, after), heartbeat=server.heartbeat,
