@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from test_server_cli import Proc, serve_env  # noqa: F401  (serve_env: the fixture, shared)
 
 from conftest import LiveServer
@@ -177,6 +178,56 @@ def test_after_retention_the_final_messages_come_from_the_thread_store(
     ]
     assert messages[-1]["content"] == "Sunny in Oslo."
     assert httpx.get(f"{live.url}/v1/runs/{run_id}").json()["status"] == "completed"  # the record outlives the log
+
+
+async def _ws_until_end(ws: Any, out: list[dict[str, Any]], cancel_at: int | None = None) -> list[dict[str, Any]]:
+    """Receive event objects until the terminal one (sending a cancel after `cancel_at` of them)."""
+    while not out or out[-1]["type"] not in ("execution_complete", "execution_error"):
+        out.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        if len(out) == cancel_at:
+            await ws.send(json.dumps({"type": "cancel"}))
+    return out
+
+
+def test_websocket_close_detaches_and_a_resume_message_continues_exactly_once(
+    resumable: LiveServer, env: FakeModelServer
+) -> None:
+    env.enqueue(Turn(thinking="Hmm.", text=LONG, delay=0.003), Turn(text=LONG, delay=0.01))
+    ws_url = resumable.url.replace("http", "ws") + "/v1/ws"
+
+    async def session() -> tuple[list[dict], list[dict], list[dict], dict]:
+        async with websockets.connect(ws_url + "?thread_id=ws-resume") as ws:
+            await ws.send(json.dumps({"content": "story"}))
+            first = [json.loads(await asyncio.wait_for(ws.recv(), 60)) for _ in range(6)]
+        async with websockets.connect(ws_url) as ws:  # a new socket (it could be another worker)
+            await ws.send(json.dumps({"type": "resume", "run_id": first[0]["run_id"], "after": first[-1]["id"]}))
+            rest = await _ws_until_end(ws, [])
+            await ws.send(json.dumps({"type": "resume", "run_id": "run_nope"}))
+            unknown = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        async with websockets.connect(ws_url + "?thread_id=ws-resume") as ws:
+            await ws.send(json.dumps({"content": "another"}))
+            second = [json.loads(await asyncio.wait_for(ws.recv(), 60)) for _ in range(3)]
+        async with websockets.connect(ws_url) as ws:  # resume, then cancel the run from here
+            await ws.send(json.dumps({"type": "resume", "run_id": second[0]["run_id"], "after": second[-1]["id"]}))
+            cancelled = await _ws_until_end(ws, [], cancel_at=2)
+        return first, rest, cancelled, unknown
+
+    first, rest, cancelled, unknown = asyncio.run(session())
+    run_id = first[0]["run_id"]
+    reference = resume(resumable.url, run_id)
+    assert [m["id"] for m in first + rest] == [f["id"] for f in reference]
+    assert all(m["run_id"] == run_id for m in first + rest)
+    assert [{k: v for k, v in m.items() if k not in ("id", "run_id")} for m in first + rest] == [
+        f["data"] for f in reference
+    ]
+    assert rest[-1]["type"] == "execution_complete"
+    assert not env.requests[0].disconnected_early  # closing the socket did not stop the run
+    assert unknown["type"] == "error" and unknown["error"]["type"] == "run_not_found"
+    assert cancelled[-1]["type"] == "execution_error" and cancelled[-1]["data"]["error_type"] == "RunCancelledError"
+    assert env.wait_for_disconnect(timeout=30)
+    messages = httpx.get(f"{resumable.url}/v1/threads/ws-resume").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1]["content"] == LONG and messages[-1]["interrupted"]
 
 
 def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:

@@ -7,7 +7,11 @@
 - `GET /v1/threads`, `GET /v1/threads/{id}`, `DELETE /v1/threads/{id}`.
 - WebSocket `/v1/ws[?thread_id=...]`: send `{"content": "<text>"}` (or `"input"`, + optional
   `"model"`) to start a run, `{"type": "cancel"}` to stop it; every event arrives as the same JSON
-  object as the SSE `data:`; bad messages get `{"type": "error", "error": {...}}`.
+  object as the SSE `data:`; bad messages get `{"type": "error", "error": {...}}`. On a resumable
+  server each event object also has `"id"` (its run-log id) and `"run_id"`, closing the socket
+  only detaches (the run goes on), and `{"type": "resume", "run_id": "...", "after": "<last id>"}`
+  on any socket, to any worker, sends the events after that id once, then the live tail
+  (`after` left out: the whole run); `cancel` then stops that run wherever it runs.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import EventType, ExecutionEvent
-from ..exceptions import RequestError, TylerError
+from ..exceptions import RequestError, RunLogError, TylerError
 from ..messages import Message, Thread
 from ._http import EventStream, dumps, plain_error_body
 from .convert import chat_message
@@ -167,6 +171,7 @@ class _WebSocketSession:
         self.ws = websocket
         self.thread_id: str | None = websocket.query_params.get("thread_id") or None
         self.handle: RunHandle | None = None
+        self.run_id: str | None = None  # the run this socket follows (resumable servers)
         self.task: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
@@ -178,7 +183,9 @@ class _WebSocketSession:
             pass
         finally:
             if self.task is not None:
-                self.task.cancel()  # the client left: stop the run (its partial answer is kept)
+                # The client left: stop the run (its partial answer is kept); on a resumable server
+                # this only stops the socket's reader, the run goes on.
+                self.task.cancel()
                 with suppress(asyncio.CancelledError, WebSocketDisconnect):
                     await self.task
 
@@ -196,12 +203,15 @@ class _WebSocketSession:
             return
         busy = self.task is not None and not self.task.done()
         if body.get("type") == "cancel":
-            if busy and self.handle is not None:
-                self.handle.cancel()
+            if busy:
+                await self._cancel()
             return
         if busy:
             await self._error(RequestError("a run is in progress: wait for it or send {'type': 'cancel'}",
                                            status=409, code="run_in_progress"))
+            return
+        if body.get("type") == "resume":
+            await self._resume(body)
             return
         try:
             model = body.get("model")
@@ -216,7 +226,76 @@ class _WebSocketSession:
             return
         self.thread_id = thread.id
         self.handle = handle
+        if self.server.runs is not None:  # resumable: the run lives in the RunManager, the socket follows it
+            await self._start_detached(handle, agent, thread)
+            return
         self.task = asyncio.ensure_future(self._run(handle, agent, thread))
+
+    async def _cancel(self) -> None:
+        if self.run_id is not None and self.server.runs is not None:
+            from .resume import request_error
+
+            try:
+                await (await self.server.runs.get()).cancel(self.run_id)  # reaches the worker running it
+            except RunLogError as exc:
+                await self._error(request_error(exc))
+        elif self.handle is not None:
+            self.handle.cancel()
+
+    async def _start_detached(self, handle: RunHandle, agent: Any, thread: Thread) -> None:
+        from .resume import request_error, run_metadata
+
+        assert self.server.runs is not None
+        registry = self.server.registry
+        try:
+            manager = await self.server.runs.get()
+            await manager.start(agent.stream(thread), run_id=handle.id, metadata=run_metadata(thread),
+                                on_end=lambda: registry.release(handle))
+        except RunLogError as exc:
+            registry.release(handle)
+            await self._error(request_error(exc))
+            return
+        self.run_id = handle.id
+        self.task = asyncio.ensure_future(self._follow(handle.id, None))
+
+    async def _resume(self, body: dict[str, Any]) -> None:
+        from .resume import request_error
+
+        run_id, after = body.get("run_id"), body.get("after")
+        try:
+            if self.server.runs is None:
+                raise RequestError("this server does not keep runs: start it with --resumable or --redis",
+                                   status=404, code="runs_not_enabled")
+            if not isinstance(run_id, str) or (after is not None and not isinstance(after, str)):
+                raise RequestError("send {'type': 'resume', 'run_id': '<id>', 'after': '<last event id>'}",
+                                   param="run_id")
+            try:
+                info = await (await self.server.runs.get()).check_resume(run_id, after)
+            except RunLogError as exc:
+                raise request_error(exc) from None
+        except RequestError as exc:
+            await self._error(exc)
+            return
+        self.thread_id = info.metadata.get("thread_id", self.thread_id)
+        self.run_id = run_id
+        self.task = asyncio.ensure_future(self._follow(run_id, after))
+
+    async def _follow(self, run_id: str, after: str | None) -> None:
+        """Send the run's log entries, each event object with its `id` and `run_id`."""
+        from .resume import log_error_event
+
+        assert self.server.runs is not None
+        manager = await self.server.runs.get()
+        prefix = f'{{"run_id":{dumps(run_id)},'
+        try:
+            async for entry in manager.subscribe(run_id, after):
+                # The stored JSON object, opened up to put the ids first (no re-encoding per event).
+                head = f'{prefix}"id":{dumps(entry.id)},' if entry.id else prefix
+                await self.ws.send_text(head + entry.data[1:])
+        except RunLogError as exc:
+            await self.ws.send_text(log_error_event(exc)[1])
+        except WebSocketDisconnect:
+            pass  # the client left: only this reader stops, the run goes on
 
     async def _run(self, handle: RunHandle, agent: Any, thread: Thread) -> None:
         try:

@@ -101,7 +101,8 @@ class Runs:
             await self.manager.close()
 
 
-def _request_error(exc: RunLogError) -> RequestError:
+def request_error(exc: RunLogError) -> RequestError:
+    """A run-log failure as the HTTP error each endpoint renders in its protocol's shape."""
     if isinstance(exc, RunNotFoundError):
         return RequestError(str(exc), status=404, code="run_not_found")
     if isinstance(exc, EventIdError):
@@ -113,12 +114,17 @@ def _request_error(exc: RunLogError) -> RequestError:
     return RequestError(f"{type(exc).__name__}: {exc}", status=503, code="run_log_unavailable")
 
 
-def _log_error_frame(exc: RunLogError) -> str:
-    """A terminal native event for a log that failed mid-stream (no `id:`: resume from the last one)."""
+def log_error_event(exc: RunLogError) -> tuple[str, str]:
+    """(type, JSON) of the terminal native event for a log that failed mid-stream."""
     event = ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
         "error_type": type(exc).__name__, "message": str(exc), "exception": None,
     })
-    type_, data = encode_event(event)
+    return encode_event(event)
+
+
+def _log_error_frame(exc: RunLogError) -> str:
+    """A terminal native event for a log that failed mid-stream (no `id:`: resume from the last one)."""
+    type_, data = log_error_event(exc)
     return f"event: {type_}\ndata: {data}\n\n"
 
 
@@ -181,7 +187,7 @@ class DetachedStream(EventStream):
         except RunLogError as exc:
             server.registry.release(handle)
             await self.frames.aclose()
-            await error_response(scope["path"], _request_error(exc))(scope, receive, send)
+            await error_response(scope["path"], request_error(exc))(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -218,7 +224,7 @@ async def run_status(server: Server, request: Request) -> Response:
     try:
         info = await manager.status(request.path_params["run_id"])
     except RunLogError as exc:
-        raise _request_error(exc) from None
+        raise request_error(exc) from None
     return JSONResponse({"object": "run", **info.to_dict(), "thread_id": info.metadata.get("thread_id")})
 
 
@@ -229,7 +235,7 @@ async def run_events(server: Server, request: Request) -> Response | EventStream
     try:
         await manager.check_resume(run_id, after)
     except RunLogError as exc:
-        raise _request_error(exc) from None
+        raise request_error(exc) from None
     return EventStream(native_frames(manager, run_id, after), heartbeat=server.heartbeat,
                        headers={RUN_HEADER: run_id})
 
@@ -242,7 +248,7 @@ async def cancel_run(server: Server, request: Request) -> Response:
         delivered = await manager.cancel(run_id)
         info = await manager.status(run_id)
     except RunLogError as exc:
-        raise _request_error(exc) from None
+        raise request_error(exc) from None
     if not delivered and info.status.value != "running":
         raise RequestError(f"run {run_id!r} is already {info.status.value}", status=409, code="run_not_running")
     return JSONResponse({"id": run_id, "thread_id": info.metadata.get("thread_id"), "status": "cancelling"})
@@ -258,7 +264,7 @@ async def ai_sdk_resume(server: Server, request: Request) -> Response | EventStr
     try:
         run_id = await manager.active_run(chat_id)
     except RunLogError as exc:
-        raise _request_error(exc) from None
+        raise request_error(exc) from None
     if run_id is None:
         return Response(status_code=204)
     return EventStream(encoded_frames(manager, run_id, vercel.VercelEncoder()), heartbeat=server.heartbeat,
