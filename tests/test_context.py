@@ -378,6 +378,24 @@ async def test_an_unanswered_message_is_kept_but_not_sent_again(env: FakeModelSe
     assert len(thread.messages) == 5
 
 
+async def test_a_replaced_reply_is_kept_but_never_sent(env: FakeModelServer) -> None:
+    # As the server leaves it after an AI SDK regenerate: the old answer (and its tool call) stay
+    # on the thread, marked, and the model is asked the question again without them.
+    replaced = {"replaced": {"reason": "regenerate", "at": "2026-12-03T10:00:00+00:00"}}
+    thread = Thread(messages=[
+        Message(role="user", content="Weather in Paris?"),
+        Message(role="assistant", content="", attributes=dict(replaced), tool_calls=[
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]),
+        Message(role="tool", content="Sunny", tool_call_id="call_1", name="get_weather", attributes=dict(replaced)),
+        Message(role="assistant", content="It is sunny.", attributes=dict(replaced)),
+    ])
+    env.enqueue(Turn(text="Sunny and warm."))
+    await Agent(model_name="gpt-4o").go(thread)
+    sent = [(m["role"], m["content"]) for m in env.requests[-1].body["messages"] if m["role"] != "system"]
+    assert sent == [("user", "Weather in Paris?")]
+    assert len(thread.messages) == 5 and thread.messages[-1].content == "Sunny and warm."
+
+
 _CITIES = ("Paris", "Tokyo", "Lagos", "Lima", "Oslo", "Cairo", "Delhi", "Quito", "Perth", "Seoul")
 
 

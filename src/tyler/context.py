@@ -43,6 +43,9 @@ SUMMARY_KEY = "tyler.context_summary"
 # A user message whose reply failed (set by `tyler chat`): kept on the thread, not sent again
 # unless it is the latest message.
 UNANSWERED = "unanswered"
+# A reply a client asked to be replaced (AI SDK regenerate, an edited user message; see
+# tyler.server.runs.replace_tail): kept in the append-only store as history, never sent again.
+REPLACED = "replaced"
 
 _CHARS_PER_TOKEN = 3.5
 _MESSAGE_OVERHEAD = 6  # role markers and separators a chat template adds around each message
@@ -107,10 +110,13 @@ class TokenizingProvider(Protocol):
 
 
 def sendable(messages: list[Message]) -> list[Message]:
-    """`messages` without the user messages marked UNANSWERED, except the latest message."""
-    if not any(m.attributes.get(UNANSWERED) for m in messages[:-1]):
+    """`messages` without those marked REPLACED, and without the user messages marked UNANSWERED
+    except the latest message."""
+    if not any(m.attributes.get(UNANSWERED) or m.attributes.get(REPLACED) for m in messages):
         return messages
-    return [m for m in messages[:-1] if not (m.role == "user" and m.attributes.get(UNANSWERED))] + messages[-1:]
+    kept = [m for m in messages[:-1] if not (m.attributes.get(REPLACED)
+                                             or (m.role == "user" and m.attributes.get(UNANSWERED)))]
+    return kept + [m for m in messages[-1:] if not m.attributes.get(REPLACED)]
 
 
 def message_text(message: Message) -> str:
@@ -529,6 +535,7 @@ __all__ = [
     "ContextPolicy",
     "ContextStrategy",
     "TokenCounter",
+    "REPLACED",
     "UNANSWERED",
     "TokenizingProvider",
     "check_strategy",

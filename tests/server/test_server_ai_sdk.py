@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from conftest import LiveServer, run_node, weather_agent
-from tyler import Message, Thread
+from tyler import Message, Thread, ThreadStore
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
 
@@ -45,6 +45,53 @@ def test_ai_sdk_transport_and_chat_get_text_reasoning_and_tool_parts(
     assert [m["role"] for m in thread["messages"]] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
 
 
+def test_ai_sdk_regenerate_and_edit_replace_the_stored_reply(
+    serve, env: FakeModelServer, node_clients: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'threads.db'}"
+    live = serve(store=url)
+    env.enqueue(Turn(text="A1"), Turn(text="A2"), Turn(text="A2 again"), Turn(text="A1 edited"))
+    out = run_node(node_clients / "ai_sdk_regenerate.mjs", live.url + "/api/chat", "chat-regen", "Q1", "Q2", "Q1b")
+    bodies, steps = out["bodies"], {s["name"]: s for s in out["steps"]}
+    assert [b["trigger"] for b in bodies] == ["submit-message", "submit-message", "regenerate-message",
+                                              "submit-message"]
+    assert all(s["status"] == "ready" and s["error"] is None for s in steps.values()), steps
+    texts = lambda messages: [(m["role"], m["text"]) for m in messages]  # noqa: E731
+    assert texts(steps["regenerate"]["messages"]) == [
+        ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2 again")]
+    assert texts(steps["edit"]["messages"]) == [("user", "Q1b"), ("assistant", "A1 edited")]
+    # What the model was asked: the regenerated turn without the replaced answer, the edit without the old turns.
+    sent = [[(m["role"], m["content"]) for m in r.messages if m["role"] != "system"] for r in env.requests]
+    assert sent[2] == [("user", "Q1"), ("assistant", "A1"), ("user", "Q2")]
+    assert sent[3] == [("user", "Q1b")]
+    # The server's view is the client's; the store keeps the replaced messages, marked.
+    shown = httpx.get(f"{live.url}/v1/threads/chat-regen").json()["messages"]
+    assert [(m["role"], m["content"]) for m in shown] == [("user", "Q1b"), ("assistant", "A1 edited")]
+
+    async def stored() -> list[Message]:
+        async with ThreadStore(url) as store:
+            return (await store.get_thread("chat-regen")).messages
+
+    raw = asyncio.run(stored())
+    marks = [(m.content, (m.attributes.get("replaced") or {}).get("reason")) for m in raw]
+    assert dict(marks) == {"Q1": "edit", "A1": "edit", "Q2": "edit", "A2": "regenerate", "A2 again": "edit",
+                           "Q1b": None, "A1 edited": None}
+
+
+def test_ai_sdk_regenerate_refuses_a_conversation_that_changed_elsewhere(
+    live: LiveServer, env: FakeModelServer
+) -> None:
+    env.enqueue(Turn(text="A1"))
+    user = lambda text: {"id": text, "role": "user", "parts": [{"type": "text", "text": text}]}  # noqa: E731
+    with httpx.stream("POST", live.url + "/api/chat", json={"id": "c-409", "messages": [user("Q1")]}) as r:
+        r.read()
+    body = {"id": "c-409", "trigger": "regenerate-message", "messages": [user("other question")]}
+    response = httpx.post(live.url + "/api/chat", json=body)
+    assert response.status_code == 409 and response.json()["error"]["type"] == "conversation_conflict"
+    shown = httpx.get(f"{live.url}/v1/threads/c-409").json()["messages"]
+    assert [(m["role"], m["content"]) for m in shown] == [("user", "Q1"), ("assistant", "A1")]
+
+
 def test_ai_sdk_error_mid_stream_reaches_the_chat(live: LiveServer, env: FakeModelServer, node_clients: Path) -> None:
     env.enqueue(Turn(status=500, error_message="boom upstream"), Turn(status=500, error_message="boom upstream"))
     out = run_node(node_clients / "ai_sdk_client.mjs", live.url + "/api/chat", "chat-err", "x")
@@ -57,7 +104,8 @@ def test_ai_sdk_error_mid_stream_reaches_the_chat(live: LiveServer, env: FakeMod
 
 def test_bad_ai_sdk_bodies_and_resume(live: LiveServer) -> None:
     cases = (({"messages": []}, "messages"), ({"messages": [{"role": "user", "parts": []}]}, "messages[0].parts"),
-             ({"id": 5, "messages": []}, "id"), ({"trigger": "regenerate-message", "messages": []}, "trigger"))
+             ({"id": 5, "messages": []}, "id"), ({"trigger": "resume-stream", "messages": []}, "trigger"),
+             ({"messageId": 5, "messages": [{"role": "user", "parts": [{"type": "text", "text": "x"}]}]}, "messageId"))
     for body, param in cases:
         response = httpx.post(live.url + "/api/chat", json=body)
         assert response.status_code == 400 and response.json()["error"]["param"] == param, body

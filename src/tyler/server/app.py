@@ -46,8 +46,8 @@ from .runs import (
     drive,
     frames,
     load_thread,
+    replace_tail,
     stored_or_new,
-    thread_id_param,
 )
 
 if TYPE_CHECKING:
@@ -340,24 +340,48 @@ async def responses(server: Server, request: Request) -> Response | EventStream:
 
 async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStream:
     """Vercel AI SDK `DefaultChatTransport`: `{id, messages, trigger, messageId, ...body}`; the chat id is
-    the thread id, `model` in the body picks the agent."""
+    the thread id, `model` in the body picks the agent.
+
+    `regenerate()` (trigger "regenerate-message") and an edited user message (`sendMessage` with
+    the `messageId` of a user message) rewrite the stored conversation from the client's point:
+    the replaced messages stay stored, marked (see `runs.replace_tail`), and a new run answers."""
     from . import vercel
 
-    body = await server.body(request)
-    if body.get("trigger", "submit-message") != "submit-message":
-        raise RequestError(f"trigger {body.get('trigger')!r} is not supported; send 'submit-message'",
-                           param="trigger")
-    chat_id, model = body.get("id"), body.get("model")
-    if chat_id is not None:
-        chat_id = thread_id_param(chat_id, "id")
-    if model is not None and not isinstance(model, str):
-        raise RequestError("'model' must be a string", param="model", code="invalid_type")
-    messages = vercel.ui_messages(body.get("messages"))
-    _, agent = server.agent(model)
-    thread = await stored_or_new(server.store, chat_id)
-    append_turn(thread, new_messages_for(thread, messages))
+    chat = vercel.parse_chat(await server.body(request))
+    _, agent = server.agent(chat.model)
+    thread = await stored_or_new(server.store, chat.chat_id)
+    start = _rewrite_start(thread, chat) if chat.rewrite else None
+    if start is None:
+        append_turn(thread, new_messages_for(thread, chat.messages))
     handle = server.open_run(request, thread.id)
+    if start is not None:
+        try:
+            await replace_tail(server.store, thread, start, chat.rewrite or "")
+        except BaseException:
+            server.registry.release(handle)
+            raise
+        if chat.rewrite == "edit":
+            thread.add_message(chat.messages[-1])
     return server.stream(handle, agent, thread, vercel.VercelEncoder(), headers=vercel.HEADERS)
+
+
+def _rewrite_start(thread: Thread, chat: Any) -> int | None:
+    """Where the stored thread is cut for a regenerate/edit: after (regenerate) or at (edit) its
+    n-th user message, n being the client's count. None: the thread has fewer user messages (a new
+    or lost thread: the client's messages are taken as a new turn). 409 when the stored question
+    is not the one the client asks to answer again (the thread went on elsewhere)."""
+    users = [i for i, m in enumerate(thread.messages) if m.role == "user"]
+    if len(users) < chat.turn:
+        return None
+    at = users[chat.turn - 1]
+    if chat.rewrite == "edit":
+        return at
+    if thread.messages[at].text != chat.messages[-1].text:
+        raise RequestError(
+            f"cannot regenerate: user message {chat.turn} of thread {thread.id!r} is not the one the client "
+            "sent last (the conversation changed elsewhere); reload it", status=409, code="conversation_conflict",
+            param="messages")
+    return at + 1
 
 
 async def _no_stream_to_resume(server: Server, request: Request) -> Response | EventStream:

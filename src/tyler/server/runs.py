@@ -15,8 +15,10 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..context import REPLACED
 from ..exceptions import RequestError, ThreadNotFoundError
 from ..messages import Message, Thread, check_id
 
@@ -136,9 +138,34 @@ async def load_thread(store: ThreadStore, thread_id: str) -> Thread:
     """The stored thread; RequestError 404 if there is none."""
     thread_id_param(thread_id, "thread_id", status=404)
     try:
-        return await store.get_thread(thread_id)
+        return _live(await store.get_thread(thread_id))
     except ThreadNotFoundError:
         raise RequestError(f"no thread with id {thread_id!r}", status=404, code="thread_not_found") from None
+
+
+def _live(thread: Thread) -> Thread:
+    """The conversation as every endpoint sees it: replies marked REPLACED stay stored (the store is
+    append-only) but are left out of the thread the server runs on and shows."""
+    if any(m.attributes.get(REPLACED) for m in thread.messages):
+        thread.messages[:] = [m for m in thread.messages if not m.attributes.get(REPLACED)]
+    return thread
+
+
+async def replace_tail(store: ThreadStore, thread: Thread, start: int, reason: str) -> int:
+    """Replace `thread.messages[start:]` (a regenerated or edited turn): each is marked REPLACED
+    (`{"reason", "at"}`) and saved, so the store keeps it as history, then dropped from `thread`.
+    Marked messages are never sent to a model again (`tyler.context.sendable`) and the server's
+    views leave them out; the thread so never holds two live answers to one question.
+    Returns how many messages were replaced."""
+    tail = thread.messages[start:]
+    if not tail:
+        return 0
+    at = datetime.now(UTC).isoformat()
+    for message in tail:
+        message.attributes[REPLACED] = {"reason": reason, "at": at}
+    await store.save(thread, full=True)  # the marks are written before the messages leave the list
+    del thread.messages[start:]
+    return len(tail)
 
 
 MAX_THREAD_ID = 256
@@ -161,8 +188,8 @@ async def stored_or_new(store: ThreadStore, thread_id: str | None) -> Thread:
         thread_id_param(thread_id, "thread_id")
     thread = await store.get(thread_id) if thread_id else None
     if thread is None:
-        thread = Thread(id=thread_id) if thread_id else Thread()
-    return thread
+        return Thread(id=thread_id) if thread_id else Thread()
+    return _live(thread)
 
 
 def owed_tool_calls(thread: Thread) -> dict[str, str]:

@@ -15,11 +15,13 @@ import json
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
 from ..messages import Message
+from .runs import thread_id_param
 
 _E = EventType
 DONE = "data: [DONE]\n\n"
@@ -63,8 +65,54 @@ def ui_messages(value: Any) -> list[Message]:
             raise RequestError(f"{where}: a user message needs a text part", param=f"{where}.parts")
         out.append(Message(role=raw["role"], content=text))  # tool-only assistant turns too: they mark turns
     if out[-1].role != "user":
-        raise RequestError("the last message must be the user's (regenerate is not supported)", param="messages")
+        raise RequestError("the last message must be the user's (the one to answer)", param="messages")
     return out
+
+
+TRIGGERS = ("submit-message", "regenerate-message")
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A `DefaultChatTransport` body: `{id, messages, trigger, messageId, ...body}`.
+
+    `rewrite` says how the client changed the conversation: None (a new message), "regenerate"
+    (`AbstractChat.regenerate()`: the reply to the last user message is replaced) or "edit"
+    (`sendMessage({text, messageId})` of a user message: that message and what followed it are).
+    """
+
+    chat_id: str | None
+    model: str | None
+    messages: list[Message]
+    rewrite: str | None
+
+    @property
+    def turn(self) -> int:
+        """How many user messages the client's conversation has (its last one included)."""
+        return sum(1 for m in self.messages if m.role == "user")
+
+
+def parse_chat(body: dict[str, Any]) -> ChatRequest:
+    """Validate a `POST /api/chat` body (RequestError in the AI SDK's shape otherwise)."""
+    trigger = body.get("trigger", "submit-message")
+    if trigger not in TRIGGERS:
+        raise RequestError(f"trigger {trigger!r} is not supported; send one of {', '.join(TRIGGERS)}",
+                           param="trigger")
+    chat_id, model, message_id = body.get("id"), body.get("model"), body.get("messageId")
+    if chat_id is not None:
+        chat_id = thread_id_param(chat_id, "id")
+    if model is not None and not isinstance(model, str):
+        raise RequestError("'model' must be a string", param="model", code="invalid_type")
+    if message_id is not None and not isinstance(message_id, str):
+        raise RequestError("'messageId' must be a string", param="messageId", code="invalid_type")
+    raw = body.get("messages")
+    messages = ui_messages(raw)
+    rewrite = None
+    if trigger == "regenerate-message":
+        rewrite = "regenerate"
+    elif message_id is not None and isinstance(raw, list) and raw[-1].get("id") == message_id:
+        rewrite = "edit"  # the client cut its conversation after this user message and changed it
+    return ChatRequest(chat_id, model, messages, rewrite)
 
 
 class VercelParts:
