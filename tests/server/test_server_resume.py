@@ -359,3 +359,53 @@ def test_ai_sdk_reconnect_replays_the_run_in_progress_from_start(
     assert [json.loads(line) for line in done.stdout.splitlines()] == [
         {"connected": False}, {"reconnected": False, "chunks": [], "message": None, "streamErrors": []},
     ]  # 204: nothing in progress any more
+
+
+def test_ag_ui_client_reconnecting_gets_the_run_once_and_last_event_id_resumes(
+    serve: Any, env: FakeModelServer, node_clients: Path
+) -> None:
+    gate = threading.Event()
+
+    async def hold() -> str:
+        """Wait until the test lets go (the run stays in progress meanwhile)."""
+        await asyncio.to_thread(gate.wait, 60)
+        return "released"
+
+    live = serve(Agent(name="tyler", model_name="gpt-4o", tools=[hold], max_retries=0), runs="memory", heartbeat=0.5)
+    env.enqueue(Turn(thinking="Planning.", text="Part one.", tool_calls=[FakeToolCall("hold", {})]),
+                Turn(text=LONG))
+    node = subprocess.Popen(["node", str(node_clients / "ag_ui_resume.mjs"), f"{live.url}/ag-ui", "agui-resume",
+                             "run-r", "story please", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert node.stdout is not None
+        line = node.stdout.readline()
+        assert line, node.stderr.read() if node.stderr else ""
+        first = json.loads(line)["first"]  # the reconnect is attached while the run is held in progress
+        gate.set()
+        out = json.loads(node.stdout.readline())
+    finally:
+        gate.set()
+        node.wait(timeout=60)
+    assert out["error"] is None  # HttpAgent's verifyEvents accepted the replayed + live stream
+    kinds = [e["type"] for e in out["events"]]
+    assert kinds.count("RUN_STARTED") == 1 and kinds[0] == "RUN_STARTED" and kinds[-1] == "RUN_FINISHED"
+    seen = [e for e in first if e.get("code") != "abort"]  # HttpAgent adds a RUN_ERROR of its own on abort
+    assert len(seen) >= 4 and out["events"][:len(seen)] == seen  # replayed from the start, as first seen
+    texts = [m["content"] for m in out["messages"] if m["role"] == "assistant" and m.get("content")]
+    assert texts == ["Part one.", LONG]
+    assert not env.requests[0].disconnected_early  # the abort only detached
+    # Clients that keep SSE ids resume after one with Last-Event-ID (POST, same threadId + runId).
+    body = {"threadId": "agui-resume", "runId": "run-r", "messages": [{"id": "u1", "role": "user", "content": "x"}],
+            "tools": [], "context": [], "state": {}, "forwardedProps": {}}
+
+    def frames(headers: dict[str, str]) -> list[dict[str, Any]]:
+        with httpx.stream("POST", f"{live.url}/ag-ui", json=body, headers=headers, timeout=60) as response:
+            assert response.status_code == 200, response.read()
+            return read_events(response)
+
+    whole = frames({})
+    assert [f["data"] for f in whole] == out["events"]
+    marked = [i for i, f in enumerate(whole) if "id" in f]
+    cut = marked[len(marked) // 2]
+    assert frames({"last-event-id": whole[cut]["id"]}) == whole[cut + 1:]
+    assert len(httpx.get(f"{live.url}/v1/threads/agui-resume").json()["messages"]) == 4  # no second run

@@ -85,9 +85,9 @@ class Server:
     async def body(self, request: Request) -> dict[str, Any]:
         return expect_object(await read_json(request, self.max_body))
 
-    def open_run(self, request: Request, thread_id: str) -> RunHandle:
+    def open_run(self, request: Request, thread_id: str, run_id: str | None = None) -> RunHandle:
         key = request.scope.get("state", {}).get("api_key", "")
-        return self.registry.open(key, thread_id)
+        return self.registry.open(key, thread_id, run_id)
 
     def stream(self, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
                headers: dict[str, str] | None = None) -> EventStream:
@@ -398,10 +398,18 @@ async def ag_ui(server: Server, request: Request) -> Response | EventStream:
     from . import agui
 
     run = agui.parse_input(await server.body(request))
+    run_id = None
+    if server.runs is not None:  # the same threadId + runId again is a reconnect to that run
+        from .resume import ag_ui_resume, agui_run_id
+
+        resumed = await ag_ui_resume(server, request, run)
+        if resumed is not None:
+            return resumed
+        run_id = agui_run_id(run.thread_id, run.run_id)
     _, agent = server.agent(run.model, param="forwardedProps.model")
     agent = with_client_tools(agent, run.tools)
     thread = await stored_or_new(server.store, run.thread_id)
     append_turn(thread, new_messages_for(thread, run.messages))
-    handle = server.open_run(request, thread.id)
+    handle = server.open_run(request, thread.id, run_id)
     encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
     return server.stream(handle, agent, thread, encoder)

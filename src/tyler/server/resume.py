@@ -14,6 +14,9 @@ saved); cancelling is explicit (`POST /v1/runs/{id}/cancel`, from any worker). E
   "thread_store"`), without `id:`s; Last-Event-ID is then ignored.
 - `GET /api/chat/{chat_id}/stream` (AI SDK `reconnectToStream`): 204 when the chat has no run in
   progress, else its UI message stream replayed from `start`, then live.
+- `POST /ag-ui` with the `threadId` and `runId` of a run the log has (AG-UI `HttpAgent` reconnecting
+  with the same runId): that run's events from RUN_STARTED, or after `Last-Event-ID`, then live; no
+  new run is started. AG-UI streams carry the log id as `id:` on the last event of each entry.
 
 Every streaming response carries the run id in `x-run-id`. Native event streams (`POST
 /v1/threads/{id}/runs`) use the log ids as SSE ids, so a reconnect can resume from the last one.
@@ -24,6 +27,7 @@ down 503 (and mid-stream, a terminal `execution_error` of type `RunLogUnavailabl
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from ..agent import Agent
     from ..messages import Thread
     from ..storage import ThreadStore
+    from .agui import RunInput
     from .app import Server
     from .runs import Encoder, RunHandle
 
@@ -139,16 +144,34 @@ async def native_frames(manager: RunManager, run_id: str, after: str | None) -> 
         yield _log_error_frame(exc)
 
 
-async def encoded_frames(manager: RunManager, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
-    """The run's log through a protocol encoder (events rebuilt from the log)."""
-    opening = encoder.start()
-    if opening:
-        yield opening
+def _with_id(text: str, entry_id: str) -> str:
+    """`id: <entry id>` on the last SSE event of an entry's frames (a client that saw it saw them all)."""
+    end = text.rfind("\n\n", 0, len(text) - 2)
+    start = 0 if end < 0 else end + 2
+    return f"{text[:start]}id: {entry_id}\n{text[start:]}"
+
+
+async def encoded_frames(manager: RunManager, run_id: str, encoder: Encoder, *, after: str | None = None,
+                         ids: bool = False) -> AsyncGenerator[str, None]:
+    """The run's log through a protocol encoder (events rebuilt from the log).
+
+    `ids`: each entry's last SSE event carries the entry's log id as `id:`. `after`: resume after
+    that id; the encoder still sees the entries before it (unsent), so what follows continues the
+    protocol's state (open messages, tool calls) exactly where the client stopped.
+    """
+    skipping = after is not None
+    if not skipping:
+        opening = encoder.start()
+        if opening:
+            yield opening
     try:
         async for entry in manager.subscribe(run_id):
             text = encoder.event(entry.event())
+            if skipping and entry.id:  # entries from the thread store (no id) are all sent
+                skipping = entry.id != after
+                continue
             if text:
-                yield text
+                yield _with_id(text, entry.id) if ids and entry.id else text
     except RunLogError as exc:
         failed = ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
             "error_type": type(exc).__name__, "message": str(exc), "exception": None,
@@ -202,11 +225,12 @@ def run_metadata(thread: Thread) -> dict[str, str]:
 
 
 async def _frames(runs: Runs, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
+    from .agui import AGUIEncoder
     from .native import EventsEncoder
 
     manager = await runs.get()
     frames = native_frames(manager, run_id, None) if isinstance(encoder, EventsEncoder) else (
-        encoded_frames(manager, run_id, encoder))
+        encoded_frames(manager, run_id, encoder, ids=isinstance(encoder, AGUIEncoder)))
     async with aclosing(frames) as items:
         async for text in items:
             yield text
@@ -269,6 +293,36 @@ async def ai_sdk_resume(server: Server, request: Request) -> Response | EventStr
         return Response(status_code=204)
     return EventStream(encoded_frames(manager, run_id, vercel.VercelEncoder()), heartbeat=server.heartbeat,
                        headers={**vercel.HEADERS, THREAD_HEADER: chat_id, RUN_HEADER: run_id})
+
+
+def agui_run_id(thread_id: str, client_run_id: str) -> str:
+    """The run-log id of an AG-UI run: from its threadId and runId (the client picks both, so a
+    reconnect names the same run; hashed, so any ids fit and one thread's run-1 is not another's)."""
+    digest = hashlib.sha256(f"{thread_id}\0{client_run_id}".encode()).hexdigest()[:40]
+    return f"agui-{digest}"
+
+
+async def ag_ui_resume(server: Server, request: Request, run: RunInput) -> EventStream | None:
+    """`POST /ag-ui` naming a run (threadId + runId) the log already has: that run's AG-UI events
+    from RUN_STARTED, or after `Last-Event-ID` (each entry's last event carries an `id:`), then
+    live; None when the run is new (it is then started)."""
+    from .agui import AGUIEncoder
+
+    manager = await _manager(server)
+    run_id = agui_run_id(run.thread_id, run.run_id)
+    after = request.headers.get("last-event-id") or None
+    try:
+        await manager.check_resume(run_id, after)
+    except RunNotFoundError:
+        if after is None:
+            return None
+        raise RequestError(f"no run {run.run_id!r} on thread {run.thread_id!r} to resume", status=404,
+                           code="run_not_found") from None
+    except RunLogError as exc:
+        raise request_error(exc) from None
+    encoder = AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
+    return EventStream(encoded_frames(manager, run_id, encoder, after=after, ids=True), heartbeat=server.heartbeat,
+                       headers={THREAD_HEADER: run.thread_id, RUN_HEADER: run_id})
 
 
 def routes(server: Server, endpoint: Any) -> list[Route]:

@@ -108,13 +108,13 @@ class RunRegistry:
     _runs: dict[str, RunHandle] = field(default_factory=dict)
     _per_key: dict[str, int] = field(default_factory=dict)
 
-    def open(self, key: str, thread_id: str) -> RunHandle:
+    def open(self, key: str, thread_id: str, run_id: str | None = None) -> RunHandle:
         if self._per_key.get(key, 0) >= self.max_runs_per_key:
             raise RequestError(
                 f"too many concurrent runs for this API key (limit {self.max_runs_per_key}); retry when one ends",
                 status=429, code="too_many_runs",
             )
-        handle = RunHandle(f"run_{uuid.uuid4().hex}", thread_id, key)
+        handle = RunHandle(run_id or f"run_{uuid.uuid4().hex}", thread_id, key)
         self._runs[handle.id] = handle
         self._per_key[key] = self._per_key.get(key, 0) + 1
         return handle
