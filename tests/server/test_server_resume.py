@@ -2,7 +2,7 @@
 
 In-process: a disconnect detaches, `GET /v1/runs/{id}/events` resumes after Last-Event-ID (or
 ?after=) exactly once, cancel is explicit and closes the upstream request, bad ids are 4xx.
-Two real `tyler serve` processes on one Redis and one store: start on A, resume on B exactly
+Two real `tyler serve` processes on one Redis and one PostgreSQL store: start on A, resume on B exactly
 once; kill -9 of A ends the run for a reader on B; a cancel sent to B stops the run on A.
 """
 
@@ -27,6 +27,7 @@ import websockets
 from test_server_cli import Proc, serve_env  # noqa: F401  (serve_env: the fixture, shared)
 
 from conftest import LiveServer
+from pg_helpers import fresh_database
 from tyler import Agent
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
@@ -235,25 +236,28 @@ def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:
     assert answer.status_code == 404 and answer.json()["error"]["type"] == "runs_not_enabled"
 
 
-# -- two `tyler serve` processes sharing Redis and one store ------------------------------------
+# -- two `tyler serve` processes sharing Redis and one PostgreSQL store ---------------------------
 
 
 @pytest.fixture
-def pair(serve_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
+def pair(serve_env: dict[str, str]) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
+    """Two `tyler serve` processes sharing Redis and a PostgreSQL thread store (a fresh database),
+    as several hosts would."""
     pytest.importorskip("redis")
-    store = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5"]
-    a, b = Proc(args, serve_env), Proc(args, serve_env)
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield a, b
-    finally:
-        for proc in (a, b):
-            proc.stop()
+    with fresh_database() as store:
+        args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5"]
+        a, b = Proc(args, serve_env), Proc(args, serve_env)
+        try:
+            a.wait_ready()
+            b.wait_ready()
+            yield a, b
+        finally:
+            for proc in (a, b):
+                proc.stop()
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_start_on_one_worker_resume_on_the_other_exactly_once(pair: tuple[Proc, Proc], fake_server: FakeModelServer,
                                                               ) -> None:
     a, b = pair
@@ -269,6 +273,7 @@ def test_start_on_one_worker_resume_on_the_other_exactly_once(pair: tuple[Proc, 
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_kill_9_of_the_worker_ends_the_run_for_a_reader_on_the_other(
     pair: tuple[Proc, Proc], fake_server: FakeModelServer
 ) -> None:
@@ -304,6 +309,7 @@ def test_kill_9_of_the_worker_ends_the_run_for_a_reader_on_the_other(
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_cancel_sent_to_one_worker_stops_the_run_on_the_other(
     pair: tuple[Proc, Proc], fake_server: FakeModelServer
 ) -> None:

@@ -1,74 +1,25 @@
 """Backends for the storage suite: every behavioural test runs on memory, SQLite and PostgreSQL.
 
-PostgreSQL: the server on 127.0.0.1:5432 (override with TYLER_TEST_POSTGRES_URL). Each test gets
-its own freshly created database, dropped afterwards, so runs and tests never collide. If the
-server is unreachable the PostgreSQL tests fail when CI=true and are skipped otherwise.
+PostgreSQL: see tests/pg_helpers.py (each test gets its own freshly created database, dropped
+afterwards; an unreachable server fails the test when CI=true and skips it otherwise).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url
 
+from pg_helpers import fresh_database
 from tyler.storage import ThreadStore
-
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-PG_URL = os.environ.get("TYLER_TEST_POSTGRES_URL", DEFAULT_PG)
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(url: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-_pg_problem: list[str] = []
-
-
-def _pg_available() -> str | None:
-    """None if the server answers, else why not (checked once per session)."""
-    if not _pg_problem:
-        try:
-            asyncio.run(_admin(PG_URL, "SELECT 1"))
-            _pg_problem.append("")
-        except Exception as exc:  # any failure to connect means "not available"
-            _pg_problem.append(f"PostgreSQL at {PG_URL} unreachable: {type(exc).__name__}: {exc}")
-    return _pg_problem[0] or None
-
-
-def require_postgres() -> None:
-    problem = _pg_available()
-    if problem:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(problem + " (CI=true: PostgreSQL tests must run)")
-        pytest.skip(problem)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    require_postgres()
-    name = f"tyler_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(PG_URL, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
