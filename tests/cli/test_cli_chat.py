@@ -9,7 +9,7 @@ from cli_helpers import run_tyler
 
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
 
-PROMPT = r"you › "
+PROMPT = r"you ›"  # prompt_toolkit moves the cursor past the trailing space
 
 
 def test_round_trip_markdown_usage_and_exit(cli_env: dict[str, str], fake_server: FakeModelServer, spawn) -> None:

@@ -128,12 +128,12 @@ def test_tyler_run_streams_from_the_local_model_offline(tmp_path: Path) -> None:
 def test_tyler_chat_on_the_local_model(tmp_path: Path, spawn) -> None:
     chat = spawn(["chat", "--model", "local/smollm2"], _offline_env(tmp_path))
     chat.expect(r"model: local/smollm2")
-    chat.expect(r"you › ")
+    chat.expect(r"you ›")
     at = chat.mark()
     chat.sendline("Hi! What can you do?")
     found = chat.expect(r"\n(.+)\n(?:.*\n)*?.*\d+ tokens \(\d+ in, \d+ out\).*tokens/s", timeout=180, start=at)
     assert found.group(1).strip()
-    chat.expect(r"you › ", start=at)
+    chat.expect(r"you ›", start=at)
     chat.sendline("/exit")
     assert chat.wait(timeout=30) == 0
 

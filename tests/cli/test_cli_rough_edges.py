@@ -15,7 +15,7 @@ from cli_pty import PtyProcess
 from tyler.events import EventType, ExecutionEvent
 from tyler.testing import FakeModelServer, Turn
 
-PROMPT = r"you › "
+PROMPT = r"you ›"  # prompt_toolkit moves the cursor past the trailing space
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ HELP = """\
   /retry            send your last message again (after a failed reply)
   /help             this help
   /exit             quit (also Ctrl-D, or Ctrl-C at the prompt)
+[bold]keys[/bold]
+  Enter sends · Alt+Enter (or Shift+Enter where the terminal tells it apart) starts a new line
+  a multi-line paste stays one message · Up/Down: earlier messages
 Ctrl-C while a reply streams stops it and keeps the chat open."""
 
 LATEST = "latest"
@@ -48,6 +52,7 @@ class ChatSession:
         self.agent: Any = options.build()
         self.thread: Thread = Thread()
         self.pending: list[Any] = []  # Attachments /attach-ed for the next message
+        self.input: Any = _terminal_input(console)  # None: stdin or stdout is not a terminal
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self, resume: str | None) -> int:
@@ -79,10 +84,9 @@ class ChatSession:
             self._turn(line)
 
     def _read(self) -> str:
-        # input() itself prints the prompt so readline knows its width (line editing, history);
-        # \001/\002 tell readline the escape codes take no room.
-        if self.console.is_terminal and not self.console.no_color:
-            return input("\001\x1b[1;32m\002you ›\001\x1b[0m\002 ")
+        if self.input is not None:
+            return self.loop.run_until_complete(self.input.read())
+        # Not a terminal (pipes, scripts): one message per line.
         return input("you › ")
 
     def _shutdown(self) -> None:
@@ -318,39 +322,29 @@ def run_chat(options: AgentOptions, resume: str | None) -> int:
     from .run_cmd import EXIT_BROKEN_PIPE, silence_stdout
 
     chat_db_url()  # an unusable data directory is one error, before the history is touched
-    history = _load_history()
     try:
         return ChatSession(options, out_console()).run(resume)
     except BrokenPipeError:
         # The reader went away (`tyler chat | head`): stop quietly, like `tyler run`.
         silence_stdout()
         return EXIT_BROKEN_PIPE
-    finally:
-        _save_history(history)
 
 
-def _load_history() -> Path | None:
-    """Turn on readline (line editing, Up for earlier messages, kept across sessions)."""
+def _is_terminal(stream: Any) -> bool:
     try:
-        import readline
-    except ImportError:  # not on every platform; input() works without it
+        return stream is not None and bool(stream.isatty())
+    except (OSError, ValueError):  # closed
+        return False
+
+
+def _terminal_input(console: Console) -> Any:
+    """The line editor when both stdin and stdout are terminals (else None: plain `input()`)."""
+    if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
         return None
-    path = data_dir() / "history"
-    with contextlib.suppress(OSError):
-        readline.read_history_file(path)
-    readline.set_history_length(1000)
-    return path
+    from .console import err_console
+    from .message_input import MessageInput
 
+    def warn(text: str) -> None:
+        err_console().print(f"[dim]{_escape(text)}[/dim]")
 
-def _save_history(path: Path | None) -> None:
-    if path is None:
-        return
-    import readline
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        readline.write_history_file(path)
-    except OSError as exc:
-        from .console import err_console
-
-        err_console().print(f"[dim]could not save the input history to {path}: {exc}[/dim]")
+    return MessageInput(data_dir() / "input-history", color=not console.no_color, warn=warn)
