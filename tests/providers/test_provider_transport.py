@@ -164,3 +164,92 @@ def test_asyncio_run_twice_leaves_no_unclosed_session_behind(fake_server: FakeMo
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok ok"
     assert "Unclosed" not in proc.stderr and "unclosed" not in proc.stderr, proc.stderr
+
+
+@contextlib.asynccontextmanager
+async def idle_closing_server(how: str, *, drop_all: bool = False) -> AsyncIterator[dict[str, Any]]:
+    """A model server whose keep-alive timeout is shorter than the client's: a request sent on a
+    connection that sat idle after its first reply is dropped unread (closed, or reset when `how`
+    is "reset") -- the race of a pooled connection the server closed just as it was reused, made
+    certain. `drop_all` drops every request, first ones on new connections too. Counts the
+    replies, the dropped requests and the connections."""
+    seen: dict[str, Any] = {"answered": 0, "dropped": 0, "connections": 0}
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"fresh"},"finish_reason":null}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen["connections"] += 1
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if served or drop_all:  # idle since its last reply: the server's keep-alive timer has fired
+                    seen["dropped"] += 1
+                    if how == "reset":
+                        writer.transport.abort()
+                    else:
+                        writer.close()
+                    return
+                length = next((int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")
+                               if h.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(body), body))
+                await writer.drain()
+                served += 1
+                seen["answered"] += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    seen["url"] = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield seen
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+@pytest.mark.parametrize("pool", ["default", "injected"])
+async def test_a_request_on_a_stale_pooled_connection_is_sent_again_even_without_retries(
+    clean_env: pytest.MonkeyPatch, how: str, pool: str
+) -> None:
+    """max_retries=0, yet a request that failed on a reused keep-alive connection before any
+    response byte is sent once more on a new one: it never reached the server's handler."""
+    from tyler.providers import aclose_http
+
+    async with idle_closing_server(how) as server:
+        await aclose_http()  # a pool of this test's own, empty
+        session = aiohttp.ClientSession() if pool == "injected" else None
+        try:
+            agent = Agent(model_name="openai/m", api_base=server["url"] + "/v1", api_key="x", max_retries=0,
+                          http_client=session)
+            first = await agent.go(user_thread())
+            second = await agent.go(user_thread())  # goes out on the first reply's pooled connection
+        finally:
+            if session is not None:
+                await session.close()
+            await aclose_http()
+    assert first.content == second.content == "fresh"
+    assert server["dropped"] == 1  # the reused connection really was stale
+    assert server["answered"] == 2 and server["connections"] == 2
+
+
+async def test_a_request_dropped_on_a_new_connection_is_not_sent_again(clean_env: pytest.MonkeyPatch) -> None:
+    """Only a reused connection vouches that the request never reached a handler: on a new one
+    the failure is reported (max_retries=0), not resent."""
+    from tyler.exceptions import ModelConnectionError
+    from tyler.providers import aclose_http
+
+    async with idle_closing_server("close", drop_all=True) as server:
+        await aclose_http()
+        try:
+            agent = Agent(model_name="openai/m", api_base=server["url"] + "/v1", api_key="x", max_retries=0)
+            with pytest.raises(ModelConnectionError, match="Server disconnected"):
+                await agent.go(user_thread())
+        finally:
+            await aclose_http()
+    assert server["dropped"] == 1 and server["connections"] == 1

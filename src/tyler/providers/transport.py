@@ -122,8 +122,52 @@ class _AiohttpResponse:
             resp.close()
 
 
+class _Attempt:
+    """One send of a request, as aiohttp's tracing saw it: did it go out on a pooled connection?"""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reuse(_session: Any, ctx: Any, _params: Any) -> None:
+    attempt = ctx.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
+_REUSE_TRACE: aiohttp.TraceConfig | None = None
+
+
+def _reuse_trace() -> aiohttp.TraceConfig:
+    """The trace hook that marks an `_Attempt` sent on a pooled (keep-alive) connection."""
+    global _REUSE_TRACE
+    if _REUSE_TRACE is None:
+        import aiohttp
+
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_reuseconn.append(_on_reuse)
+        trace.freeze()
+        _REUSE_TRACE = trace
+    return _REUSE_TRACE
+
+
+# A pooled connection the server closed while it sat idle (its keep-alive timeout) fails the next
+# request sent on it before any response byte: "Can not write request body", "Server
+# disconnected". Such a request never reached a handler, so it is sent again at once, whatever
+# max_retries says (what browsers and urllib3 do). Each resend must also fail on a reused
+# connection to be resent again; this bounds the resends when several pooled connections died.
+_STALE_RESENDS = 3
+
+
 class AiohttpTransport:
-    """Model streaming over an `aiohttp.ClientSession` (the default)."""
+    """Model streaming over an `aiohttp.ClientSession` (the default).
+
+    The session gets a trace hook (an `aiohttp.TraceConfig` listening to connection reuse, added
+    once, also to a session you pass in) so a request that fails on a stale pooled connection is
+    known to be safe to send again.
+    """
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         import aiohttp
@@ -131,20 +175,37 @@ class AiohttpTransport:
         self.session = session
         self._aiohttp = aiohttp
         self.stream_errors: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
+        trace = _reuse_trace()
+        if trace not in session.trace_configs:
+            session.trace_configs.append(trace)
+        self._stale = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
 
     async def post(
         self, url: str, body: bytes, headers: dict[str, str], *, connect: float, stall: float
     ) -> StreamResponse:
         aiohttp = self._aiohttp
         timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=stall)
-        try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise _ConnectFailed(exc, timeout=isinstance(exc, aiohttp.ConnectionTimeoutError)) from exc
-        except aiohttp.SocketTimeoutError as exc:
-            raise _HeadTimeout() from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ModelConnectionError(f"request failed: {_describe(exc)}") from exc
+        attempt = _Attempt()
+        resends = 0
+        while True:
+            attempt.reused = False
+            try:
+                resp = await self.session.post(
+                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+                    trace_request_ctx=attempt,
+                )
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                raise _ConnectFailed(exc, timeout=isinstance(exc, aiohttp.ConnectionTimeoutError)) from exc
+            except aiohttp.SocketTimeoutError as exc:
+                raise _HeadTimeout() from exc
+            except self._stale as exc:
+                if attempt.reused and resends < _STALE_RESENDS:
+                    resends += 1
+                    continue
+                raise ModelConnectionError(f"request failed: {_describe(exc)}") from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise ModelConnectionError(f"request failed: {_describe(exc)}") from exc
         # From here on the stall watchdog (see `_Watchdog`) times the stream; a per-read timer as
         # well would be re-armed on every network read for nothing.
         conn = resp.connection
