@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -85,7 +84,7 @@ def _ev(type_: Literal[_E.EXECUTION_COMPLETE], data: ev.ExecutionCompleteData) -
 @overload
 def _ev(type_: Literal[_E.EXECUTION_ERROR], data: ev.ExecutionErrorData) -> ExecutionEvent: ...
 def _ev(type_: EventType, data: Any) -> ExecutionEvent:
-    return ExecutionEvent(type_, datetime.now(UTC), data)
+    return ExecutionEvent(type_, None, data)  # stamped now (read lazily, see ExecutionEvent)
 
 
 class _Turn:
@@ -496,8 +495,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
                     turn.first_token_at = time.perf_counter()
                 text.append(c.text)
                 if chunk_events:  # built inline, not through _ev: a call per chunk costs (payload: LLMStreamChunkData)
-                    yield ExecutionEvent(_E.LLM_STREAM_CHUNK, datetime.now(UTC),
-                                         {"content_chunk": c.text, "message_id": mid})
+                    yield ExecutionEvent(_E.LLM_STREAM_CHUNK, None, {"content_chunk": c.text, "message_id": mid})
             if c.thinking or c.thinking_signature or c.redacted_thinking:
                 turn.add_thinking(c)
                 if chunk_events and c.thinking:
@@ -572,7 +570,7 @@ def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> 
         # The structured answer being written: partial JSON, as text deltas like a native JSON mode's.
         if not delta.arguments:
             return None
-        return ExecutionEvent(_E.LLM_STREAM_CHUNK, datetime.now(UTC),
+        return ExecutionEvent(_E.LLM_STREAM_CHUNK, None,
                               {"content_chunk": delta.arguments, "message_id": turn.message_id})
     return _ev(_E.LLM_TOOL_CALL_CHUNK, {
         "tool_call_id": call["id"], "index": delta.index, "tool_name": call["name"],

@@ -1,6 +1,6 @@
 """Execution events: the typed values an event stream yields.
 
-`ExecutionEvent` is a slotted dataclass rather than a pydantic model because one is built per
+`ExecutionEvent` is a small slotted class rather than a pydantic model because one is built per
 streamed chunk; construction must cost well under a microsecond. Its `data` is a plain dict at
 run time; each event type's keys are declared by a `TypedDict` (`EVENT_DATA` maps type → payload),
 which the run loop is type-checked against and which costs nothing when the event is built.
@@ -8,6 +8,7 @@ which the run loop is type-checked against and which costs nothing when the even
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,11 +221,9 @@ EVENT_DATA: Mapping[EventType, type[Any]] = MappingProxyType({
 """The payload `TypedDict` of each event type (what `event.data` holds for events the loop emits)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_clock = time.time
 
 
-@dataclass(slots=True)
 class ExecutionEvent:
     """One thing that happened during a run.
 
@@ -232,12 +231,53 @@ class ExecutionEvent:
     table lists them too); every run's stream ends with exactly one EXECUTION_COMPLETE or
     EXECUTION_ERROR. `data` stays typed as a plain dict so `event.data["content_chunk"]` reads
     as before; the run loop is checked against the TypedDicts where it builds events.
+
+    Built like a dataclass: `ExecutionEvent(type, timestamp=None, data=None, attributes=None)`,
+    compared by value. Without a `timestamp` the event is stamped with the current time; the
+    clock is read as a float and becomes a `datetime` only when `timestamp` is first read, since
+    most chunk events are never asked (`datetime.now` costs ~4x `time.time` per streamed chunk).
     """
 
-    type: EventType
-    timestamp: datetime = field(default_factory=_now)
-    data: dict[str, Any] = field(default_factory=dict)
-    attributes: dict[str, Any] | None = None
+    __slots__ = ("_at", "attributes", "data", "type")
+    __match_args__ = ("type", "timestamp", "data", "attributes")
+
+    def __init__(
+        self,
+        type: EventType,  # noqa: A002 -- the public field's name
+        timestamp: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.type = type
+        self._at: datetime | float = _clock() if timestamp is None else timestamp
+        self.data: dict[str, Any] = {} if data is None else data
+        self.attributes = attributes
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the event happened (timezone-aware, UTC unless given otherwise)."""
+        at = self._at
+        if isinstance(at, float):
+            at = self._at = datetime.fromtimestamp(at, UTC)
+        return at
+
+    @timestamp.setter
+    def timestamp(self, value: datetime) -> None:
+        self._at = value
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ExecutionEvent)
+        return (self.type, self.timestamp, self.data, self.attributes) == (
+            other.type, other.timestamp, other.data, other.attributes
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as a dataclass would be)
+
+    def __repr__(self) -> str:
+        return (f"ExecutionEvent(type={self.type!r}, timestamp={self.timestamp!r}, data={self.data!r}, "
+                f"attributes={self.attributes!r})")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (messages dumped with pydantic, datetimes as ISO strings)."""

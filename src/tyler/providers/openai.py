@@ -10,7 +10,7 @@ from ..attachments import openai_content
 from ..exceptions import ModelResponseError
 from ..messages import Message
 from .base import ModelChunk, ModelRequest, ToolCallDelta, Usage, check_complete
-from .transport import DONE, Transport, as_transport, sse_json
+from .transport import DONE, Transport, as_transport, decode_event, sse_batches
 
 RESPONSE_COMPLETE = "the response was complete"  # an OpenAI-shaped stream ends with a finish reason
 
@@ -160,20 +160,27 @@ class OpenAIProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelChunk, None]:
         finished = False
-        events = sse_json(
-            self.url, self.build_body(request), self.headers, request.settings, provider=self.name, model=self.model,
+        name, model = self.name, self.model
+        batches = sse_batches(
+            self.url, self.build_body(request), self.headers, request.settings, provider=name, model=model,
             transport=self.transport,
         )
-        async with aclosing(events):
-            async for _event, d in events:
-                if d is DONE:
-                    finished = True
-                    break
-                chunk = self._chunk(d)
-                if chunk.finish_reason:
-                    finished = True
-                yield chunk
-        check_complete(finished, provider=self.name, model=self.model, ending=RESPONSE_COMPLETE)
+        # Per network read, not per event: one generator step fewer for every streamed chunk.
+        async with aclosing(batches):
+            async for batch in batches:
+                for _event, data in batch:
+                    d = decode_event(data, name, model)
+                    if d is DONE:
+                        finished = True
+                        break
+                    chunk = self._chunk(d)
+                    if chunk.finish_reason:
+                        finished = True
+                    yield chunk
+                else:
+                    continue
+                break  # [DONE]: the rest of the connection is not read
+        check_complete(finished, provider=name, model=model, ending=RESPONSE_COMPLETE)
 
 
 __all__ = ["OpenAIProvider", "chat_body", "parse_chunk", "parse_usage"]

@@ -599,7 +599,7 @@ DONE = object()
 """What `sse_json` yields for OpenAI's `data: [DONE]` terminator."""
 
 
-async def sse_json(
+async def sse_batches(
     url: str,
     body: dict[str, Any],
     headers: dict[str, str],
@@ -608,10 +608,14 @@ async def sse_json(
     provider: str,
     model: str,
     transport: Transport | None = None,
-) -> AsyncGenerator[tuple[str | None, Any], None]:
-    """POST `body`, then yield (event name, decoded JSON data) per server-sent event.
+) -> AsyncGenerator[list[Event], None]:
+    """POST `body`, then yield per network read the (event name, data bytes) server-sent events it
+    completed; `decode_event` turns a data field into JSON (or `DONE`).
 
-    Closing this generator closes the HTTP response (and so the upstream connection) at once.
+    The hot path of the OpenAI provider: one generator step per network read instead of one per
+    event. Data stays undecoded until the caller reaches each event, so a malformed event fails the
+    stream after the events before it were delivered. Closing this generator closes the HTTP
+    response (and so the upstream connection) at once.
     """
     headers = {"Content-Type": "application/json", **headers, **(settings.extra_headers or {})}
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
@@ -626,9 +630,8 @@ async def sse_json(
         try:
             async with aclosing(_read_events(response, call, deadline)) as batches:
                 async for batch in batches:
-                    for event, data in batch:
-                        started = True  # from here on nothing is replayed
-                        yield event, _decode_event(data, provider, model)
+                    started = True  # from here on nothing is replayed
+                    yield batch
             return
         except ModelConnectionError:
             # Dropped after the headers but before a single event: nothing reached the caller,
@@ -639,6 +642,27 @@ async def sse_json(
             await response.aclose()
         await asyncio.sleep(_retry_delay(None, attempt))
         attempt += 1
+
+
+async def sse_json(
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    settings: ModelSettings,
+    *,
+    provider: str,
+    model: str,
+    transport: Transport | None = None,
+) -> AsyncGenerator[tuple[str | None, Any], None]:
+    """POST `body`, then yield (event name, decoded JSON data) per server-sent event.
+
+    Closing this generator closes the HTTP response (and so the upstream connection) at once.
+    """
+    batches = sse_batches(url, body, headers, settings, provider=provider, model=model, transport=transport)
+    async with aclosing(batches):
+        async for batch in batches:
+            for event, data in batch:
+                yield event, decode_event(data, provider, model)
 
 
 async def _limited(opening: Awaitable[tuple[StreamResponse, int]], deadline: float | None, call: _Call) -> Any:
@@ -675,7 +699,8 @@ def decode_json(data: bytes) -> Any:
     return obj
 
 
-def _decode_event(data: bytes, provider: str, model: str) -> Any:
+def decode_event(data: bytes, provider: str, model: str) -> Any:
+    """One SSE data field as JSON; `DONE` for OpenAI's `[DONE]`; ModelResponseError if malformed."""
     if data == b"[DONE]":
         return DONE
     try:
@@ -695,9 +720,11 @@ __all__ = [
     "aclose_http",
     "as_transport",
     "configure_http",
+    "decode_event",
     "decode_json",
     "default_transport",
     "http_error",
     "open_stream",
+    "sse_batches",
     "sse_json",
 ]
