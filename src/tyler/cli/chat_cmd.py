@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import threading
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import UNANSWERED
 from ..exceptions import ConfigurationError, ThreadNotFoundError, TylerError
+from ._loop import loop_factory
 from .config import ModelChoice, chat_db_url, data_dir
 from .run_cmd import attach_files
 from .session import AgentOptions, TurnOutcome, stream_reply
@@ -47,7 +47,7 @@ class ChatSession:
 
         self.options = options
         self.console = console
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop_factory()()  # uvloop when installed (see _loop)
         self.store: Any = None
         self.agent: Any = options.build()
         self.thread: Thread = Thread()

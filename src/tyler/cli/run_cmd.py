@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..exceptions import ConfigurationError
+from ._loop import run as run_loop
 from .session import AgentOptions, TurnOutcome, stream_reply
 
 EXIT_OK = 0
@@ -77,7 +77,7 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Itera
     else:
         renderer = PlainRenderer()
     try:
-        outcome = asyncio.run(stream_reply(agent, thread, renderer))
+        outcome = run_loop(stream_reply(agent, thread, renderer))
     except KeyboardInterrupt:
         renderer.interrupted()
         return EXIT_INTERRUPTED

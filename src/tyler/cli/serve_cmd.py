@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..exceptions import ConfigurationError
+from ._loop import uses_uvloop
 
 ENV_CONFIG = "TYLER_SERVE_CONFIG"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -203,5 +204,6 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_pag
     if open_page:
         open_when_up(page_url(host, port))
     uvicorn.run("tyler.cli.serve_cmd:app_from_env", factory=True, host=host, port=port,
-                workers=workers if workers > 1 else None, log_level="info", timeout_graceful_shutdown=5)
+                workers=workers if workers > 1 else None, log_level="info", timeout_graceful_shutdown=5,
+                loop="uvloop" if uses_uvloop() else "asyncio")
     return 0
