@@ -37,11 +37,35 @@ def _package(frame: str) -> str:
     return path.split("/", 1)[0] if "/" in path else path.removesuffix(".py")
 
 
+# Where a streamed chunk's CPU goes, by the part of the path that spends it (self time).
+COMPONENTS = (
+    ("JSON decoding", ("json/", "decode_json (tyler/providers/transport.py", "decode_event (tyler/providers/transport.py")),
+    ("SSE split", ("tyler/providers/sse.py",)),
+    ("chunk parsing (provider)", ("tyler/providers/openai.py", "tyler/providers/anthropic.py",
+                                  "tyler/providers/base.py")),
+    ("transport glue (tyler)", ("tyler/providers/transport.py",)),
+    ("run loop, accumulation, events", ("tyler/_run.py", "tyler/events.py", "tyler/chunks.py",
+                                        "tyler/messages.py", "tyler/agent.py")),
+    ("HTTP client (aiohttp/httpx)", ("aiohttp/", "httpx/", "httpcore/", "h11/", "multidict/", "yarl/")),
+    ("event loop and sockets", ("asyncio/", "socket.py", "selectors.py", "uvloop/", "ssl.py")),
+    ("generator plumbing", ("contextlib.py",)),
+    ("the benchmark's consumer", ("_common.py", "ours.py", "readers.py", "floor.py")),
+)
+
+
+def _component(frame: str) -> str:
+    for name, needles in COMPONENTS:
+        if any(n in frame for n in needles):
+            return name
+    return "other"
+
+
 def analyze(raw: Path, top: int = 10) -> dict:
     """Busy samples by package (self time), and the top functions, self and inclusive (%)."""
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     pkg_self: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n_s = line.rpartition(" ")
@@ -54,6 +78,7 @@ def analyze(raw: Path, top: int = 10) -> dict:
         total += n
         self_c[frames[-1]] += n
         pkg_self[_package(frames[-1])] += n
+        parts[_component(frames[-1])] += n
         for f in set(frames):
             incl[f] += n
 
@@ -63,13 +88,16 @@ def analyze(raw: Path, top: int = 10) -> dict:
     return {
         "busy_samples": total,
         "self_by_package": pct(pkg_self, 12),
+        "self_by_component": pct(parts, len(COMPONENTS) + 1),
         "top_self": pct(self_c, top),
         "top_inclusive": pct(incl, top),
     }
 
 
 def render(a: dict) -> str:
-    out = [f"{a['busy_samples']} busy samples (idle waits left out)", "", "self time by package:"]
+    out = [f"{a['busy_samples']} busy samples (idle waits left out)", "", "self time by part of the path:"]
+    out += [f"  {v:5.1f}%  {p}" for p, v in a.get("self_by_component", [])]
+    out += ["", "self time by package:"]
     out += [f"  {v:5.1f}%  {p}" for p, v in a["self_by_package"]]
     out += ["", "top self:"] + [f"  {v:5.1f}%  {f[:140]}" for f, v in a["top_self"]]
     out += ["", "top inclusive:"] + [f"  {v:5.1f}%  {f[:140]}" for f, v in a["top_inclusive"]]
