@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from _runs_support import REDIS_URL, redis_prefix_fixture, wait_for  # noqa: F401  (a fixture)
 
 from tyler import Agent, EventType, ExecutionEvent, Message, Thread
-from tyler.exceptions import RunLogUnavailableError, RunOwnershipError
+from tyler.exceptions import RunLimitError, RunLogUnavailableError, RunNotFoundError, RunOwnershipError
 from tyler.runs import LogEntry, RedisRunLog, RunManager, RunStatus, encode_event
 from tyler.storage import ThreadStore
 from tyler.testing import FakeModelServer, Turn
@@ -315,3 +315,71 @@ async def test_the_lost_reply_is_rebuilt_into_the_thread_once(redis_prefix: str,
         {"id": "c1", "type": "function", "function": {"name": "look", "arguments": '{"q":'}}
     ]
     assert partial.attributes["error_type"] == "WorkerLostError"
+
+
+# -- the shared queue: a full worker's runs are started by another --------------------------------
+
+
+async def chunks(job: dict[str, Any]) -> AsyncIterator[ExecutionEvent]:
+    """A queued run's events (the runner of the dispatch tests): job['n'] chunks, then the end."""
+    for i in range(int(job["n"])):
+        yield ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": f"q{i} ", "message_id": "m"})
+    yield ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 1.0})
+
+
+async def runner(job: dict[str, Any]) -> AsyncIterator[ExecutionEvent]:
+    return chunks(job)
+
+
+async def held(gate: asyncio.Event) -> AsyncIterator[ExecutionEvent]:
+    await gate.wait()
+    yield ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 1.0})
+
+
+async def test_a_full_worker_queues_and_a_worker_with_room_takes_the_run(redis_prefix: str) -> None:
+    gate = asyncio.Event()
+    async with manager(redis_prefix, max_runs=1, runner=runner) as a, \
+            manager(redis_prefix, max_runs=1, runner=runner) as b:
+        busy = await a.start(held(gate))
+        assert a.dispatching and not a.has_capacity
+        queued = await a.submit({"n": 3}, metadata={"thread_id": "t-queued"})
+        entries = await asyncio.wait_for(read_until(a, queued, 10), 60)  # read via the full worker, run by the other
+        info = await a.status(queued)
+        gate.set()
+        await a.wait(busy)
+    assert [e.type for e in entries] == [EventType.LLM_STREAM_CHUNK.value] * 3 + [EventType.EXECUTION_COMPLETE.value]
+    assert "".join(e.event().data["content_chunk"] for e in entries[:3]) == "q0 q1 q2 "
+    assert info.status is RunStatus.COMPLETED and info.owner == b.log.worker_id
+
+
+async def test_the_queue_is_bounded_and_a_queued_run_can_be_cancelled(redis_prefix: str) -> None:
+    log = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=3.0, max_queue=2)
+    async with RunManager(log, block=0.2) as runs:  # no runner: this worker takes nothing
+        first = await runs.submit({"n": 1}, metadata={"thread_id": "t-q"})
+        await runs.submit({"n": 1})
+        with pytest.raises(RunLimitError):
+            await runs.submit({"n": 1}, run_id="run-too-many")  # -> HTTP 429
+        with pytest.raises(RunNotFoundError):
+            await runs.status("run-too-many")  # refused runs leave nothing behind
+        assert (await runs.status(first)).status is RunStatus.QUEUED
+        assert await runs.active_run("t-q") == first
+        assert await runs.cancel(first)  # nobody took it: ended where it waits
+        ended = await asyncio.wait_for(read_until(runs, first, 10), 60)
+        info = await runs.status(first)
+    assert info.status is RunStatus.CANCELLED
+    assert [e.event().data["error_type"] for e in ended] == ["RunCancelledError"]
+
+
+async def test_a_run_taken_by_a_worker_that_died_before_claiming_it_is_taken_again(redis_prefix: str) -> None:
+    async with RunManager(RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=3.0), block=0.2) as submitter:
+        run_id = await submitter.submit({"n": 2})
+        client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        # A worker takes the job from the group and is killed before it claims the run.
+        taken = await client.xreadgroup("workers", "dead-worker", {f"{redis_prefix}queue": ">"}, count=1)
+        await client.aclose()
+        assert taken and taken[0][1][0][1]["run"] == run_id
+        async with manager(redis_prefix, lease=0.5, runner=runner) as rescuer:  # re-takes after 2 leases idle
+            entries = await asyncio.wait_for(read_until(rescuer, run_id, 10), 60)
+            info = await rescuer.status(run_id)
+    assert [e.type for e in entries][-1] == EventType.EXECUTION_COMPLETE.value and len(entries) == 3
+    assert info.owner == rescuer.log.worker_id

@@ -415,3 +415,49 @@ def test_ag_ui_client_reconnecting_gets_the_run_once_and_last_event_id_resumes(
     cut = marked[len(marked) // 2]
     assert frames({"last-event-id": whole[cut]["id"]}) == whole[cut + 1:]
     assert len(httpx.get(f"{live.url}/v1/threads/agui-resume").json()["messages"]) == 4  # no second run
+
+
+@pytest.mark.redis
+def test_a_full_worker_queues_the_run_and_another_worker_runs_it(
+    serve: Any, env: FakeModelServer, tmp_path: Path
+) -> None:
+    redis = pytest.importorskip("redis")
+    from tyler.runs import RedisRunLog, RunManager
+
+    prefix = f"tyler-test-{uuid.uuid4().hex[:10]}:"
+    gate = threading.Event()
+
+    async def hold() -> str:
+        """Wait until the test lets go (worker A stays full meanwhile)."""
+        await asyncio.to_thread(gate.wait, 60)
+        return "released"
+
+    store = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    managers = [RunManager(RedisRunLog(REDIS_URL, prefix=prefix, lease=3.0, max_queue=1), max_runs=1, block=0.2)
+                for _ in range(2)]
+    a, b = (serve(Agent(name="tyler", model_name="gpt-4o", tools=[hold], max_retries=0), runs=m, store=store,
+                  heartbeat=0.5) for m in managers)
+    try:
+        assert httpx.get(f"{b.url}/v1/runs/run_none").status_code == 404  # B's run manager is up, taking runs
+        env.enqueue(Turn(tool_calls=[FakeToolCall("hold", {})]), Turn(text="Queued answer."), Turn(text="Held."))
+        with httpx.stream("POST", f"{a.url}/v1/threads/held/runs", json={"input": "hold on"}, timeout=60) as held:
+            held_id = held.headers["x-run-id"]
+            for frame in sse_frames(held.iter_lines()):
+                if frame["event"] == "tool_executing":
+                    break  # A drives its one run, held in a tool
+            run_id, events = start_run(a.url, "spilled", stop=1000, text="queue me")  # A is full
+            status = httpx.get(f"{a.url}/v1/runs/{run_id}").json()
+            gate.set()
+        assert events[-1]["event"] == "execution_complete"
+        text = "".join(e["data"]["data"]["content_chunk"] for e in events if e["event"] == "llm_stream_chunk")
+        assert text == "Queued answer."
+        assert status["status"] == "completed" and status["worker"] == managers[1].log.worker_id  # run by B
+        messages = httpx.get(f"{a.url}/v1/threads/spilled").json()["messages"]
+        assert [(m["role"], m["content"]) for m in messages] == [("user", "queue me"), ("assistant", "Queued answer.")]
+        assert resume(a.url, held_id)[-1]["event"] == "execution_complete"
+    finally:
+        gate.set()
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()

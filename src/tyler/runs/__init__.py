@@ -10,14 +10,16 @@ cancel from any worker, and dead-worker detection.
         await runs.cancel(run_id)                                                # from any worker
 
 Backends: `MemoryRunLog` (in-process, the default) and `RedisRunLog` (Redis Streams, any number
-of workers and hosts; needs the `redis` extra). `import tyler` does not import this package.
+of workers and hosts; needs the `redis` extra). With Redis a worker that is full can `submit` a
+run to a shared queue (a consumer group) that any worker with room takes (`RunManager(runner=)`).
+`import tyler` does not import this package.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import LogEntry, RunInfo, RunLog, RunStatus, decode_event, encode_event
+from ._base import LogEntry, QueuedRun, RunInfo, RunLog, RunQueue, RunStatus, decode_event, encode_event
 from .manager import RunManager
 from .memory import MemoryRunLog
 
@@ -27,10 +29,12 @@ if TYPE_CHECKING:
 __all__ = [
     "LogEntry",
     "MemoryRunLog",
+    "QueuedRun",
     "RedisRunLog",
     "RunInfo",
     "RunLog",
     "RunManager",
+    "RunQueue",
     "RunStatus",
     "decode_event",
     "encode_event",

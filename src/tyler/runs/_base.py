@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import EventIdError, RunLogError
@@ -27,12 +27,27 @@ _TERMINAL = frozenset({EventType.EXECUTION_COMPLETE.value, EventType.EXECUTION_E
 
 
 class RunStatus(StrEnum):
-    """Where a run is. Only RUNNING changes; the others are final."""
+    """Where a run is. QUEUED (waiting for a worker to take it) and RUNNING change; the others are final."""
 
+    QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRun:
+    """A run request taken from the shared queue: `entry` is its queue id (for `ack`), `job` the
+    JSON its submitter gave (what the worker's runner needs to start the run)."""
+
+    entry: str
+    run_id: str
+    job: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,22 @@ class RunLog(Protocol):
     async def request_cancel(self, run_id: str) -> bool: ...
     async def active_run(self, thread_id: str) -> str | None: ...
     def cancel_requests(self) -> AsyncIterator[str]: ...
+
+
+@runtime_checkable
+class RunQueue(Protocol):
+    """A run log that can also queue runs for any worker sharing it (`RedisRunLog`): `enqueue`
+    records a QUEUED run and queues its job (`RunLimitError` when the queue is full); `take`
+    returns up to `count` queued jobs for this worker, waiting up to `block` s (and re-takes those
+    a dead worker took but never claimed); `claim` makes this worker the owner of a QUEUED run
+    (False if it was cancelled or taken meanwhile); `ack` removes a job from the queue; `requeue`
+    hands a taken job back (this worker filled up while it waited)."""
+
+    async def enqueue(self, run_id: str, metadata: dict[str, str], job: str) -> None: ...
+    async def take(self, count: int, *, block: float) -> list[QueuedRun]: ...
+    async def claim(self, run_id: str) -> bool: ...
+    async def ack(self, entry: str) -> None: ...
+    async def requeue(self, job: QueuedRun) -> None: ...
 
 
 def check_run_id(run_id: str) -> str:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,17 @@ from ..exceptions import (
     RunOwnershipError,
 )
 from ..messages import Message
-from ._base import LogEntry, RunInfo, RunLog, RunStatus, check_run_id, encode_event, terminal_error
+from ._base import (
+    LogEntry,
+    QueuedRun,
+    RunInfo,
+    RunLog,
+    RunQueue,
+    RunStatus,
+    check_run_id,
+    encode_event,
+    terminal_error,
+)
 from .memory import MemoryRunLog
 from .recover import partial_replies
 
@@ -44,6 +55,8 @@ if TYPE_CHECKING:
     from ..storage import ThreadStore
 
 log = logging.getLogger("tyler.runs")
+# Turns a queued job (the dict given to `submit`) into the run's event stream, on the worker that takes it.
+Runner = Callable[[dict[str, Any]], Awaitable[AsyncIterator[ExecutionEvent]]]
 
 CANCELLED_MESSAGE = "the run was cancelled"
 SHUTDOWN_MESSAGE = "the worker running this run shut down"
@@ -60,12 +73,16 @@ class RunManager:
         store: the thread store of the runs (those started with `metadata["thread_id"]`): when this
             worker ends a run whose worker died, the reply that was streaming is rebuilt from the
             log and appended to that thread, marked interrupted.
+        runner: with a log that queues (`RedisRunLog`), turns a queued job (the dict given to
+            `submit`) into the run's event stream; this worker then takes queued runs from every
+            worker sharing the log whenever it drives fewer than `max_runs`.
 
     Use as `async with RunManager(...) as runs:` (or `await open()` / `await close()`).
     """
 
     def __init__(
         self, log: RunLog | None = None, *, max_runs: int = 100, block: float = 1.0, store: ThreadStore | None = None,
+        runner: Runner | None = None,
     ) -> None:
         if max_runs < 1 or block <= 0:
             raise RunLogError("max_runs must be >= 1 and block > 0")
@@ -73,7 +90,10 @@ class RunManager:
         self.max_runs = max_runs
         self.block = block
         self.store = store
+        self.runner = runner
         self._recoveries: set[asyncio.Task[None]] = set()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._slot = asyncio.Event()  # set when one of this worker's runs ends (room for a queued one)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reasons: dict[str, tuple[RunStatus, str]] = {}
         self._control: asyncio.Task[None] | None = None
@@ -81,10 +101,17 @@ class RunManager:
     async def open(self) -> RunManager:
         await self.log.open()
         self._control = asyncio.create_task(self._listen(), name="tyler-runs-control")
+        if self.dispatching:
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="tyler-runs-dispatch")
         return self
 
     async def close(self) -> None:
         """End this worker's runs (status failed: the worker shut down), stop listening, close the log."""
+        if self._dispatcher is not None:  # first: take no more queued runs
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+            self._dispatcher = None
         for run_id in list(self._tasks):
             self._interrupt(run_id, RunStatus.FAILED, SHUTDOWN_MESSAGE)
         if self._tasks:
@@ -155,6 +182,66 @@ class RunManager:
         finally:
             self._tasks.pop(run_id, None)
             self._reasons.pop(run_id, None)
+            self._slot.set()
+
+    # -- the shared queue (dispatch) ---------------------------------------------------------------
+
+    @property
+    def dispatching(self) -> bool:
+        """True if runs can be queued for any worker: a `runner` and a log that queues."""
+        return self.runner is not None and isinstance(self.log, RunQueue)
+
+    @property
+    def has_capacity(self) -> bool:
+        """True if this worker drives fewer than `max_runs` runs (`start` would not refuse)."""
+        return len(self._tasks) < self.max_runs
+
+    async def submit(self, job: dict[str, Any], *, run_id: str | None = None,
+                     metadata: dict[str, str] | None = None) -> str:
+        """Queue a run that any worker sharing the log starts (with its `runner`) when it has room;
+        returns its id (status QUEUED until then). `RunLimitError` when the queue is full."""
+        if not isinstance(self.log, RunQueue):
+            raise RunLogError(f"{type(self.log).__name__} cannot queue runs for other workers")
+        run_id = check_run_id(run_id) if run_id is not None else f"run_{uuid.uuid4().hex}"
+        await self.log.enqueue(run_id, metadata or {}, json.dumps(job))
+        return run_id
+
+    async def _dispatch(self) -> None:
+        """Take queued runs while this worker has room (a Redis outage is logged and retried)."""
+        assert isinstance(self.log, RunQueue)
+        queue = self.log
+        while True:
+            free = self.max_runs - len(self._tasks)
+            if free <= 0:
+                self._slot.clear()
+                await self._slot.wait()
+                continue
+            try:
+                for job in await queue.take(free, block=self.block):
+                    await self._take(queue, job)
+            except RunLogUnavailableError as exc:
+                log.warning("taking queued runs failed: %s", exc)
+                await asyncio.sleep(self.block)
+
+    async def _take(self, queue: RunQueue, job: QueuedRun) -> None:
+        if not self.has_capacity:  # runs started here while this worker waited for jobs
+            await queue.requeue(job)
+            return
+        try:
+            if not await queue.claim(job.run_id):
+                return  # cancelled while queued, or another worker took it over
+            assert self.runner is not None
+            try:
+                events = await self.runner(json.loads(job.job))
+            except Exception as exc:
+                log.exception("queued run %s could not start", job.run_id)
+                await self._end(job.run_id, RunStatus.FAILED, "ExecutionError",
+                                f"the queued run could not start: {type(exc).__name__}: {exc}")
+                return
+            self._tasks[job.run_id] = asyncio.create_task(self._drive(job.run_id, events),
+                                                          name=f"tyler-run-{job.run_id}")
+        finally:
+            await queue.ack(job.entry)  # claimed (owner + lease guard it now) or nothing to do
 
     async def _end(self, run_id: str, status: RunStatus, error_type: str, message: str) -> None:
         type_, data = terminal_error(error_type, message)
@@ -251,7 +338,7 @@ class RunManager:
             info = await self.status(run_id)
         except RunNotFoundError:
             return None
-        return run_id if info.status is RunStatus.RUNNING else None
+        return None if info.status.ended else run_id
 
     async def _info(self, run_id: str) -> RunInfo:
         info = await self.log.info(check_run_id(run_id))
@@ -265,7 +352,7 @@ class RunManager:
         """True if `info`'s run ended and its events are past the log's retention (its status
         record is kept longer; a finished run's log keeps at least its terminal entry while it is
         retained)."""
-        if info.status is RunStatus.RUNNING:
+        if not info.status.ended:
             return False
         return not await self.log.read(info.run_id, None, block=0, count=1)
 
@@ -344,8 +431,9 @@ class RunManager:
             entries = await self.log.read(run_id, last, block=self.block)
             if not entries:
                 info = await self._info(run_id)
-                if info.status is RunStatus.RUNNING:
-                    await self._reap(info)
+                if not info.status.ended:  # queued runs wait for a worker; running ones may be dead
+                    if info.status is RunStatus.RUNNING:
+                        await self._reap(info)
                     continue
                 # Final status is written with the terminal entry: read once more, then stop.
                 entries = await self.log.read(run_id, last, block=0)

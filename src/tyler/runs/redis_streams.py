@@ -30,8 +30,18 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ..exceptions import ConfigurationError, RunLogError, RunLogUnavailableError, RunOwnershipError
-from ._base import LogEntry, RunInfo, RunStatus, bad_event_id, check_metadata, expired_event_id, now, terminal_error
+from ..exceptions import ConfigurationError, RunLimitError, RunLogError, RunLogUnavailableError, RunOwnershipError
+from ._base import (
+    LogEntry,
+    QueuedRun,
+    RunInfo,
+    RunStatus,
+    bad_event_id,
+    check_metadata,
+    expired_event_id,
+    now,
+    terminal_error,
+)
 
 log = logging.getLogger("tyler.runs")
 T = TypeVar("T")
@@ -57,10 +67,12 @@ return id
 """
 # KEYS: run hash, log, owner's lease, the thread's active-run key; ARGV: owner, maxlen, type, data,
 # retention ms, status, error, finished_at, mode ('own': the owner ends its run; 'reap': only if the
-# owner's lease is gone), run id, record retention ms
+# owner's lease is gone; 'queued': a run no worker has claimed yet), run id, record retention ms
 _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
-if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
+if ARGV[9] == 'queued' then
+  if st[1] ~= 'queued' then return false end
+elseif st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
 if ARGV[9] == 'reap' and redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3], 'd', ARGV[4], 'n', n)
@@ -70,6 +82,29 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[10] then redis.call('DEL', KEYS[4]) end
 return id
 """
+
+# The shared run queue (dispatch). KEYS: run hash, '' (the active-run key is set once queued);
+# ARGV: created_at, metadata json, ttl ms, run id
+_QUEUED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'owner', '', 'created_at', ARGV[1], 'metadata', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3]) end
+return 1
+"""
+# KEYS: queue; ARGV: max length, run id, job
+_PUSH = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', 'run', ARGV[2], 'job', ARGV[3])
+"""
+# KEYS: run hash; ARGV: owner, ttl ms
+_CLAIM = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_GROUP = "workers"
 
 
 class RedisRunLog:
@@ -83,11 +118,13 @@ class RedisRunLog:
         retention: seconds a finished run's log is kept.
         record_retention: seconds a finished run's status record is kept (at least `retention`).
         max_events: approximate cap on entries per run (`XADD MAXLEN ~`).
+        max_queue: runs waiting in the shared queue for a worker; one more raises `RunLimitError`.
     """
 
     def __init__(
         self, url: str, *, prefix: str = "tyler:", lease: float = 5.0, retention: float = 3600.0,
         max_events: int = 100_000, client: Any = None, record_retention: float = 7 * 86400.0,
+        max_queue: int = 1000,
     ) -> None:
         if lease <= 0 or retention <= 0 or max_events < 1:
             raise RunLogError("lease and retention must be > 0 and max_events >= 1")
@@ -110,6 +147,11 @@ class RedisRunLog:
         self._create = self._redis.register_script(_CREATE)
         self._append = self._redis.register_script(_APPEND)
         self._finish = self._redis.register_script(_FINISH)
+        self._queued = self._redis.register_script(_QUEUED)
+        self._push = self._redis.register_script(_PUSH)
+        self._claim = self._redis.register_script(_CLAIM)
+        self.max_queue = max_queue
+        self._next_autoclaim = 0.0
         self._owned: set[str] = set()
         self._active_keys: dict[str, str] = {}  # run id -> its thread's active-run key
         self._unfinished: dict[str, tuple[str, str, RunStatus, str | None]] = {}
@@ -135,6 +177,10 @@ class RedisRunLog:
         return f"{self.prefix}worker:{worker}:ctl"
 
     @property
+    def _queue_key(self) -> str:
+        return f"{self.prefix}queue"
+
+    @property
     def _retention_ms(self) -> int:
         return max(int(self.retention * 1000), 1)
 
@@ -155,10 +201,17 @@ class RedisRunLog:
             raise ConfigurationError(f"the Redis run log needs Redis >= 7.0, {self.url} runs {found}")
         self._closed = False
         await self._beat()
+        try:  # the group every worker takes queued runs through (made once, by whoever comes first)
+            await self._redis.xgroup_create(self._queue_key, _GROUP, id="0", mkstream=True)
+        except self._errors as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise RunLogUnavailableError(f"Redis run log at {self.url} failed: {exc}") from exc
 
     async def close(self) -> None:
         self._closed = True
         try:
+            # This worker acks each job as soon as it claims it, so it leaves nothing pending.
+            await self._redis.xgroup_delconsumer(self._queue_key, _GROUP, self.worker_id)
             if not self._owned:
                 await self._redis.delete(self._lease_key(self.worker_id))
         except self._errors:
@@ -294,6 +347,12 @@ class RedisRunLog:
 
     async def request_cancel(self, run_id: str) -> bool:
         info = await self.info(run_id)
+        if info is not None and info.status is RunStatus.QUEUED:  # no worker has it: end it here
+            message = "the run was cancelled"
+            type_, data = terminal_error("RunCancelledError", message)
+            ended = await self._end(run_id, "", "queued", type_=type_, data=data, status=RunStatus.CANCELLED,
+                                    error=message, active=self._active_key(info.metadata))
+            return ended is not None or await self.request_cancel(run_id)  # claimed meanwhile: ask its worker
         if info is None or info.status is not RunStatus.RUNNING:
             return False
         ctl = self._ctl_key(info.owner)
@@ -326,3 +385,64 @@ class RedisRunLog:
                     self._ctl_last = entry_id
                     if fields.get("cancel") in self._owned:
                         yield fields["cancel"]
+
+
+    # -- the shared run queue (RunQueue) ----------------------------------------------------------
+
+    async def enqueue(self, run_id: str, metadata: dict[str, str], job: str) -> None:
+        """Record run `run_id` as QUEUED and queue `job` for any worker; `RunLimitError` when full."""
+        metadata = check_metadata(metadata)
+        active = self._active_key(metadata)
+        created = await self._call(lambda: self._queued(
+            keys=[self._run_key(run_id), ""], args=[repr(now()), json.dumps(metadata), self._retention_ms, run_id],
+        ))
+        if not created:
+            raise RunLogError(f"run {run_id!r} already exists")
+        pushed = await self._call(lambda: self._push(keys=[self._queue_key], args=[self.max_queue, run_id, job]))
+        if pushed is None:  # full: the record goes too (a run that never was), then the caller gets 429
+            await self._call(lambda: self._redis.delete(self._run_key(run_id)))
+            raise RunLimitError(f"{self.max_queue} runs are already waiting for a worker; try again later")
+        if active:  # the thread's run in progress (AI SDK reconnect) once it is really queued
+            await self._call(lambda: self._redis.set(active, run_id, px=self._retention_ms))
+
+    async def take(self, count: int, *, block: float) -> list[QueuedRun]:
+        """Up to `count` queued jobs for this worker; first those a dead worker took and never
+        acked (idle for 2 leases: taken, then killed before its claim), then new ones."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now >= self._next_autoclaim:
+            self._next_autoclaim = loop_now + self.lease
+            reply = await self._call(lambda: self._redis.xautoclaim(
+                self._queue_key, _GROUP, self.worker_id, min_idle_time=max(int(self.lease * 2000), 1),
+                start_id="0-0", count=count,
+            ))
+            stolen = [QueuedRun(eid, f["run"], f["job"]) for eid, f in reply[1] if f]
+            if stolen:
+                return stolen
+        reply = await self._call(lambda: self._redis.xreadgroup(
+            _GROUP, self.worker_id, {self._queue_key: ">"}, count=count, block=max(int(block * 1000), 1),
+        ))
+        return [QueuedRun(eid, f["run"], f["job"]) for _key, entries in reply or [] for eid, f in entries if f]
+
+    async def claim(self, run_id: str) -> bool:
+        claimed = await self._call(lambda: self._claim(
+            keys=[self._run_key(run_id)], args=[self.worker_id, self._retention_ms],
+        ))
+        if claimed:
+            self._owned.add(run_id)
+            info = await self.info(run_id)
+            self._active_keys[run_id] = self._active_key(info.metadata if info is not None else {})
+        return bool(claimed)
+
+    async def ack(self, entry: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._queue_key, _GROUP, entry)
+            pipe.xdel(self._queue_key, entry)  # so the queue's length is what waits (the 429 bound)
+            await self._call(pipe.execute)
+
+    async def requeue(self, job: QueuedRun) -> None:
+        """Hand a job this worker took back to the queue (it filled up while waiting for jobs)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self._queue_key, {"run": job.run_id, "job": job.job})
+            pipe.xack(self._queue_key, _GROUP, job.entry)
+            pipe.xdel(self._queue_key, job.entry)
+            await self._call(pipe.execute)

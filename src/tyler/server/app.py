@@ -85,9 +85,10 @@ class Server:
     async def body(self, request: Request) -> dict[str, Any]:
         return expect_object(await read_json(request, self.max_body))
 
-    def open_run(self, request: Request, thread_id: str, run_id: str | None = None) -> RunHandle:
+    def open_run(self, request: Request, thread_id: str, run_id: str | None = None, *,
+                 model: str | None = None) -> RunHandle:
         key = request.scope.get("state", {}).get("api_key", "")
-        return self.registry.open(key, thread_id, run_id)
+        return self.registry.open(key, thread_id, run_id, model)
 
     def stream(self, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
                headers: dict[str, str] | None = None) -> EventStream:
@@ -201,6 +202,12 @@ def create_app(
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
                     tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
     manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events)
+    if manager is not None and manager.runner is None:  # queued runs (Redis) started here run this server's agents
+        from functools import partial
+
+        from .resume import run_job
+
+        manager.runner = partial(run_job, server)
     server.runs = Runs(manager) if manager is not None else None
     keys = [k for k in api_keys if k]
     routes: list[BaseRoute] = [
@@ -299,7 +306,7 @@ async def chat_completions(server: Server, request: Request) -> Response | Event
     agent = with_client_tools(agent, chat.tools)
     thread = await stored_or_new(server.store, chat.thread_id)
     append_turn(thread, new_messages_for(thread, chat.messages))
-    handle = server.open_run(request, thread.id)
+    handle = server.open_run(request, thread.id, model=model)
     encoder = ChatCompletionsEncoder(
         model, include_usage=chat.include_usage, client_tool_names=frozenset(t.name for t in chat.tools),
         tool_activity=server.tool_activity, stream=chat.stream,
@@ -325,7 +332,7 @@ async def responses(server: Server, request: Request) -> Response | EventStream:
     else:
         thread = await stored_or_new(server.store, parsed.thread_id)
         append_turn(thread, new_messages_for(thread, parsed.messages))
-    handle = server.open_run(request, thread.id)
+    handle = server.open_run(request, thread.id, model=model)
     encoder = api.ResponsesEncoder(model, thread.id, client_tool_names=frozenset(t.name for t in parsed.tools),
                                    stream=parsed.stream)
     if parsed.stream:
@@ -348,12 +355,12 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
     from . import vercel
 
     chat = vercel.parse_chat(await server.body(request))
-    _, agent = server.agent(chat.model)
+    model_id, agent = server.agent(chat.model)
     thread = await stored_or_new(server.store, chat.chat_id)
     start = _rewrite_start(thread, chat) if chat.rewrite else None
     if start is None:
         append_turn(thread, new_messages_for(thread, chat.messages))
-    handle = server.open_run(request, thread.id)
+    handle = server.open_run(request, thread.id, model=model_id)
     if start is not None:
         try:
             await replace_tail(server.store, thread, start, chat.rewrite or "")
@@ -406,10 +413,10 @@ async def ag_ui(server: Server, request: Request) -> Response | EventStream:
         if resumed is not None:
             return resumed
         run_id = agui_run_id(run.thread_id, run.run_id)
-    _, agent = server.agent(run.model, param="forwardedProps.model")
+    model_id, agent = server.agent(run.model, param="forwardedProps.model")
     agent = with_client_tools(agent, run.tools)
     thread = await stored_or_new(server.store, run.thread_id)
     append_turn(thread, new_messages_for(thread, run.messages))
-    handle = server.open_run(request, thread.id, run_id)
+    handle = server.open_run(request, thread.id, run_id, model=model_id)
     encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
     return server.stream(handle, agent, thread, encoder)

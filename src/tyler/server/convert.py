@@ -150,6 +150,12 @@ def with_client_tools(agent: Agent, tools: list[Tool]) -> Agent:
     return view
 
 
+def client_tool_specs(agent: Agent) -> list[dict[str, Any]]:
+    """The client tools of a `with_client_tools` view, as JSON (to rebuild it on another worker)."""
+    return [{"name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in agent._tools.values() if t.client]
+
+
 def text_of_result(value: Any, limit: int) -> str:
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -107,9 +107,9 @@ async def create_run(server: Server, request: Request) -> Response | EventStream
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", param="model", code="invalid_type")
-    _, agent = server.agent(model)
+    model_id, agent = server.agent(model)
     thread = await thread_for_run(server, thread_id, user_message(body))
-    handle = server.open_run(request, thread.id)
+    handle = server.open_run(request, thread.id, model=model_id)
     return server.stream(handle, agent, thread, EventsEncoder())
 
 
@@ -215,9 +215,10 @@ class _WebSocketSession:
             return
         try:
             model = body.get("model")
-            _, agent = self.server.agent(model if isinstance(model, str) else None)
+            model_id, agent = self.server.agent(model if isinstance(model, str) else None)
             thread = await thread_for_run(self.server, self.thread_id, user_message(body))
-            handle = self.server.registry.open(self.ws.scope.get("state", {}).get("api_key", ""), thread.id)
+            key = self.ws.scope.get("state", {}).get("api_key", "")
+            handle = self.server.registry.open(key, thread.id, model=model_id)
         except RequestError as exc:
             await self._error(exc)
             return
@@ -243,16 +244,12 @@ class _WebSocketSession:
             self.handle.cancel()
 
     async def _start_detached(self, handle: RunHandle, agent: Any, thread: Thread) -> None:
-        from .resume import request_error, run_metadata
+        from .resume import request_error, start_run
 
-        assert self.server.runs is not None
-        registry = self.server.registry
         try:
-            manager = await self.server.runs.get()
-            await manager.start(agent.stream(thread), run_id=handle.id, metadata=run_metadata(thread),
-                                on_end=lambda: registry.release(handle))
+            await start_run(self.server, handle, agent, thread)
         except RunLogError as exc:
-            registry.release(handle)
+            self.server.registry.release(handle)
             await self._error(request_error(exc))
             return
         self.run_id = handle.id

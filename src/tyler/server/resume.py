@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -200,19 +200,49 @@ class DetachedStream(EventStream):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handle, server = self.handle, self.server
-        assert server.runs is not None
         try:
-            manager = await server.runs.get()
-            await manager.start(
-                self.agent.stream(self.thread), run_id=handle.id,
-                metadata=run_metadata(self.thread), on_end=lambda: server.registry.release(handle),
-            )
+            await start_run(server, handle, self.agent, self.thread)
         except RunLogError as exc:
             server.registry.release(handle)
             await self.frames.aclose()
             await error_response(scope["path"], request_error(exc))(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+async def start_run(server: Server, handle: RunHandle, agent: Agent, thread: Thread) -> None:
+    """Start `handle`'s run here, or, when this worker is full and the log is shared (Redis),
+    queue it for any worker with room (the thread is saved first: that worker loads it).
+
+    Raises `RunLimitError` when this worker is full and the queue too (or cannot queue).
+    """
+    assert server.runs is not None
+    manager = await server.runs.get()
+    if manager.dispatching and not manager.has_capacity:
+        from .convert import client_tool_specs
+
+        await server.store.save(thread)
+        job = {"thread_id": thread.id, "model": handle.model, "client_tools": client_tool_specs(agent)}
+        try:
+            await manager.submit(job, run_id=handle.id, metadata=run_metadata(thread))
+        finally:
+            # The queue bounds what waits; a run another worker drives is not counted against
+            # this worker's per-key limit (this worker cannot see when it ends).
+            server.registry.release(handle)
+        return
+    await manager.start(agent.stream(thread), run_id=handle.id, metadata=run_metadata(thread),
+                        on_end=lambda: server.registry.release(handle))
+
+
+async def run_job(server: Server, job: dict[str, Any]) -> AsyncIterator[ExecutionEvent]:
+    """The RunManager runner: a queued run (from `start_run` on any worker) started on this one."""
+    from .convert import client_tool, with_client_tools
+
+    thread = await server.store.get_thread(str(job["thread_id"]))
+    _, agent = server.agent(job.get("model"))
+    tools = [client_tool(t.get("name"), t.get("description"), t.get("parameters"), "tools")
+             for t in job.get("client_tools") or []]
+    return with_client_tools(agent, tools).stream(thread)
 
 
 def run_metadata(thread: Thread) -> dict[str, str]:

@@ -92,6 +92,7 @@ class RunHandle:
     key: str
     task: asyncio.Future[Any] | None = None
     cancel_requested: bool = False
+    model: str | None = None  # the model id the client asked for (a queued run is started by it elsewhere)
 
     def cancel(self) -> None:
         """Stop the run: the task driving it is cancelled; the stream ends in the protocol's way."""
@@ -108,13 +109,13 @@ class RunRegistry:
     _runs: dict[str, RunHandle] = field(default_factory=dict)
     _per_key: dict[str, int] = field(default_factory=dict)
 
-    def open(self, key: str, thread_id: str, run_id: str | None = None) -> RunHandle:
+    def open(self, key: str, thread_id: str, run_id: str | None = None, model: str | None = None) -> RunHandle:
         if self._per_key.get(key, 0) >= self.max_runs_per_key:
             raise RequestError(
                 f"too many concurrent runs for this API key (limit {self.max_runs_per_key}); retry when one ends",
                 status=429, code="too_many_runs",
             )
-        handle = RunHandle(run_id or f"run_{uuid.uuid4().hex}", thread_id, key)
+        handle = RunHandle(run_id or f"run_{uuid.uuid4().hex}", thread_id, key, model=model)
         self._runs[handle.id] = handle
         self._per_key[key] = self._per_key.get(key, 0) + 1
         return handle
