@@ -46,6 +46,28 @@ def test_frontend_tool_ends_the_run_and_the_client_continues(
     assert env.requests[1].messages[-1]["content"] == "12:00"
 
 
+def test_a_new_client_joining_a_thread_gets_its_messages_and_state(
+    live: LiveServer, env: FakeModelServer, node_clients: Path
+) -> None:
+    env.enqueue(Turn(thinking="Look it up.", tool_calls=[FakeToolCall("get_weather", {"city": "Oslo"}, id="call_w")]),
+                Turn(text="Cold in Oslo."), Turn(text="Still cold."))
+    out = run_node(node_clients / "ag_ui_join.mjs", live.url + "/ag-ui", "agui-join", "weather?", "and now?")
+    first, second = out["first"], out["second"]
+    assert first["error"] is None and second["error"] is None  # verifyEvents accepted both streams
+    assert [e["type"] for e in second["events"][:3]] == ["RUN_STARTED", "MESSAGES_SNAPSHOT", "STATE_SNAPSHOT"]
+    assert second["state"] == {"theme": "dark", "step": 1}  # kept from the first client
+    history = [(m["role"], m.get("content"), [c["function"]["name"] for c in m.get("toolCalls") or []])
+               for m in second["messages"]]
+    assert history == [
+        ("user", "weather?", []), ("reasoning", "Look it up.", []), ("assistant", None, ["get_weather"]),
+        ("tool", "Sunny in Oslo", []), ("assistant", "Cold in Oslo.", []), ("user", "and now?", []),
+        ("assistant", "Still cold.", [])]
+    ids = [m["id"] for m in second["messages"]]
+    assert len(set(ids)) == len(ids)
+    # The first client's own view after its run: the same messages, once each.
+    assert [m["id"] for m in first["messages"]] == ids[:5]
+
+
 def test_failure_is_run_error_without_run_finished(live: LiveServer, env: FakeModelServer, node_clients: Path) -> None:
     env.enqueue(Turn(status=500, error_message="agui upstream down"))
     out = run_node(node_clients / "ag_ui_client.mjs", live.url + "/ag-ui", "agui-3", "x")

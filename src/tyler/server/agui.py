@@ -6,6 +6,15 @@ RUN_ERROR with no RUN_FINISHED. Tools in `RunAgentInput.tools` are the client's 
 when the model calls one the run ends (RUN_FINISHED outcome success with `pendingToolCallIds`)
 and the client runs it, then starts the next run with the result as a `tool` message.
 The AG-UI thread id is the thread id.
+
+Every run opens with RUN_STARTED, then MESSAGES_SNAPSHOT: the stored conversation (with the new
+input), so a client that joins an existing thread (a new HttpAgent with its threadId) gets the
+history. Ids are those the stream uses: the assistant message's id, `rs_<id>` for its reasoning,
+`tool_<toolCallId>` for a tool result, and the server's own for user messages (the client keeps the
+order of the messages it already holds, so its copy of the new input must be replaced, not kept, for
+the history to come before it). Then, when the thread has one, STATE_SNAPSHOT: the last non-empty
+`state` a client sent for the thread, kept in `thread.attributes["ag_ui.state"]` (an empty state,
+what a new client sends, does not erase it).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
-from ..messages import Message
+from ..messages import Message, Thread
 from .convert import client_tool
 from .runs import thread_id_param
 from .vercel import _dumps
@@ -24,6 +33,7 @@ if TYPE_CHECKING:
     from ..tools import Tool
 
 _E = EventType
+STATE_KEY = "ag_ui.state"
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system", "tool": "tool"}
 
 
@@ -34,6 +44,7 @@ class RunInput:
     messages: list[Message]
     tools: list[Tool]
     model: str | None
+    state: Any = None
 
 
 def _message(raw: Any, where: str) -> Message | None:
@@ -88,7 +99,38 @@ def parse_input(body: dict[str, Any]) -> RunInput:
              if isinstance(t, dict) else client_tool(None, None, None, f"tools[{i}]") for i, t in enumerate(tools_raw)]
     props = body.get("forwardedProps")
     model = props.get("model") if isinstance(props, dict) and isinstance(props.get("model"), str) else None
-    return RunInput(str(thread_id), str(run_id), messages, tools, model)
+    return RunInput(str(thread_id), str(run_id), messages, tools, model, body.get("state"))
+
+
+def remember_state(thread: Thread, state: Any) -> Any:
+    """Keep the client's `state` on the thread unless it is empty; returns the state STATE_SNAPSHOT
+    sends (None: the thread has none)."""
+    if state not in (None, {}, []):
+        thread.attributes[STATE_KEY] = state
+    return thread.attributes.get(STATE_KEY)
+
+
+def snapshot_messages(thread: Thread) -> list[dict[str, Any]]:
+    """The thread as AG-UI messages (the MESSAGES_SNAPSHOT payload)."""
+    out: list[dict[str, Any]] = []
+    for m in thread.messages:
+        if m.role == "tool":
+            out.append({"id": f"tool_{m.tool_call_id}", "role": "tool", "content": m.text,
+                        "toolCallId": str(m.tool_call_id)})
+        elif m.role == "assistant":
+            if m.reasoning_content:
+                out.append({"id": f"rs_{m.id}", "role": "reasoning", "content": m.reasoning_content})
+            item: dict[str, Any] = {"id": m.id, "role": "assistant"}
+            if m.text:
+                item["content"] = m.text
+            if m.tool_calls:
+                item["toolCalls"] = [{"id": c["id"], "type": "function", "function": {
+                    "name": c["function"]["name"], "arguments": c["function"].get("arguments") or ""}}
+                    for c in m.tool_calls]
+            out.append(item)
+        elif m.role in ("user", "system"):
+            out.append({"id": m.id, "role": m.role, "content": m.text})
+    return out
 
 
 def sse(event: dict[str, Any]) -> str:
@@ -98,9 +140,12 @@ def sse(event: dict[str, Any]) -> str:
 class AGUIEncoder:
     """Events → AG-UI events (SSE `data:` lines, no `[DONE]`)."""
 
-    def __init__(self, thread_id: str, run_id: str, client_tool_names: frozenset[str]) -> None:
+    def __init__(self, thread_id: str, run_id: str, client_tool_names: frozenset[str], *,
+                 snapshot: list[dict[str, Any]] | None = None, state: Any = None) -> None:
         self.thread_id = thread_id
         self.run_id = run_id
+        self.snapshot = snapshot
+        self.state = state
         self.client_tool_names = client_tool_names
         self._text: str | None = None  # open text message id
         self._reasoning: str | None = None  # open reasoning message id
@@ -112,7 +157,12 @@ class AGUIEncoder:
         return "".join(sse(e) for e in events)
 
     def start(self) -> str:
-        return self._events({"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id})
+        out: list[dict[str, Any]] = [{"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id}]
+        if self.snapshot is not None:
+            out.append({"type": "MESSAGES_SNAPSHOT", "messages": self.snapshot})
+        if self.state is not None:
+            out.append({"type": "STATE_SNAPSHOT", "snapshot": self.state})
+        return self._events(*out)
 
     def _close(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

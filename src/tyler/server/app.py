@@ -417,6 +417,8 @@ async def ag_ui(server: Server, request: Request) -> Response | EventStream:
     agent = with_client_tools(agent, run.tools)
     thread = await stored_or_new(server.store, run.thread_id)
     append_turn(thread, new_messages_for(thread, run.messages))
+    state = agui.remember_state(thread, run.state)
     handle = server.open_run(request, thread.id, run_id, model=model_id)
-    encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
+    encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools),
+                               snapshot=agui.snapshot_messages(thread), state=state)
     return server.stream(handle, agent, thread, encoder)
