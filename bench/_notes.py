@@ -18,7 +18,7 @@ def sweep_notes(res: dict) -> list[str]:
         return []
     notes = []
     k_max = str(max(fig["ks"]))
-    for label in ("floor", "ours-events", "ours-raw"):
+    for label in ("floor", "ref-socket", "ours-events", "ours-raw", "ours-events-uvloop"):
         row = fig["contenders"].get(label, {}).get("by_k", {}).get(k_max)
         if not row:
             continue
@@ -27,7 +27,11 @@ def sweep_notes(res: dict) -> list[str]:
             f"throughput {_num(row['throughput_chunks_s']['median'])} of {_num(row['expected_throughput_chunks_s'])} "
             f"chunks/s; client {_num(row['client_cpu_cores']['median'], 2)} cores, fake server "
             f"{_num(row['server_cpu_cores']['median'], 2)} cores, the server itself "
-            f"{_num(row['server_late_ms_per_chunk']['median'], 2)} ms/chunk behind schedule."
+            f"{_num(row['server_late_ms_per_chunk']['median'], 2)} ms/chunk behind schedule"
+            + (f"; per chunk, the producer's p99 lateness {_num(row['producer_late_p99_ms']['median'], 2)} ms and "
+               f"the client's own p99 added gap {_num(row['client_added_gap_p99_ms']['median'], 2)} ms "
+               f"(client lag p99 {_num(row['client_lag_p99_ms']['median'], 1)} ms)."
+               if row.get("client_added_gap_p99_ms", {}).get("median") is not None else ".")
         )
     floor = fig["contenders"].get("floor", {})
     floor_k = floor.get("max_sustained_k")

@@ -70,13 +70,43 @@ def _fig3_tables(fig: dict) -> list[str]:
                 f"| {_f(row['client_cpu_cores']['median'], 2)} | {_f(row['server_cpu_cores']['median'], 2)} "
                 f"| {_f(row['server_late_ms_per_chunk']['median'], 2)} |"
             )
+    lines += ["", *_fig3_producer_client_table(fig)]
     lines += ["", *_fig3_ratio_table(fig)]
     if fig.get("method"):
         lines += ["", f"Method: {fig['method']} (ramp {fig.get('ramp_s')} s)."]
     lines += ["", "Largest K sustained (" + fig["sustain_rule"] + "):", ""]
-    lines += ["| contender | max K | gave up at K |", "|---|---|---|"]
+    lines += ["| contender | max K | max K, client's own share | gave up at K |", "|---|---|---|---|"]
     for label, e in fig["contenders"].items():
-        lines.append(f"| {label} | {e['max_sustained_k']} | {_f(e.get('gave_up_at_k'))} |")
+        lines.append(f"| {label} | {e['max_sustained_k']} | {_f(e.get('max_sustained_k_client'))} "
+                     f"| {_f(e.get('gave_up_at_k'))} |")
+    if fig.get("client_rule"):
+        lines += ["", f"Client's own share: {fig['client_rule']}."]
+    return lines
+
+
+def _fig3_producer_client_table(fig: dict) -> list[str]:
+    """Producer lag and client lag apart, from the server's write time of every chunk."""
+    lines = [
+        "Producer and client apart (from the fake server's write time of each chunk; medians of the trials' p99):",
+        "",
+        "| contender | K | producer late p99 ms (max) | producer added gap p99 ms | client lag p50 ms "
+        "| client lag p99 ms | client added gap p99 ms | end-to-end added gap p99 ms | client full GCs (max pause ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, e in fig["contenders"].items():
+        for k, row in e["by_k"].items():
+            if "client_lag_p99_ms" not in row:
+                continue
+            lines.append(
+                f"| {label} | {k} | {_f(row['producer_late_p99_ms']['median'], 2)} "
+                f"({_f(row['producer_late_max_ms']['median'], 1)}) "
+                f"| {_f(row.get('producer_added_gap_p99_ms', {}).get('median'), 2)} "
+                f"| {_f(row['client_lag_p50_ms']['median'], 2)} "
+                f"| {_mmm(row['client_lag_p99_ms'], 2)} | {_mmm(row['client_added_gap_p99_ms'], 2)} "
+                f"| {_f(row['added_gap_p99_ms']['median'], 2)} "
+                f"| {_f(row.get('gc_full_collections', {}).get('median'), 0)} "
+                f"({_f(row.get('gc_full_max_ms', {}).get('median'), 0)}) |"
+            )
     return lines
 
 

@@ -25,6 +25,7 @@ import resource
 import sys
 import time
 import traceback
+import urllib.request
 from typing import Any
 
 MARK = "@@BENCH "
@@ -118,9 +119,94 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[k]
 
 
+def fetch_send_times(url: str) -> dict[str, list[float]]:
+    """The fake server's wall-clock write time of each event, per request, keyed by the request's
+    last message (the sweep's prompts "s0", "s1"... name the streams). Recorded only for turns
+    with `record_send_times`."""
+    with urllib.request.urlopen(url + "/_fake/requests", timeout=300) as resp:
+        got = json.loads(resp.read())
+    out: dict[str, list[float]] = {}
+    for q in got["requests"] if isinstance(got, dict) else got:
+        messages = (q.get("body") or {}).get("messages") or []
+        content = messages[-1].get("content") if messages else None
+        if q.get("sent_at") and isinstance(content, str):
+            out[content] = q["sent_at"]
+    return out
+
+
+def server_relative(
+    arrivals: list[list[float]], sends: dict[str, list[float]], spacing: float, window: tuple[float, float] | None
+) -> dict:
+    """Separate the producer's lag from the client's, per chunk, from the server's write times.
+
+    Content event j of stream i is the server's event j + 1 (event 0, the role chunk, goes out at
+    once, then one event per `spacing`). Producer: how late each write was against its own
+    schedule (first write + n * spacing). Client: how long after its write each chunk reached the
+    consumer (`lag`, loopback and kernel included), and the gap between consecutive chunks beyond
+    the gap between their writes (the client's own added gap). Both clocks are this machine's
+    `time.time()`. `window`: the steady window (arrival times) the gaps are counted in.
+    """
+    producer_late: list[float] = []
+    producer_gaps: list[float] = []
+    lag: list[float] = []
+    gaps: list[float] = []
+    unmatched = 0
+    for i, times in enumerate(arrivals):
+        sent = sends.get(f"s{i}")
+        if not times or not sent or len(sent) < len(times) + 1:
+            unmatched += 1
+            continue
+        first = sent[0]
+        prev = None
+        for j, t in enumerate(times):
+            s = sent[j + 1]
+            producer_late.append((s - first - (j + 1) * spacing) * 1000.0)
+            here = (t - s) * 1000.0
+            lag.append(here)
+            if prev is not None and (window is None or (times[j - 1] >= window[0] and t <= window[1])):
+                # Per pair, end-to-end added gap = the producer's (its writes' gap beyond the
+                # spacing) + the client's (the change in lag).
+                gaps.append(here - prev)
+                producer_gaps.append((s - sent[j] - spacing) * 1000.0)
+            prev = here
+    return {
+        "producer_late_p50_ms": percentile(producer_late, 50),
+        "producer_late_p99_ms": percentile(producer_late, 99),
+        "producer_late_max_ms": max(producer_late) if producer_late else None,
+        "producer_added_gap_p99_ms": percentile(producer_gaps, 99),
+        "client_lag_p50_ms": percentile(lag, 50),
+        "client_lag_p99_ms": percentile(lag, 99),
+        "client_added_gap_p99_ms": percentile(gaps, 99),
+        "streams_unmatched": unmatched,
+    }
+
+
+class GCPauses:
+    """The garbage collector's pauses while active (gc.callbacks): a full collection walks every
+    live object, and with K streams' state alive that stops every stream at once."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._t = 0.0
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.pauses.append((time.perf_counter() - self._t) * 1000.0)
+
+    def __enter__(self) -> GCPauses:
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._cb)
+
+
 class Worker:
-    def __init__(self, contender: Any) -> None:
+    def __init__(self, contender: Any, url: str = "") -> None:
         self.c = contender
+        self.url = url
         # RSS before the first sweep trial: freed heap stays mapped after a trial, so a later
         # trial's own starting RSS would hide what K streams need. Ks run in increasing order, so
         # peak minus this baseline is the memory K streams take.
@@ -205,19 +291,20 @@ class Worker:
                 await asyncio.sleep(ramp * i / k)
             try:
                 async for _ in self.c.stream(f"s{i}"):
-                    times.append(time.perf_counter())
+                    times.append(time.time())  # the fake server stamps its writes with the same clock
             except Exception as exc:  # counted and reported, never hidden
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
 
-        t0 = time.perf_counter()
+        t0 = time.time()
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         tasks = [asyncio.ensure_future(one(i)) for i in range(k)]
-        _done, pending = await asyncio.wait(tasks, timeout=limit)
+        with GCPauses() as gc_pauses:
+            _done, pending = await asyncio.wait(tasks, timeout=limit)
         for t in pending:
             t.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        wall = time.perf_counter() - t0
+        wall = time.time() - t0
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         peak = peak_rss_kb()
         started = [times[0] for times in arrivals if times]
@@ -242,7 +329,12 @@ class Worker:
                 first = times[0]
                 late.extend((t - first - j * spacing) * 1000.0 for j, t in enumerate(times))
         span = (max(ended) - min(started)) if started else 0.0
+        relative = {}
+        if cmd.get("server_times") and self.url:
+            window = (w0, w1) if steady else None
+            relative = server_relative(arrivals, fetch_send_times(self.url), spacing, window)
         return {
+            **relative,
             "k": k,
             "wall_s": wall,
             "chunks": total,
@@ -259,6 +351,8 @@ class Worker:
             "idle_rss_kb": self.sweep_base_kb,
             "rss_per_stream_kb": (peak - self.sweep_base_kb) / k,
             "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+            "gc_full_collections": len(gc_pauses.pauses),
+            "gc_full_max_ms": max(gc_pauses.pauses) if gc_pauses.pauses else 0.0,
             "errors": len(errors),
             "error_sample": errors[:3],
             "timed_out": len(pending),
@@ -290,7 +384,7 @@ async def _main(contender: Any) -> None:
     options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     raise_fd_limit()
     await contender.setup(url, options)
-    worker = Worker(contender)
+    worker = Worker(contender, url)
     _emit({"ready": True, "rss_kb": rss_kb()})
     loop = asyncio.get_running_loop()
     while True:

@@ -182,6 +182,20 @@ def test_keep_alive_connection_is_reused(server: FakeModelServer) -> None:
     assert len(server.requests) == 3
 
 
+def test_send_times_are_recorded_when_asked(server: FakeModelServer) -> None:
+    """Benchmarks measure a client's delay from the server's write: one wall-clock time per event,
+    in order, paced at least `delay` apart (never earlier than the schedule; load only delays)."""
+    server.enqueue(Turn(chunks=["a ", "b ", "c ", "d "], delay=0.02, record_send_times=True), Turn(text="plain"))
+    assert stream_text(server.url, openai_body()) == "a b c d "
+    assert stream_text(server.url, openai_body()) == "plain"
+    timed, plain = server.requests
+    assert plain.sent_at is None
+    assert timed.sent_at is not None and len(timed.sent_at) == timed.chunks_sent
+    assert timed.sent_at == sorted(timed.sent_at)
+    assert timed.sent_at[-1] - timed.sent_at[0] >= (len(timed.sent_at) - 1) * 0.02 - 0.002
+    assert timed.started <= timed.sent_at[0] <= timed.finished  # type: ignore[operator]
+
+
 def test_long_reply(server: FakeModelServer) -> None:
     server.enqueue(Turn(chunks=[f"t{i} " for i in range(1000)]))
     text = stream_text(server.url, openai_body())
@@ -192,10 +206,11 @@ def test_long_reply(server: FakeModelServer) -> None:
 # -- standalone process -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def standalone() -> Iterator[str]:
+@pytest.fixture(params=["asyncio", "uvloop"])
+def standalone(request: pytest.FixtureRequest) -> Iterator[str]:
+    loop = ["--uvloop"] if request.param == "uvloop" else []  # the benchmark's server runs on uvloop
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tyler.testing", "--port", "0", "--chunks", "5"],
+        [sys.executable, "-m", "tyler.testing", "--port", "0", "--chunks", "5", *loop],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import h11
 
@@ -60,8 +61,8 @@ class HTTPConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A TCP server's transport (uvloop's is not an asyncio.Transport subclass, same methods).
+        self.transport = cast(asyncio.Transport, transport)
         self._registry.add(self)
 
     def data_received(self, data: bytes) -> None:

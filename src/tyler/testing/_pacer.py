@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass
 
 from ._connection import HTTPConnection
@@ -58,6 +59,8 @@ class Pacer:
         if index == 0:
             record.chunks_sent += 1
             conn.send_chunk(events[0])
+            if record.sent_at is not None:
+                record.sent_at.append(time.time())
             index = 1
             if index >= stop:
                 return
@@ -89,6 +92,8 @@ class Pacer:
                 continue
             run.record.chunks_sent += 1
             conn.send_chunk(run.events[run.index])
+            if run.record.sent_at is not None:
+                run.record.sent_at.append(time.time())
             run.index += 1
             if run.index >= run.stop:
                 run.done.set_result(None)

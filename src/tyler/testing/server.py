@@ -595,6 +595,8 @@ class FakeModelServer(FakeEndpoints):
         headers.extend(turn.headers.items() if turn.headers else ())
         record.status = 200
         record.first_byte_at = time.time()
+        if turn.record_send_times:
+            record.sent_at = []
         if isinstance(reply, bytes):
             record.chunks_sent = 1
             self._finish(record, completed=True)
@@ -645,6 +647,8 @@ class FakeModelServer(FakeEndpoints):
             # No pacing: one write for the whole run of events.
             record.chunks_sent += stop - start
             conn.write_raw(b"".join([conn.frame(e) for e in events[start:stop]]))
+            if record.sent_at is not None:
+                record.sent_at.extend([time.time()] * (stop - start))
             await conn.drain()
             return
         assert self._pacer is not None

@@ -112,6 +112,8 @@ class Turn:
       `error_event_at` events (default: after the content, instead of the normal ending).
 
     Timing: `first_byte_delay` before the response starts, `delay` between events.
+    `record_send_times`: note the wall-clock time each event was written (`RecordedRequest.sent_at`),
+    for benchmarks that measure a client's delay from the server's write.
     """
 
     text: str = ""
@@ -137,6 +139,7 @@ class Turn:
     error_event: str | None = None
     error_event_at: int | None = None
     headers: dict[str, str] | None = None
+    record_send_times: bool = False
 
     def __post_init__(self) -> None:
         self.tool_calls = [FakeToolCall.from_dict(tc) for tc in self.tool_calls]
@@ -247,6 +250,7 @@ class RecordedRequest:
     completed: bool = False
     disconnected_early: bool = False
     error: str | None = None
+    sent_at: list[float] | None = None  # time.time() of each event written (Turn.record_send_times)
 
     @property
     def model(self) -> str | None:
