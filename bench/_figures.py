@@ -208,7 +208,7 @@ def fig3_sweep(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> di
         "throughput = chunks / (last arrival − first arrival), beside what an exactly-on-schedule run gives",
         "sustain_rule": "median p99 added gap < 10 ms, throughput ≥ 95% of the schedule's (a client that falls "
         "behind reads in bursts: small gaps, yet late), every chunk received, no errors",
-        "client_rule": "the client's own share: median p99 of its added gap beyond the gap between the server's "
+        "client_rule": "median p99 of the client's added gap beyond the gap between the server's "
         "writes of the same two chunks < 10 ms, every chunk received (producer lag left out: the server stamps "
         "each write with time.time(), the client each arrival with the same clock)",
         "give_up_rule": "a contender other than the floor and ours is not run at larger K once its median p99 "
