@@ -49,6 +49,26 @@ def test_stream_text_reasoning_usage_one_id(live: LiveServer, env: FakeModelServ
     assert all(c.usage is None for c in chunks[:-1])
 
 
+def test_reasoning_alias_sends_thinking_as_reasoning_too(serve, env: FakeModelServer) -> None:
+    live = serve(reasoning_alias=True)
+    env.enqueue(Turn(thinking="Let me think.", text="Hi."), Turn(thinking="Once more.", text="Hi again."))
+    chunks = list(client(live).chat.completions.create(
+        model="tyler", messages=[{"role": "user", "content": "hi"}], stream=True))
+    extras = [c.choices[0].delta.model_extra or {} for c in chunks if c.choices]
+    assert "".join(e.get("reasoning") or "" for e in extras) == "Let me think."
+    assert "".join(e.get("reasoning_content") or "" for e in extras) == "Let me think."
+    reply = client(live).chat.completions.create(model="tyler", messages=[{"role": "user", "content": "hi"}])
+    extra = reply.choices[0].message.model_extra
+    assert extra["reasoning"] == extra["reasoning_content"] == "Once more."
+
+
+def test_reasoning_alias_is_off_by_default(live: LiveServer, env: FakeModelServer) -> None:
+    env.enqueue(Turn(thinking="Quiet.", text="Hi."))
+    reply = client(live).chat.completions.create(model="tyler", messages=[{"role": "user", "content": "hi"}])
+    extra = reply.choices[0].message.model_extra
+    assert extra["reasoning_content"] == "Quiet." and "reasoning" not in extra
+
+
 def test_server_tools_never_leak_as_tool_calls(live: LiveServer, env: FakeModelServer) -> None:
     env.enqueue(Turn(text="Checking.", tool_calls=[FakeToolCall("get_weather", {"city": "Paris"})]),
                 Turn(text="It is sunny in Paris."))

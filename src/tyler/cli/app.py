@@ -184,6 +184,9 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
     = 16,
     tool_activity: Annotated[bool, typer.Option(
         "--tool-activity", help="Show server-run tools as reasoning text in Chat Completions.")] = False,
+    reasoning_alias: Annotated[bool, typer.Option(
+        "--reasoning-alias", help="Chat Completions: send thinking as delta.reasoning too, beside "
+        "delta.reasoning_content (for clients that read only 'reasoning').")] = False,
     open_page: Annotated[bool, typer.Option(
         "--open", help="Open the chat page (served at /) in the default browser once the server is up.")] = False,
     resumable: Annotated[bool, typer.Option(
@@ -209,6 +212,7 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         agent=agent, model=model, name=name, purpose=purpose, tools=tools, reasoning=reasoning, store=store,
         api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
+        reasoning_alias=reasoning_alias,
         run_retention=run_retention, run_max_events=run_max_events,
     )
 

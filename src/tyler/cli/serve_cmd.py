@@ -41,6 +41,7 @@ class ServeOptions:
     max_body: int = 4 * 1024 * 1024
     max_runs_per_key: int = 16
     tool_activity: bool = False
+    reasoning_alias: bool = False
     runs: str | None = None  # resumable runs: "memory" or a redis:// URL (tyler.server.resume)
     run_retention: float = 3600.0  # seconds a finished run's log is kept
     run_max_events: int = 100_000  # events kept per run
@@ -97,6 +98,7 @@ def build_app(options: ServeOptions) -> Any:
         build_agents(options), store=options.store or chat_db_url(), api_keys=options.api_keys,
         cors_origins=options.cors_origins, heartbeat=options.heartbeat, max_body=options.max_body,
         max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity, runs=options.runs,
+        reasoning_alias=options.reasoning_alias,
         run_retention=options.run_retention, run_max_events=options.run_max_events,
     )
 

@@ -67,6 +67,7 @@ class Server:
     heartbeat: float = 15.0
     max_body: int = DEFAULT_MAX_BODY
     tool_activity: bool = False
+    reasoning_alias: bool = False
     registry: RunRegistry = field(default_factory=RunRegistry)
     runs: Runs | None = None  # resumable runs (tyler.server.resume); None: a run lives with its request
     created: int = field(default_factory=lambda: int(time.time()))
@@ -172,6 +173,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_runs_per_key: int = 16,
     tool_activity: bool = False,
+    reasoning_alias: bool = False,
     page: bool = True,
     runs: RunManager | str | None = None,
     run_retention: float = 3600.0,
@@ -190,6 +192,8 @@ def create_app(
         max_body: largest request body accepted, in bytes (413 above).
         max_runs_per_key: concurrent runs allowed per API key (429 above).
         tool_activity: show server-run tools as reasoning text in Chat Completions.
+        reasoning_alias: in Chat Completions, send thinking as `reasoning` too, beside
+            `reasoning_content` (for clients that read only `reasoning`, OpenRouter's name).
         page: serve the chat page at `/` (static files in the package; needs no API key itself).
         runs: make streaming runs resumable (see `tyler.server.resume`): "memory" (this process),
             a redis:// URL (runs shared by every worker and host on that Redis) or a RunManager.
@@ -200,7 +204,8 @@ def create_app(
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
     by_id = _agents_by_id(agents)
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
-                    tool_activity=tool_activity, registry=RunRegistry(max_runs_per_key))
+                    tool_activity=tool_activity, reasoning_alias=reasoning_alias,
+                    registry=RunRegistry(max_runs_per_key))
     manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events)
     if manager is not None and manager.runner is None:  # queued runs (Redis) started here run this server's agents
         from functools import partial
@@ -309,7 +314,7 @@ async def chat_completions(server: Server, request: Request) -> Response | Event
     handle = server.open_run(request, thread.id, model=model)
     encoder = ChatCompletionsEncoder(
         model, include_usage=chat.include_usage, client_tool_names=frozenset(t.name for t in chat.tools),
-        tool_activity=server.tool_activity, stream=chat.stream,
+        tool_activity=server.tool_activity, stream=chat.stream, reasoning_alias=server.reasoning_alias,
     )
     if chat.stream:
         return server.stream(handle, agent, thread, encoder)

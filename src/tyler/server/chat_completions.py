@@ -78,7 +78,7 @@ class ChatCompletionsEncoder:
     """Events → `chat.completion.chunk` SSE frames (and the pieces of a non-streamed reply)."""
 
     def __init__(self, model: str, *, include_usage: bool, client_tool_names: frozenset[str],
-                 tool_activity: bool, stream: bool = True) -> None:
+                 tool_activity: bool, stream: bool = True, reasoning_alias: bool = False) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
@@ -86,6 +86,7 @@ class ChatCompletionsEncoder:
         self.client_tool_names = client_tool_names
         self.tool_activity = tool_activity
         self.stream = stream
+        self.reasoning_alias = reasoning_alias  # thinking also as `reasoning` (OpenRouter's name)
         head = dumps({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": model})
         self._head = "data: " + head[:-1] + ',"choices":[{"index":0,"delta":'
         self._tail = ',"logprobs":null,"finish_reason":null}]' + (',"usage":null' if include_usage else "") + "}\n\n"
@@ -135,7 +136,7 @@ class ChatCompletionsEncoder:
             return self._content(data["content_chunk"], data.get("message_id"))
         if t is _E.LLM_THINKING_CHUNK:
             self.reasoning.append(data["thinking_chunk"])
-            return self._delta({"reasoning_content": data["thinking_chunk"]})
+            return self._thinking(data["thinking_chunk"])
         if t is _E.LLM_TOOL_CALL_CHUNK:
             return self._tool_delta(data)
         if t is _E.LLM_RESPONSE:
@@ -200,7 +201,12 @@ class ChatCompletionsEncoder:
         else:
             line = f"[tool] {name} failed: {data.get('error')}\n"
         self.reasoning.append(line)
-        return self._delta({"reasoning_content": line})
+        return self._thinking(line)
+
+    def _thinking(self, text: str) -> str:
+        if self.reasoning_alias:
+            return self._delta({"reasoning_content": text, "reasoning": text})
+        return self._delta({"reasoning_content": text})
 
     # -- non-streaming -----------------------------------------------------------------------
 
@@ -209,6 +215,8 @@ class ChatCompletionsEncoder:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}
         if self.reasoning:
             message["reasoning_content"] = "".join(self.reasoning)
+            if self.reasoning_alias:
+                message["reasoning"] = message["reasoning_content"]
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
         return {
