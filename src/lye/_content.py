@@ -4,23 +4,25 @@ html2text and pypdf are imported inside the functions so `import lye` stays chea
 
 Budgets: PDF text is extracted in a child process (`python -m lye._pdf_worker`) that is killed
 when its time is up and runs under a memory limit, since one hostile page can keep pypdf busy
-for many seconds inside a single call. HTML is converted in chunks, off the event loop, and the
-conversion stops between chunks when its caller gives up or when enough text was produced.
+for many seconds inside a single call. HTML is converted the same way (`_html_worker.py`, run by
+path so the child does not import tyler): html2text, too, can spend seconds inside one call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import importlib.util
 import io
 import json
 import subprocess
 import sys
-import threading
 from html.parser import HTMLParser
-from typing import Any
+from pathlib import Path
 
 from tyler.exceptions import ConfigurationError
+
+from ._html_worker import convert as convert_html
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = (
@@ -97,9 +99,6 @@ def looks_like_html(text: str) -> bool:
     return head.startswith(("<!doctype html", "<html")) or "<html" in head
 
 
-_HTML_CHUNK = 32 * 1024
-
-
 def looks_binary(text: str) -> bool:
     """Whether decoded text is mostly control characters (binary served as text/html...)."""
     head = text[:4096]
@@ -107,72 +106,48 @@ def looks_binary(text: str) -> bool:
     return bool(head) and controls * 10 > len(head)
 
 
-def html_to_markdown(
-    html: str,
-    *,
-    base_url: str = "",
-    plain: bool = False,
-    max_chars: int | None = None,
-    stop: threading.Event | None = None,
-) -> str:
-    """Readable Markdown (or plain text) from an HTML document, via html2text.
+HTML_MEMORY = 1 << 30  # address space of the converting process
+_HTML_WORKER = str(Path(__file__).with_name("_html_worker.py"))
 
-    The document is fed in chunks: conversion ends early (with a note) once about `max_chars`
-    characters were produced, and raises TimeoutError at the next chunk once `stop` is set
-    (the caller gave up: the thread it runs in does not go on for minutes).
+
+def html_to_markdown(html: str, *, base_url: str = "", plain: bool = False, max_chars: int | None = None) -> str:
+    """Readable Markdown (or plain text) from an HTML document, via html2text, in this process.
+
+    No time budget: for pages from the network use `html_to_markdown_async` (a killable child).
     """
-    try:
-        import html2text
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "converting HTML needs the 'html2text' package: pip install 'tyler-stream[web]'"
-        ) from exc
-    converter = html2text.HTML2Text(baseurl=base_url)
-    converter.body_width = 0  # no hard wrapping: models and files prefer long lines
-    converter.unicode_snob = True
-    converter.ignore_images = plain
-    converter.ignore_links = plain
-    converter.ignore_emphasis = plain
-    converter.single_line_break = False
-    converter.start = True
-    stopped = _feed_html(converter, html, max_chars, stop)
-    text = converter.finish()
-    # Collapse runs of blank lines html2text leaves behind deep layouts.
-    lines = [line.rstrip() for line in text.splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    text = "\n".join(out).strip()
-    return text + "\n\n[conversion stopped here: the page goes on]" if stopped else text
+    _need_html2text()
+    return convert_html(html, base_url=base_url, plain=plain, max_chars=max_chars)
 
 
-def _feed_html(converter: Any, html: str, max_chars: int | None, stop: threading.Event | None) -> bool:
-    """Feed `html` chunk by chunk; True when stopped early because enough text was produced."""
-    produced = 0
-    counted = 0
-    for start in range(0, len(html), _HTML_CHUNK):
-        if stop is not None and stop.is_set():
-            raise TimeoutError("HTML conversion stopped: its time is up")
-        converter.feed(html[start : start + _HTML_CHUNK])
-        out = converter.outtextlist
-        produced += sum(len(piece) for piece in out[counted:])
-        counted = len(out)
-        if max_chars is not None and produced > max_chars:
-            return True
-    converter.feed("")
-    return False
+def _need_html2text() -> None:
+    if importlib.util.find_spec("html2text") is None:  # pragma: no cover - depends on the environment
+        raise ConfigurationError("converting HTML needs the 'html2text' package: pip install 'tyler-stream[web]'")
 
 
 async def html_to_markdown_async(html: str, *, base_url: str, plain: bool, max_chars: int) -> str:
-    """`html_to_markdown` in a worker thread that stops when this call is cancelled."""
-    stop = threading.Event()
+    """`html_to_markdown` in a child process (1 GiB address space) that is killed when this call is
+    cancelled, e.g. by the fetch's timeout: the time budget holds inside a single parser call too."""
+    _need_html2text()
+    proc = await asyncio.create_subprocess_exec(
+        # -I: isolated, nothing from the working directory or the environment is imported.
+        sys.executable, "-I", _HTML_WORKER, str(max_chars), "1" if plain else "0", str(HTML_MEMORY), base_url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
-        return await asyncio.to_thread(
-            html_to_markdown, html, base_url=base_url, plain=plain, max_chars=max_chars, stop=stop
-        )
+        out, err = await proc.communicate(html.encode("utf-8", errors="surrogatepass"))
     finally:
-        stop.set()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        answer = {"error": f"conversion failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:].strip()}"}
+    if "error" in answer:
+        raise ValueError(answer["error"])
+    return str(answer["text"])
 
 
 PDF_TIMEOUT = 30.0  # seconds files-read allows for extracting a PDF's text

@@ -186,7 +186,10 @@ async def _page_text(body: bytes, response: httpx.Response, cut: bool, output_fo
         # Enough for the window the model gets, with room for what the clean-up drops.
         room = 2 * max_chars + 4096
         plain = output_format == "text"
-        return await html_to_markdown_async(text, base_url=str(response.url), plain=plain, max_chars=room)
+        try:
+            return await html_to_markdown_async(text, base_url=str(response.url), plain=plain, max_chars=room)
+        except ValueError as exc:
+            raise FetchError(f"{response.url}: {exc}") from exc
     return text
 
 

@@ -12,7 +12,9 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import time
+import traceback
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ import pytest
 from lye_loopback import LoopbackServer, make_pdf
 
 from lye import FetchError, FileToolError, make_files_tools, make_web_tools
+from lye._content import html_to_markdown_async
 from lye.web import download_file, fetch_page
 from lye.workspace import Workspace
 
@@ -53,6 +56,16 @@ def gzip_bomb() -> bytes:
 SLOW_PDF = make_pdf(content=b"BT /F1 12 Tf 1 0 0 1 72 720 Tm (x) Tj ET\n" * 100_000)
 # 3 MB of empty elements: seconds of html2text work that produce no text at all.
 SLOW_HTML = b"<html><body>" + b"<span></span>" * 230_000 + b"</body></html>"
+# Pages that keep html2text busy for seconds *inside one parser call* (checks between chunks of
+# the document cannot stop them): 4,000 nested lists in 36 KB (an indentation per level on every
+# line: 13 M characters out of the first 32 KB), a tag that never ends (HTMLParser rescans it on
+# every chunk: minutes for 4 MB), and a huge table of entities.
+HOSTILE_HTML = {
+    "nested-lists": b"<html><body>" + b"<ul><li>x" * 4000,
+    "nested-ordered-in-table": b"<html><body><table><tr><td>" + b"<ol><li>&amp;" * 3000,
+    "endless-tag": b"<html><body><a " + b"x=1 " * 1_000_000,
+    "entity-table": b"<html><body><table>" + (b"<tr>" + b"<td>&lt;&#x41;&amp;</td>" * 50 + b"</tr>") * 4000,
+}
 
 
 class HostileServer(LoopbackServer):
@@ -66,6 +79,8 @@ class HostileServer(LoopbackServer):
             h._send(200, SLOW_PDF, "application/pdf")
         elif path == "/slow.html":
             h._send(200, SLOW_HTML, "text/html")
+        elif path.startswith("/hostile/"):
+            h._send(200, HOSTILE_HTML[path.removeprefix("/hostile/")], "text/html")
         elif path == "/drip-headers":
             self._drip(h, headers=True)
         elif path == "/drip-body":
@@ -194,6 +209,40 @@ async def test_html_conversion_runs_off_the_loop_within_the_fetch_time(
     assert gap < 2.5, f"the event loop was frozen for {gap:.1f} s"
 
 
+@pytest.mark.parametrize("page", sorted(HOSTILE_HTML))
+async def test_hostile_html_costs_at_most_the_fetch_time_then_nothing(
+    hostile: HostileServer, allow_private: None, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
+    # Budget enforced, not only checked between chunks: when the fetch returns (on time), nothing
+    # of this process is still converting (a thread would be, inside html2text, for seconds or
+    # minutes more) and the converting child is gone.
+    monkeypatch.setenv("LYE_HTTP_TIMEOUT", "2")
+    started = time.monotonic()
+    result, gap = await _with_ticker(fetch_page(f"{hostile.url}/hostile/{page}"))
+    elapsed = time.monotonic() - started
+    converting = [
+        thread for thread, frame in sys._current_frames().items()
+        if any("html2text" in f.f_code.co_filename for f, _line in traceback.walk_stack(frame))
+    ]
+    assert converting == [], "html2text still runs in this process after the fetch returned"
+    assert _workers(b"_html_worker.py") == []
+    if isinstance(result, Exception):
+        assert isinstance(result, FetchError) and "took longer than 2 s" in str(result), result
+    else:
+        assert len(result) < 60_000  # LYE_FETCH_MAX_CHARS (20,000) and its notes
+    assert elapsed < 2 + 10, f"the fetch took {elapsed:.1f} s with a 2 s budget"
+    assert gap < 1.5, f"the event loop was frozen for {gap:.1f} s"
+
+
+async def test_html_conversion_in_its_child_still_converts(hostile: HostileServer, allow_private: None) -> None:
+    page = "<html><body><h1>Title</h1><p>a <a href='/x'>link</a> &amp; text</p></body></html>"
+    text = await html_to_markdown_async(page, base_url="http://example.test/", plain=False, max_chars=100)
+    assert text == "# Title\n\na [link](http://example.test/x) & text"
+    long_page = "<html><body>" + "<p>words and more words</p>" * 10_000
+    text = await html_to_markdown_async(long_page, base_url="", plain=True, max_chars=1000)
+    assert 1000 <= len(text) < 1200 and text.endswith("[conversion stopped here: the page goes on]")
+
+
 async def test_pdf_extraction_is_killed_when_the_fetch_time_is_up(
     hostile: HostileServer, allow_private: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,10 +250,10 @@ async def test_pdf_extraction_is_killed_when_the_fetch_time_is_up(
     result, gap = await _with_ticker(fetch_page(f"{hostile.url}/slow.pdf"))
     assert isinstance(result, FetchError) and "took longer than 2 s" in str(result)
     assert gap < 2.5, f"the event loop was frozen for {gap:.1f} s"
-    assert _pdf_workers() == []  # the child was killed, not left running
+    assert _workers(b"lye._pdf_worker") == []  # the child was killed, not left running
 
 
-def _pdf_workers() -> list[int]:
+def _workers(marker: bytes) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -215,7 +264,7 @@ def _pdf_workers() -> list[int]:
         except OSError:
             continue
         parent = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "")
-        if b"lye._pdf_worker" in cmdline and parent == str(os.getpid()) and "zombie" not in status:
+        if marker in cmdline and parent == str(os.getpid()) and "zombie" not in status:
             found.append(int(entry))
     return found
 
