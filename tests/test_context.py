@@ -10,6 +10,7 @@ import pytest
 from tyler import Agent, EventType, Message, Thread
 from tyler.context import (
     ContextPolicy,
+    attachment_tokens,
     cut_text,
     estimate_tokens,
     group_units,
@@ -433,3 +434,64 @@ async def test_a_long_chat_keeps_answering_in_a_small_local_window(
     # The window really was too small: the later turns (how many depends on reply lengths) and the
     # last one sent only part of the conversation.
     assert trimmed >= 5 and last_trimmed
+
+
+# -- attachments count in the budget ------------------------------------------------------------
+
+
+def _attachment_thread() -> Thread:
+    """Three images in an early message, a text file later, then the latest question."""
+    from files_helpers import png
+
+    thread = Thread()
+    pictures = Message(role="user", content="what are these?")
+    for i in range(3):
+        pictures.add_attachment(png(), filename=f"pic{i}.png")
+    thread.add_message(pictures)
+    thread.add_message(Message(role="assistant", content="Three red squares."))
+    notes = Message(role="user", content="and this file?")
+    notes.add_attachment(b"note " * 1400, filename="notes.txt")  # 7,000 bytes of text
+    thread.add_message(notes)
+    thread.add_message(Message(role="assistant", content="Notes about notes."))
+    thread.add_message(Message(role="user", content="the latest question"))
+    return thread
+
+
+def test_attachments_are_estimated_by_kind() -> None:
+    from files_helpers import pdf, png
+
+    message = Message(role="user", content="hi")
+    assert attachment_tokens(message) == 0
+    message.add_attachment(png(), filename="a.png")
+    assert attachment_tokens(message) == 1_600
+    message.add_attachment(b"x" * 3500, filename="a.txt")
+    assert attachment_tokens(message) == 1_600 + 20 + 1000
+    doc = Message(role="user", content="read")
+    doc.add_attachment(pdf("hello"), filename="a.pdf")
+    assert attachment_tokens(doc) > 20  # unextracted: sized from the file
+    doc.attachments[0]._text = "t" * 700
+    assert attachment_tokens(doc) == 20 + 200
+
+
+async def test_attachments_that_overflow_the_window_get_the_thread_trimmed() -> None:
+    thread = _attachment_thread()
+    # No tokenizer: estimates. The texts alone (~40 tokens) fit 4,000 easily; the images do not.
+    plan = await ContextPolicy("gpt-4o", "trim", window=4000).plan(
+        object(), thread, "system", [], ModelSettings(max_tokens=100)
+    )
+    assert plan.omitted == 2  # the images' message and its answer
+    assert [m.text for m in plan.messages] == ["and this file?", "Notes about notes.", "the latest question"]
+    assert plan.tokens <= plan.budget and plan.tokens > 2000  # the text file is counted too
+
+
+async def test_attachments_trimmed_through_the_run_loop(env: FakeModelServer) -> None:
+    thread = _attachment_thread()
+    env.enqueue(Turn(text="fine"))
+    agent = Agent(model_name="gpt-4o", context_window=4000, max_tokens=100)
+    events = [e async for e in agent.stream(thread)]
+    trimmed = [e for e in events if e.type is EventType.CONTEXT_TRIMMED]
+    assert len(trimmed) == 1 and trimmed[0].data["omitted_messages"] == 2
+    request = env.requests[-1]
+    assert request.images == []  # the pictures were left out of the request...
+    assert len(thread.messages[0].attachments) == 3  # ...not out of the thread
+    assert "note note" in str(request.body["messages"])  # the text file was sent

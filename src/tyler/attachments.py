@@ -141,6 +141,11 @@ class Attachment(BaseModel):
         return kind_of(self.mime_type)
 
     @property
+    def extracted_text(self) -> str | None:
+        """A PDF's text once `load_contents` extracted it (what providers without PDF input get)."""
+        return self._text
+
+    @property
     def content(self) -> bytes | None:
         """The bytes if they are in memory (always after `get_content()` or before saving)."""
         return self._content

@@ -18,6 +18,12 @@ Token counts are estimates good enough to decide: the provider's own tokenizer w
 (the embedded llama.cpp server's /tokenize), else about 3.5 characters per token, a little on the
 safe side for English text and code under the BPE tokenizers of hosted models. Counts are cached
 per message, so a turn counts only the messages it has not seen.
+
+Attachments are estimated, never sent to a tokenizer (`attachment_tokens`): an image 1,600 tokens
+(the most either API bills for one: Anthropic about width x height / 750 after scaling to at most
+~1.15 megapixels, OpenAI's high detail at most 1,105), a text file or a PDF the text it is sent as
+(file bytes, or the PDF's extracted text, at 3.5 characters per token, plus a header line), any
+other file the one-line notice sent in its place.
 """
 
 from __future__ import annotations
@@ -127,6 +133,30 @@ def message_text(message: Message) -> str:
     if message.name:
         parts.append(message.name)
     return "\n".join(p for p in parts if p)
+
+
+_IMAGE_TOKENS = 1_600
+_ATTACHMENT_HEADER = 20  # "[Attached file NAME (TYPE)]" before a file's text, or the notice alone
+_PDF_BYTES_PER_TOKEN = 10  # a PDF not extracted yet: its file size says roughly how much text
+
+
+def attachment_tokens(message: Message) -> int:
+    """Estimated tokens of `message`'s attachments as sent (figures in the module docstring)."""
+    total = 0
+    for attachment in message.attachments:
+        kind = attachment.kind
+        if kind == "image":
+            total += _IMAGE_TOKENS
+        elif kind == "text":
+            # Bytes, not decoded characters: no decoding per plan, and a little on the safe side.
+            total += _ATTACHMENT_HEADER + math.ceil(attachment.size / _CHARS_PER_TOKEN)
+        elif kind == "pdf":
+            text = attachment.extracted_text
+            body = estimate_tokens(text) if text is not None else attachment.size // _PDF_BYTES_PER_TOKEN
+            total += _ATTACHMENT_HEADER + body
+        else:
+            total += _ATTACHMENT_HEADER
+    return total
 
 
 def group_units(messages: Sequence[Message]) -> list[list[int]]:
@@ -249,10 +279,11 @@ def _cut_to_fit(sent: list[Message], costs: list[int], budget: int) -> int:
         if not candidates:
             break
         i = max(candidates, key=lambda k: costs[k])
-        keep = max(_MIN_BUDGET, costs[i] - excess - _MESSAGE_OVERHEAD)
+        attached = attachment_tokens(sent[i])  # attachments are not cut: only the text is
+        keep = max(_MIN_BUDGET, costs[i] - excess - _MESSAGE_OVERHEAD - attached)
         text = cut_text(str(sent[i].content), keep)
         sent[i] = sent[i].model_copy(update={"content": text})
-        costs[i] = min(costs[i], estimate_tokens(text) + _MESSAGE_OVERHEAD)
+        costs[i] = min(costs[i], estimate_tokens(text) + _MESSAGE_OVERHEAD + attached)
         truncated.add(i)
     return len(truncated)
 
@@ -291,7 +322,8 @@ class TokenCounter:
         for key in keys[first:]:
             self._cache.move_to_end(key)
             out.append(self._cache[key])
-        return out
+        # Attachments are estimated apart from the text (cheap, and no tokenizer sees files).
+        return [n + attachment_tokens(m) if m.attachments else n for n, m in zip(out, messages, strict=True)]
 
 
 def _newest_within(
@@ -302,6 +334,7 @@ def _newest_within(
     for i in range(len(messages) - 1, -1, -1):
         cached = cache.get(keys[i])
         total += cached if cached is not None else estimate_tokens(message_text(messages[i])) + _MESSAGE_OVERHEAD
+        total += attachment_tokens(messages[i])
         if total > limit:
             return i
     return 0
@@ -538,6 +571,7 @@ __all__ = [
     "REPLACED",
     "UNANSWERED",
     "TokenizingProvider",
+    "attachment_tokens",
     "check_strategy",
     "cut_text",
     "estimate_tokens",
