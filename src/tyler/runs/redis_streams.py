@@ -7,9 +7,12 @@ Keys (prefix `tyler:` by default; the run id in braces keeps a run's keys in one
     {p}worker:<wid>        lease: set with a TTL by the worker's heartbeat
     {p}worker:<wid>:ctl    stream: cancel requests addressed to that worker
 
-Every write goes through a Lua script that first checks `status == running` and `owner == me`
+Writes of all runs are queued and sent as one pipeline per event-loop turn (see `_write`); every
+write goes through a Lua script that first checks `status == running` and `owner == me`
 (fencing): a worker that was declared dead and comes back cannot add a second ending. `finish`
-appends the terminal event and sets the final status in the same script. Readers use one
+appends the terminal event and sets the final status in the same script. Readers on the worker
+that drives the run follow its `LocalTail` (the confirmed entries, same ids and seqs, no round
+trip per event); other readers, and local ones that fell behind the tail's window, use one
 `XREAD BLOCK` loop from the last id they delivered — replay and live tail read the same stream, so
 there is no gap and no duplicate. When a read times out the reader looks at the run: a running run
 whose owner's lease has expired is ended by `reap` (a script that re-checks the lease) with a
@@ -23,11 +26,13 @@ control streams are capped, blocking reads last at most `block` seconds. Needs R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..exceptions import ConfigurationError, RunLimitError, RunLogError, RunLogUnavailableError, RunOwnershipError
@@ -42,6 +47,7 @@ from ._base import (
     now,
     terminal_error,
 )
+from ._tail import LocalTail
 
 log = logging.getLogger("tyler.runs")
 T = TypeVar("T")
@@ -56,18 +62,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
 return 1
 """
-# KEYS: run hash, log; ARGV: owner, maxlen, type, data, ttl ms
-_APPEND = """
-local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
-if st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
-local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[3], 'd', ARGV[4], 'n', n)
-redis.call('PEXPIRE', KEYS[2], ARGV[5], 'NX')
-return id
+# Appends of a batch (any runs): KEYS: run hash and log per event, pairwise; ARGV: owner, maxlen,
+# ttl ms, then type and data per event. Returns per event {entry id, seq}, or false if fenced.
+_APPEND_MANY = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  local run, log = KEYS[2 * i - 1], KEYS[2 * i]
+  local st = redis.call('HMGET', run, 'status', 'owner')
+  if st[1] ~= 'running' or st[2] ~= ARGV[1] then
+    out[i] = false
+  else
+    local n = redis.call('HINCRBY', run, 'seq', 1)
+    local id = redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i], 'n', n)
+    redis.call('PEXPIRE', log, ARGV[3], 'NX')
+    out[i] = {id, n}
+  end
+end
+return out
 """
 # KEYS: run hash, log, owner's lease, the thread's active-run key; ARGV: owner, maxlen, type, data,
 # retention ms, status, error, finished_at, mode ('own': the owner ends its run; 'reap': only if the
-# owner's lease is gone; 'queued': a run no worker has claimed yet), run id, record retention ms
+# owner's lease is gone; 'queued': a run no worker has claimed yet), run id, record retention ms.
+# Returns {entry id, seq}, nil if fenced.
 _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if ARGV[9] == 'queued' then
@@ -80,7 +96,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[6], 'error', ARGV[7], 'finished_at', 
 redis.call('PEXPIRE', KEYS[1], ARGV[11])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[10] then redis.call('DEL', KEYS[4]) end
-return id
+return {id, n}
 """
 
 # The shared run queue (dispatch). KEYS: run hash, '' (the active-run key is set once queued);
@@ -107,6 +123,17 @@ return 1
 _GROUP = "workers"
 
 
+@dataclass(slots=True)
+class _Write:
+    """One queued write (append or finish) and the future its caller awaits."""
+
+    run_id: str
+    type_: str
+    data: str
+    done: asyncio.Future[str | None]
+    ending: list[Any] | None = None  # finish: the _FINISH script's keys + args (None: an append)
+
+
 class RedisRunLog:
     """Run log on Redis Streams (see the module docstring).
 
@@ -119,15 +146,18 @@ class RedisRunLog:
         record_retention: seconds a finished run's status record is kept (at least `retention`).
         max_events: approximate cap on entries per run (`XADD MAXLEN ~`).
         max_queue: runs waiting in the shared queue for a worker; one more raises `RunLimitError`.
+        local_events: newest entries of each run this worker drives kept in memory for readers on
+            this worker (0: every reader reads Redis).
+        tail_grace: seconds a finished run's local entries stay for readers still catching up.
     """
 
     def __init__(
         self, url: str, *, prefix: str = "tyler:", lease: float = 5.0, retention: float = 3600.0,
         max_events: int = 100_000, client: Any = None, record_retention: float = 7 * 86400.0,
-        max_queue: int = 1000,
+        max_queue: int = 1000, local_events: int = 1024, tail_grace: float = 30.0,
     ) -> None:
-        if lease <= 0 or retention <= 0 or max_events < 1:
-            raise RunLogError("lease and retention must be > 0 and max_events >= 1")
+        if lease <= 0 or retention <= 0 or max_events < 1 or local_events < 0 or tail_grace < 0:
+            raise RunLogError("lease and retention must be > 0, max_events >= 1, local_events and tail_grace >= 0")
         try:
             import redis.asyncio as aioredis
         except ImportError as exc:  # pragma: no cover - the extra is part of dev installs
@@ -135,6 +165,9 @@ class RedisRunLog:
                 "the Redis run log needs the 'redis' extra: pip install 'tyler-stream[redis]'"
             ) from exc
         self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
+        from redis.exceptions import NoScriptError
+
+        self._noscript: type[BaseException] = NoScriptError
         # Any: redis-py types commands as "sync or async" unions
         self._redis: Any = client if client is not None else aioredis.Redis.from_url(url, decode_responses=True)
         self.url = url
@@ -144,8 +177,13 @@ class RedisRunLog:
         self.record_retention = max(record_retention, retention)
         self.worker_id = f"{uuid.uuid4().hex[:16]}"
         self._max_events = max_events
+        self._local_events = local_events
+        self._tail_grace = tail_grace
+        self._tails: dict[str, LocalTail] = {}
+        self._writes: list[_Write] = []  # queued for the next pipeline, in call order
+        self._writer: asyncio.Task[None] | None = None
         self._create = self._redis.register_script(_CREATE)
-        self._append = self._redis.register_script(_APPEND)
+        self._append_many = self._redis.register_script(_APPEND_MANY)
         self._finish = self._redis.register_script(_FINISH)
         self._queued = self._redis.register_script(_QUEUED)
         self._push = self._redis.register_script(_PUSH)
@@ -201,6 +239,7 @@ class RedisRunLog:
             raise ConfigurationError(f"the Redis run log needs Redis >= 7.0, {self.url} runs {found}")
         self._closed = False
         await self._beat()
+        await self._load_scripts()  # the write pipeline calls them by sha
         try:  # the group every worker takes queued runs through (made once, by whoever comes first)
             await self._redis.xgroup_create(self._queue_key, _GROUP, id="0", mkstream=True)
         except self._errors as exc:
@@ -209,6 +248,12 @@ class RedisRunLog:
 
     async def close(self) -> None:
         self._closed = True
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer  # what was queued is sent (or failed) before the connection goes
+        for tail in self._tails.values():
+            tail.break_off()
+        self._tails.clear()
         try:
             # This worker acks each job as soon as it claims it, so it leaves nothing pending.
             await self._redis.xgroup_delconsumer(self._queue_key, _GROUP, self.worker_id)
@@ -247,16 +292,15 @@ class RedisRunLog:
             raise RunLogError(f"run {run_id!r} already exists")
         self._owned.add(run_id)
         self._active_keys[run_id] = active
+        if self._local_events:
+            self._tails[run_id] = LocalTail(min(self._local_events, self._max_events))  # never more than Redis keeps
 
     async def append(self, run_id: str, type_: str, data: str) -> str:
-        entry_id = await self._call(lambda: self._append(
-            keys=[self._run_key(run_id), self._log_key(run_id)],
-            args=[self.worker_id, self._max_events, type_, data, self._retention_ms],
-        ))
-        if entry_id is None:
+        reply = await self._write(_Write(run_id, type_, data, asyncio.get_running_loop().create_future()))
+        if reply is None:
             self._owned.discard(run_id)
             raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
-        return str(entry_id)
+        return reply
 
     async def finish(self, run_id: str, type_: str, data: str, status: RunStatus, error: str | None) -> str:
         try:
@@ -278,12 +322,116 @@ class RedisRunLog:
         self, run_id: str, owner: str, mode: str, *, type_: str, data: str, status: RunStatus, error: str | None,
         active: str,
     ) -> str | None:
-        entry_id = await self._call(lambda: self._finish(
-            keys=[self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active],
-            args=[owner, self._max_events, type_, data, self._retention_ms, status.value, error or "",
-                  repr(now()), mode, run_id, max(int(self.record_retention * 1000), 1)],
-        ))
-        return None if entry_id is None else str(entry_id)
+        keys = [self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active]
+        args = [owner, self._max_events, type_, data, self._retention_ms, status.value, error or "", repr(now()),
+                mode, run_id, max(int(self.record_retention * 1000), 1)]
+        future = asyncio.get_running_loop().create_future()
+        return await self._write(_Write(run_id, type_, data, future, [len(keys), *keys, *args]))
+
+    # -- the write pipeline ------------------------------------------------------------------------
+    # Appends and endings of all runs are queued and sent together once per turn of the event loop
+    # (while one pipeline is in flight the next one fills): consecutive appends go as one script
+    # call, so 100 streams cost one round trip and one command per tick instead of 100 of each.
+    # One writer task keeps every run's writes in call order; the scripts still check fencing and
+    # number each entry inside Redis. (Keys of several runs in one call: not for Redis Cluster.)
+
+    async def _write(self, write: _Write) -> str | None:
+        """Queue `write`; its entry id once Redis confirmed it (None: this worker was fenced out)."""
+        self._writes.append(write)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name="tyler-runlog-writer")
+        return await write.done
+
+    async def _write_loop(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                replies = await self._send(batch)
+            except Exception as exc:
+                failed: RunLogError = RunLogError(f"the run log's write pipeline failed: {exc!r}")
+                if isinstance(exc, self._errors):
+                    failed = RunLogUnavailableError(f"Redis run log at {self.url} failed: {exc}")
+                for write in batch:
+                    self._settle(write, failed)
+                continue
+            except BaseException:  # cancelled (close): nobody may wait forever
+                for write in batch + self._writes:
+                    self._settle(write, RunLogUnavailableError("the run log was closed"))
+                self._writes = []
+                raise
+            for write, reply in zip(batch, replies, strict=True):
+                self._settle(write, reply)
+
+    async def _send(self, batch: list[_Write]) -> list[Any]:
+        """Send `batch` in order as one pipeline; one reply per write. Scripts Redis forgot (restart,
+        SCRIPT FLUSH) are loaded and the pipeline sent once more: a NOSCRIPT call did not run, and
+        in a pipeline either every call finds its script or none does (nothing runs in between)."""
+        groups: list[list[_Write]] = []
+        for write in batch:
+            if groups and write.ending is None and groups[-1][-1].ending is None:
+                groups[-1].append(write)
+            else:
+                groups.append([write])
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for group in groups:
+                    if group[0].ending is not None:
+                        pipe.evalsha(self._finish.sha, *group[0].ending)
+                        continue
+                    keys = [k for w in group for k in (self._run_key(w.run_id), self._log_key(w.run_id))]
+                    args = [a for w in group for a in (w.type_, w.data)]
+                    pipe.evalsha(self._append_many.sha, len(keys), *keys, self.worker_id, self._max_events,
+                                 self._retention_ms, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, self._noscript) for r in replies):
+                await self._load_scripts()
+                continue
+            break
+        out: list[Any] = []
+        for group, reply in zip(groups, replies, strict=True):
+            if group[0].ending is not None or isinstance(reply, BaseException):
+                out.extend([reply] * len(group))
+            else:
+                out.extend(reply)
+        return out
+
+    def _settle(self, write: _Write, reply: Any) -> None:
+        """Hand a reply to its caller and, for this worker's runs, to the local tail (also when the
+        caller stopped waiting: the entry is in Redis, so local readers must get it too)."""
+        reap = write.ending is not None and write.ending[write.ending[0] + 1] != self.worker_id
+        tail = None if reap else self._tails.get(write.run_id)
+        if isinstance(reply, list) and len(reply) == 2:
+            entry_id = str(reply[0])
+            if tail is not None:
+                tail.add(LogEntry(entry_id, write.type_, write.data, int(reply[1])))
+                if tail.done:
+                    asyncio.get_running_loop().call_later(  # never longer than Redis keeps the log
+                        min(self._tail_grace, self.retention), self._drop_tail, write.run_id, tail)
+            result: BaseException | str | None = entry_id
+        elif reply is None:
+            result = None
+        elif isinstance(reply, BaseException):
+            result = reply if isinstance(reply, RunLogError) else RunLogUnavailableError(
+                f"Redis run log at {self.url} failed: {reply}")
+        else:
+            result = RunLogError(f"unexpected reply from the run log script: {reply!r}")
+        if tail is not None and not isinstance(result, str):
+            tail.break_off()  # fenced out or failed: the shared log is the truth from here on
+            self._drop_tail(write.run_id, tail)
+        if write.done.done():
+            return
+        if isinstance(result, BaseException):
+            write.done.set_exception(result)
+        else:
+            write.done.set_result(result)
+
+    def _drop_tail(self, run_id: str, tail: LocalTail) -> None:
+        if self._tails.get(run_id) is tail:
+            del self._tails[run_id]
+
+    async def _load_scripts(self) -> None:
+        for script in (_APPEND_MANY, _FINISH):
+            await self._call(lambda script=script: self._redis.script_load(script))  # type: ignore[misc]
 
     # -- readers -----------------------------------------------------------------------------------
 
@@ -304,6 +452,10 @@ class RedisRunLog:
     async def check_after(self, run_id: str, after: str) -> int:
         if _STREAM_ID.fullmatch(after) is None:
             raise bad_event_id(after)
+        tail = self._tails.get(run_id)
+        seq = None if tail is None else tail.seq_of(after)
+        if seq is not None:
+            return seq
         found = await self._call(lambda: self._redis.xrange(self._log_key(run_id), after, after, count=1))
         if not found:
             raise expired_event_id(run_id, after)
@@ -312,6 +464,15 @@ class RedisRunLog:
     async def read(self, run_id: str, after: str | None, *, block: float, count: int = 256) -> list[LogEntry]:
         if after is not None and _STREAM_ID.fullmatch(after) is None:
             raise bad_event_id(after)
+        tail = self._tails.get(run_id)
+        if tail is not None:  # this worker drives the run: no round trip while the reader is in the window
+            entries = await tail.read(after, block=block, count=count)
+            if entries or (entries is not None and tail.done):
+                return entries
+            if entries is not None:
+                # Quiet for `block` s: a reaper on another worker may have ended the run in Redis
+                # without this worker knowing; one look at the shared log, without waiting again.
+                block = 0
         key = self._log_key(run_id)
         block_ms = max(int(block * 1000), 1) if block > 0 else None  # BLOCK 0 would wait forever
         reply = await self._call(lambda: self._redis.xread({key: after or "0-0"}, count=count, block=block_ms))
@@ -429,6 +590,8 @@ class RedisRunLog:
         ))
         if claimed:
             self._owned.add(run_id)
+            if self._local_events:
+                self._tails[run_id] = LocalTail(min(self._local_events, self._max_events))
             info = await self.info(run_id)
             self._active_keys[run_id] = self._active_key(info.metadata if info is not None else {})
         return bool(claimed)
