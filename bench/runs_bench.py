@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,41 +31,58 @@ from tyler.runs import MemoryRunLog, RedisRunLog, RunLog, RunManager
 REDIS_URL = os.environ.get("TYLER_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def paced(count: int, interval: float, stamps: list[float]) -> AsyncIterator[ExecutionEvent]:
+async def paced(count: int, interval: float, go: asyncio.Event) -> AsyncIterator[ExecutionEvent]:
+    """`count` chunks `interval` s apart once `go` is set (every reader is attached by then), then
+    the terminal event; each carries its producer's perf_counter stamp (CLOCK_MONOTONIC: the same
+    clock in every process of this machine, so a reader in another process can compare)."""
+    await go.wait()
     loop = asyncio.get_running_loop()
     start = loop.time()
     for i in range(count):
         if interval:
             await asyncio.sleep(max(0.0, start + i * interval - loop.time()))
-        stamps.append(time.perf_counter())
-        yield ExecutionEvent(EventType.LLM_STREAM_CHUNK, data={"content_chunk": "token ", "message_id": "m"})
-    stamps.append(time.perf_counter())
-    yield ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 0.0})
+        yield ExecutionEvent(EventType.LLM_STREAM_CHUNK,
+                             data={"content_chunk": "token ", "message_id": "m", "t": time.perf_counter()})
+    yield ExecutionEvent(EventType.EXECUTION_COMPLETE, data={"duration_ms": 0.0, "t": time.perf_counter()})
+
+
+async def read_run(runs: RunManager, run_id: str, interval: float, out: dict[str, list[float]]) -> int:
+    """Read one run to its end: each entry's latency (producer stamp to here) and, paced, the gap
+    between consecutive chunks beyond the producer's `interval` (what a user sees as a stall)."""
+    got, last = 0, None
+    async for entry in runs.subscribe(run_id):
+        now = time.perf_counter()
+        out["latency"].append(now - json.loads(entry.data)["data"]["t"])
+        if interval and last is not None and not entry.is_terminal:
+            out["gap"].append(now - last - interval)
+        last = now
+        got += 1
+    return got
+
+
+def summary(out: dict[str, list[float]]) -> dict[str, float]:
+    def pick(values: list[float], q: float) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
+
+    return {"p50_ms": pick(out["latency"], 0.5), "p99_ms": pick(out["latency"], 0.99),
+            "gap_p99_ms": pick(out["gap"], 0.99)}
 
 
 async def one_phase(log: RunLog, streams: int, count: int, interval: float) -> dict[str, Any]:
-    latencies: list[float] = []
+    out: dict[str, list[float]] = {"latency": [], "gap": []}
+    go = asyncio.Event()
     async with RunManager(log, max_runs=streams + 1) as runs:
-        stamps = [[] for _ in range(streams)]  # type: list[list[float]]
-        ids = [await runs.start(paced(count, interval, stamps[i])) for i in range(streams)]
-
-        async def read(i: int) -> int:
-            got = 0
-            async for entry in runs.subscribe(ids[i]):
-                latencies.append(time.perf_counter() - stamps[i][entry.seq - 1])
-                got += 1
-            return got
-
+        ids = [await runs.start(paced(count, interval, go)) for _ in range(streams)]
         cpu = time.process_time()
         wall = time.perf_counter()
-        delivered = sum(await asyncio.gather(*(read(i) for i in range(streams))))
+        readers = [asyncio.create_task(read_run(runs, run_id, interval, out)) for run_id in ids]
+        await asyncio.sleep(0.2)  # let the readers attach (a late one only replays: still counted)
+        go.set()
+        delivered = sum(await asyncio.gather(*readers))
         cpu = time.process_time() - cpu
         wall = time.perf_counter() - wall
-    latencies.sort()
-    return {
-        "events": delivered, "wall_s": wall, "cpu_us_per_event": cpu / delivered * 1e6,
-        "p50_ms": statistics.median(latencies) * 1000, "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-    }
+    return {"events": delivered, "wall_s": wall, "cpu_us_per_event": cpu / delivered * 1e6, **summary(out)}
 
 
 async def cleanup(prefix: str) -> None:
@@ -78,9 +97,57 @@ async def cleanup(prefix: str) -> None:
         await client.aclose()
 
 
+async def worker(index: int, prefix: str, streams: int, count: int, interval: float) -> None:
+    """One of the two worker processes: drive `streams` runs, read the other worker's runs."""
+    out: dict[str, list[float]] = {"latency": [], "gap": []}
+    go = asyncio.Event()
+    async with RunManager(RedisRunLog(REDIS_URL, prefix=prefix), max_runs=streams + 1) as runs:
+        own = [await runs.start(paced(count, interval, go), run_id=f"w{index}-{i}") for i in range(streams)]
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # the parent's "go": the other worker's runs exist
+        cpu = time.process_time()
+        readers = [asyncio.create_task(read_run(runs, f"w{1 - index}-{i}", interval, out)) for i in range(streams)]
+        await asyncio.sleep(0.2)  # let the readers attach (a late one only replays: still counted)
+        go.set()
+        delivered = sum(await asyncio.gather(*readers))
+        for run_id in own:
+            await runs.wait(run_id)
+        cpu = time.process_time() - cpu
+    print(json.dumps({"events": delivered, "cpu_s": cpu, **out}), flush=True)
+
+
+def two_workers(prefix: str, streams: int, count: int, interval: float) -> dict[str, Any]:
+    """`streams` runs on two worker processes sharing Redis, each run read on the other worker."""
+    cmd = [sys.executable, __file__, "--prefix", prefix, "--count", str(count), "--streams", str(streams // 2),
+           "--interval", str(interval), "--worker"]
+    procs = [subprocess.Popen([*cmd, str(k)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for k in (0, 1)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = [json.loads(proc.stdout.readline()) for proc in procs if proc.stdout is not None]
+    finally:
+        for proc in procs:
+            proc.wait(120)
+    events = sum(r["events"] for r in results)
+    merged = {key: [v for r in results for v in r[key]] for key in ("latency", "gap")}
+    return {"events": events, "wall_s": float("nan"), "cpu_us_per_event": sum(r["cpu_s"] for r in results) / events * 1e6,
+            **summary(merged)}
+
+
+def show(streams: int, name: str, label: str, result: dict[str, Any]) -> None:
+    print(f"{streams:>4} streams {name:<9} {label:<8} events={result['events']:>6} "
+          f"p50={result['p50_ms']:.3f} ms p99={result['p99_ms']:.3f} ms gap p99={result['gap_p99_ms']:.3f} ms "
+          f"CPU/event={result['cpu_us_per_event']:.1f} us wall={result['wall_s']:.2f} s", flush=True)
+
+
 async def main(quick: bool) -> None:
     count = 100 if quick else 500  # events per stream: 2 s / 10 s at 50 chunks/s
     prefix = f"tyler-bench-{uuid.uuid4().hex[:8]}:"
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     rows = []
     try:
         for streams in (1, 100):
@@ -89,19 +156,32 @@ async def main(quick: bool) -> None:
                     log: RunLog = MemoryRunLog() if name == "memory" else RedisRunLog(REDIS_URL, prefix=prefix)
                     result = await one_phase(log, streams, count, interval)
                     rows.append((streams, name, label, result))
-                    print(f"{streams:>4} streams {name:<7} {label:<8} events={result['events']:>6} "
-                          f"p50={result['p50_ms']:.3f} ms p99={result['p99_ms']:.3f} ms "
-                          f"CPU/event={result['cpu_us_per_event']:.1f} us wall={result['wall_s']:.2f} s", flush=True)
+                    show(streams, name, label, result)
+        cross = await asyncio.to_thread(two_workers, prefix, 100, count, 0.02)
+        show(100, "redis 2w", "50/s", cross)
     finally:
         await cleanup(prefix)
     for streams in (1, 100):
         paced_rows = {name: r for s, name, label, r in rows if s == streams and label == "50/s"}
         added = paced_rows["redis"]["p50_ms"] - paced_rows["memory"]["p50_ms"]
-        print(f"{streams} streams at 50 chunks/s: Redis adds {added:.3f} ms p50 per event over in-process "
-              f"(target <= 1 ms at 100 streams)")
+        added99 = paced_rows["redis"]["p99_ms"] - paced_rows["memory"]["p99_ms"]
+        print(f"{streams} streams at 50 chunks/s: Redis adds {added:.3f} ms p50 ({added99:.3f} ms p99) per event over "
+              f"in-process (target <= 1 ms p50 at 100 streams)")
+    print(f"2 workers, 100 streams at 50 chunks/s, each read on the other worker: p99 added gap "
+          f"{cross['gap_p99_ms']:.3f} ms (1 worker in-process: {paced_rows['memory']['gap_p99_ms']:.3f} ms)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--worker", type=int, choices=(0, 1), help=argparse.SUPPRESS)  # a two-worker child
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    parser.add_argument("--streams", type=int, default=50, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=100, help=argparse.SUPPRESS)
+    parser.add_argument("--interval", type=float, default=0.02, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        asyncio.run(worker(args.worker, args.prefix, args.streams, args.count, args.interval))
+    else:
+        asyncio.run(main(args.quick))
