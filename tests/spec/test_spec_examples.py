@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import httpx
+import pytest
 from spec_support import REPO, program_env, run_script, serve
 
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
@@ -130,6 +131,73 @@ def test_005_serve_without_uvicorn_says_what_to_install(fake: FakeModelServer, t
     assert done.returncode == 2
     assert "pip install fastapi uvicorn" in done.stderr and "uvicorn is missing" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("stack", ["default", "h11-asyncio"])
+def test_005_serve_is_silent_when_clients_disconnect_mid_stream(
+    fake: FakeModelServer, tmp_path: Path, stack: str
+) -> None:
+    """Issue 13: `--serve` with clients that go away mid-reply prints no "socket.send() raised
+    exception" (nor anything else) and closes each upstream request. Real process, real clients:
+    the OpenAI SDK closing its stream, and a raw socket reset (RST) with the reply still coming.
+    "h11-asyncio" hides uvloop and httptools so uvicorn falls back to its pure-Python stack."""
+    from openai import OpenAI
+
+    extra: dict[str, str] = {}
+    if stack == "h11-asyncio":
+        blocked = tmp_path / "blocked"
+        blocked.mkdir()
+        for name in ("uvloop", "httptools"):
+            (blocked / f"{name}.py").write_text(f'raise ImportError("hidden by the test", name="{name}")\n')
+        extra["PYTHONPATH"] = str(blocked)
+    fake.set_default_turn(Turn(text=" ".join(f"w{i}" for i in range(3000)), delay=0.002))
+    proc = subprocess.Popen(
+        [sys.executable, str(example("005_raw_streaming.py")), "--serve", "0"], cwd=tmp_path,
+        env=program_env(fake, **extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        started = [proc.stderr.readline() for _ in range(4)]
+        found = re.search(r"running on http://127\.0\.0\.1:(\d+)", "".join(started))
+        assert found, started
+        port = int(found.group(1))
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        for _ in range(2):
+            stream = client.chat.completions.create(
+                model="any", stream=True, messages=[{"role": "user", "content": "hi"}]
+            )
+            for i, _chunk in enumerate(stream):
+                if i == 20:
+                    break
+            stream.close()  # the client goes away mid-reply
+            assert fake.wait_for_disconnect(timeout=20), "the upstream request was not closed"
+        _reset_mid_stream(port)
+        assert fake.wait_for_disconnect(timeout=20), "the upstream request was not closed"
+        assert len(fake.requests) == 3
+    finally:
+        fake.set_default_turn(None)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    for noise in ("socket.send() raised exception", "Traceback", "ERROR", "Exception"):
+        assert noise not in err and noise not in out, err
+
+
+def _reset_mid_stream(port: int) -> None:
+    """A raw HTTP client that reads part of a streamed reply, then resets the connection."""
+    import socket
+    import struct
+
+    body = json.dumps({"stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+        received = b""
+        while received.count(b"data:") < 20:
+            data = sock.recv(4096)
+            assert data, "the server closed first"
+            received += data
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
 
 
 def test_006_thinking_tokens_claude(fake: FakeModelServer, tmp_path: Path) -> None:
