@@ -189,7 +189,7 @@ def _reset_mid_stream(port: int) -> None:
     import struct
 
     body = json.dumps({"stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
-    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         sock.sendall(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
         received = b""
