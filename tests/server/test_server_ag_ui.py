@@ -84,6 +84,8 @@ def test_bad_run_agent_input(live: LiveServer) -> None:
                         ({**base, "messages": []}, "messages"),
                         ({**base, "messages": [{"id": "1", "role": "robot"}]}, "messages[0].role"),
                         ({**base, "tools": [{"name": "bad name"}]}, "tools[0]"),
-                        ({**base, "forwardedProps": {"model": "nope"}}, "forwardedProps.model")):
+                        ({**base, "forwardedProps": {"model": "nope"}}, "forwardedProps.model"),
+                        ({**base, "messages": [*base["messages"], {"id": "2", "role": "tool", "toolCallId": "call_nope",
+                                                                   "content": "12:00"}]}, "tool_call_id")):
         response = httpx.post(live.url + "/ag-ui", json=body)
         assert 400 <= response.status_code < 500 and response.json()["error"]["param"] == param, body

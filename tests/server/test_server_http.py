@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import httpx
@@ -125,6 +126,49 @@ def test_api_key_required_on_every_endpoint(serve, env: FakeModelServer) -> None
     with pytest.raises(websockets.exceptions.WebSocketException):
         asyncio.run(websocket({}))
     assert '"iteration_start"' in asyncio.run(websocket({"authorization": "Bearer k-one"}))
+
+
+def test_every_route_of_the_app_needs_the_key(serve, env: FakeModelServer) -> None:
+    # From the app's own route table, so an endpoint added later cannot be left open by mistake.
+    from starlette.routing import Route
+
+    live = serve(api_keys=["k-one"], runs="memory")
+    public = {"/health", "/"}  # the chat page asks for the key itself; its assets are static files
+    checked = []
+    for route in live.app.routes:
+        if not isinstance(route, Route) or route.path in public:
+            continue
+        path = re.sub(r"\{\w+\}", "x1", route.path)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            response = httpx.request(method, live.url + path, json={} if method == "POST" else None)
+            assert response.status_code == 401, (method, route.path, response.text)
+            error = response.json()["error"]
+            assert error.get("code", error.get("type")) == "invalid_api_key" and error["message"], route.path
+            checked.append((method, route.path))
+    assert {("POST", "/v1/responses"), ("POST", "/api/chat"), ("POST", "/ag-ui"), ("GET", "/v1/runs/{run_id}/events"),
+            ("GET", "/api/chat/{chat_id}/stream"), ("POST", "/v1/threads/{thread_id}/runs")} <= set(checked)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=live.url + "/v1", api_key="wrong", max_retries=0).responses.create(
+            model="tyler", input="hi")
+    assert env.requests == []
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/responses", {"model": "tyler", "input": "x", "stream": True}),
+    ("/api/chat", {"id": "hb-ai", "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "x"}]}]}),
+    ("/ag-ui", {"threadId": "hb-agui", "runId": "r1", "messages": [{"id": "u", "role": "user", "content": "x"}]}),
+    ("/v1/threads/hb-native/runs", {"input": "x"}),
+])
+def test_every_stream_pings_and_is_not_buffered(live: LiveServer, env: FakeModelServer, path: str, body: dict) -> None:
+    # The rule for all streaming endpoints (Chat Completions: test_server_chat).
+    env.enqueue(Turn(text="Late reply.", first_byte_delay=1.5))
+    with httpx.stream("POST", live.url + path, json=body, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = list(response.iter_lines())
+    first_content = next(i for i, line in enumerate(lines) if "Late" in line)
+    assert ": ping" in lines[:first_content], lines[:first_content]
 
 
 def test_cors_only_for_configured_origins(serve) -> None:
