@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cli_helpers import TYLER
@@ -72,3 +74,56 @@ def test_ctrl_c_while_loading_is_exit_130_without_traceback(cli_env: dict[str, s
     text = (seen + err).decode(errors="replace")
     assert "Traceback" not in text, text
     assert proc.returncode in (130, -signal.SIGINT), text
+
+
+# Put on PYTHONPATH as sitecustomize: the import of $TYLER_TEST_PAUSE_AT says so on stderr and
+# waits, so the test's SIGINT lands inside that import for certain (no guessed delay).
+PAUSER = """
+import os, sys, time
+
+class _PauseAt:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("TYLER_TEST_PAUSE_AT"):
+            sys.meta_path.remove(self)
+            os.write(2, f"pausing in the import of {name}\\n".encode())
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+        return None
+
+sys.meta_path.insert(0, _PauseAt())
+"""
+
+TYLER_COMMAND = Path(sys.executable).with_name("tyler")  # the console script users run
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tyler.agent",  # `import tyler` itself, before any of the CLI's code
+        "typer",  # the CLI's own imports
+        "tyler.cli.run_cmd",  # the command's imports
+        "tyler.cli.render",  # setting up the run, once the command handles Ctrl-C itself
+    ],
+)
+def test_ctrl_c_at_any_point_of_loading_is_one_line_and_exit_130(
+    cli_env: dict[str, str], tmp_path: Path, module: str
+) -> None:
+    (tmp_path / "sitecustomize.py").write_text(PAUSER)
+    env = {**cli_env, "PYTHONPATH": str(tmp_path), "TYLER_TEST_PAUSE_AT": module}
+    proc = subprocess.Popen(
+        [str(TYLER_COMMAND), "run", "hello"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    before = b""  # the banner (model and tools) once the command started
+    while not before.endswith(f"pausing in the import of {module}\n".encode()):
+        line = proc.stderr.readline()
+        assert line, before + proc.stderr.read()  # ended without reaching the import
+        before += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert "Traceback" not in text and "Exception ignored" not in text, text
+    assert text.splitlines() == ["tyler: interrupted"], before + err
+    assert proc.returncode == 130, text
+    assert out == b""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
 
 
@@ -24,7 +25,7 @@ def _normalize_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (`tyler = "tyler.cli:main"`).
+    """The CLI: run by the `tyler` command (through `tyler_launch`) and by `python -m tyler.cli`.
 
     Whatever goes wrong outside a command's own error handling ends as one line on stderr and an
     exit code, never a traceback: Ctrl-C while the CLI is still loading (130), output that cannot
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             _flush_stdout()
     except KeyboardInterrupt:
-        _leave(130, None)
+        _leave(130, "interrupted")
     except _OutputError as exc:
         _leave(141 if exc.errno == errno.EPIPE else 1, None if exc.errno == errno.EPIPE else str(exc))
     except UnicodeDecodeError:
@@ -49,6 +50,24 @@ def main(argv: list[str] | None = None) -> None:
         if exc.errno == errno.EPIPE:
             _leave(141, None)
         _leave(1, f"error: {exc.strerror or exc}")
+
+
+def take_over_sigint() -> None:
+    """The command's own Ctrl-C handling begins: SIGINT raises KeyboardInterrupt again.
+
+    Until here the `tyler` launcher (`tyler_launch`) ends the process on SIGINT, so a Ctrl-C
+    while modules load is one line and exit 130 instead of a traceback from inside an import.
+    """
+    launcher = sys.modules.get("tyler_launch")
+    handler = getattr(launcher, "interrupted_while_loading", None)
+    if handler is not None and signal.getsignal(signal.SIGINT) is handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def say_interrupted() -> None:
+    """The one line a Ctrl-C that ends the command leaves on stderr (when nothing said it)."""
+    with contextlib.suppress(OSError, ValueError):
+        print("tyler: interrupted", file=sys.stderr, flush=True)
 
 
 class _OutputError(OSError):
@@ -95,4 +114,4 @@ def _leave(code: int, message: str | None) -> None:
     raise SystemExit(code)
 
 
-__all__ = ["main"]
+__all__ = ["main", "say_interrupted", "take_over_sigint"]

@@ -227,8 +227,10 @@ def _guarded(action: object) -> int:
     """Run `action()`; report tyler errors on stderr as one line and turn them into exit codes."""
     from rich.markup import escape
 
+    from . import say_interrupted, take_over_sigint
     from .console import err_console, user_message
 
+    take_over_sigint()  # from here a Ctrl-C is the command's to handle (KeyboardInterrupt)
     try:
         return int(action())  # type: ignore[operator]
     except ConfigurationError as exc:
@@ -237,5 +239,6 @@ def _guarded(action: object) -> int:
     except TylerError as exc:
         err_console().print(f"[bold red]{type(exc).__name__}:[/bold red] {escape(str(exc))}")
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the command's own handling began (still loading or setting up)
+        say_interrupted()
         return 130
