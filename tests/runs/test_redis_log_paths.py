@@ -110,3 +110,38 @@ async def test_scripts_flushed_from_redis_are_loaded_again_without_a_double_writ
     entries = await collect(other, "run-noscript")
     assert [e.seq for e in entries] == [1, 2, 3]
     assert [e.data for e in entries[:2]] == ['{"i": 0}', '{"i": 1}']
+
+
+async def test_readers_on_another_worker_share_one_blocking_read(owner: RedisRunLog, redis_prefix: str) -> None:
+    name = f"tyler-test-{redis_prefix.rstrip(':')}"
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True, client_name=name)
+    other = RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=30.0, client=client)
+    await other.open()
+    try:
+        runs = [f"run-shared-{k}" for k in range(5)]
+        for run_id in runs:
+            await owner.create(run_id, {})
+            await owner.append(run_id, "llm_stream_chunk", '{"i": 0}')
+        readers = [asyncio.create_task(collect(other, run_id, block=5.0)) for run_id in runs]
+        watcher = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+
+        async def waiting_reads() -> int:
+            clients = await watcher.client_list()
+            return sum(c.get("name") == name and c.get("cmd") == "xread" for c in clients)
+
+        seen: list[int] = []
+        for _ in range(20):  # the readers wait up to 5 s for their second entry meanwhile
+            await asyncio.sleep(0.05)
+            seen.append(await waiting_reads())
+        assert not any(r.done() for r in readers)
+        assert max(seen) == 1  # one connection reads for the five remote readers, not five
+        for run_id in runs:
+            await owner.append(run_id, "llm_stream_chunk", '{"i": 1}')
+            await owner.finish(run_id, "execution_complete", "{}", RunStatus.COMPLETED, None)
+        got = await asyncio.wait_for(asyncio.gather(*readers), 30)
+        await watcher.aclose()
+        for run_id, entries in zip(runs, got, strict=True):
+            assert [e.seq for e in entries] == [1, 2, 3]
+            assert [(e.id, e.data) for e in entries] == [(e.id, e.data) for e in await collect(owner, run_id)]
+    finally:
+        await other.close()

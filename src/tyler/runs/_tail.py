@@ -24,10 +24,14 @@ from ._base import LogEntry
 class LocalTail:
     """At most `size` newest confirmed entries of one run (see the module docstring)."""
 
-    __slots__ = ("_changed", "_entries", "_seqs", "broken", "done")
+    __slots__ = ("_changed", "_entries", "_seqs", "base", "broken", "done", "trimmed")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, base: str | None = None) -> None:
+        """`base`: the id right before the first entry this tail will get (a follower started
+        there); None: the tail starts with the run (its first entry is seq 1)."""
         self._entries: deque[LogEntry] = deque(maxlen=size)
+        self.base = base
+        self.trimmed = False  # entries left the window: `base` no longer borders it
         self._seqs: dict[str, int] = {}  # entry id -> seq, for the entries in the window
         self._changed = asyncio.Event()
         self.done = False  # the terminal entry is in
@@ -37,6 +41,7 @@ class LocalTail:
         """Append a confirmed entry (in log order) and wake the readers."""
         if len(self._entries) == self._entries.maxlen:
             self._seqs.pop(self._entries[0].id, None)
+            self.trimmed = True
         self._entries.append(entry)
         self._seqs[entry.id] = entry.seq
         self.done = self.done or entry.is_terminal
@@ -51,6 +56,15 @@ class LocalTail:
         waiter, self._changed = self._changed, asyncio.Event()
         waiter.set()
 
+    @property
+    def last_id(self) -> str | None:
+        """The newest entry's id (or `base` while there is none)."""
+        return self._entries[-1].id if self._entries else self.base
+
+    @property
+    def last_seq(self) -> int | None:
+        return self._entries[-1].seq if self._entries else None
+
     def seq_of(self, entry_id: str) -> int | None:
         """The seq of `entry_id` if it is in the window."""
         return self._seqs.get(entry_id)
@@ -58,7 +72,10 @@ class LocalTail:
     def _position(self, after: str | None) -> int | None:
         """Index in the window of the first entry after `after`, or None if the window cannot tell."""
         first = self._entries[0].seq if self._entries else None
-        if after is None:
+        if self.base is not None:
+            if (after or "0-0") == self.base and not self.trimmed:
+                return 0
+        elif after is None:
             return 0 if first in (None, 1) else None
         seq = self._seqs.get(after)
         return None if seq is None or first is None else seq - first + 1

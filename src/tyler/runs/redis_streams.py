@@ -47,6 +47,7 @@ from ._base import (
     now,
     terminal_error,
 )
+from ._follow import Follower
 from ._tail import LocalTail
 
 log = logging.getLogger("tyler.runs")
@@ -146,8 +147,9 @@ class RedisRunLog:
         record_retention: seconds a finished run's status record is kept (at least `retention`).
         max_events: approximate cap on entries per run (`XADD MAXLEN ~`).
         max_queue: runs waiting in the shared queue for a worker; one more raises `RunLimitError`.
-        local_events: newest entries of each run this worker drives kept in memory for readers on
-            this worker (0: every reader reads Redis).
+        local_events: newest entries of each run kept in memory for readers on this worker: the
+            runs it drives, and the runs it follows for readers through one shared XREAD (0: every
+            reader reads Redis on its own).
         tail_grace: seconds a finished run's local entries stay for readers still catching up.
     """
 
@@ -182,6 +184,9 @@ class RedisRunLog:
         self._tails: dict[str, LocalTail] = {}
         self._writes: list[_Write] = []  # queued for the next pipeline, in call order
         self._writer: asyncio.Task[None] | None = None
+        self._follower = None if not local_events else Follower(
+            self._xread, self._log_key, size=min(local_events, max_events), grace=min(tail_grace, retention),
+        )
         self._create = self._redis.register_script(_CREATE)
         self._append_many = self._redis.register_script(_APPEND_MANY)
         self._finish = self._redis.register_script(_FINISH)
@@ -254,6 +259,8 @@ class RedisRunLog:
         for tail in self._tails.values():
             tail.break_off()
         self._tails.clear()
+        if self._follower is not None:
+            await self._follower.close()
         try:
             # This worker acks each job as soon as it claims it, so it leaves nothing pending.
             await self._redis.xgroup_delconsumer(self._queue_key, _GROUP, self.worker_id)
@@ -464,24 +471,29 @@ class RedisRunLog:
     async def read(self, run_id: str, after: str | None, *, block: float, count: int = 256) -> list[LogEntry]:
         if after is not None and _STREAM_ID.fullmatch(after) is None:
             raise bad_event_id(after)
-        tail = self._tails.get(run_id)
-        if tail is not None:  # this worker drives the run: no round trip while the reader is in the window
+        tail = self._tails.get(run_id)  # this worker drives the run
+        if tail is None and self._follower is not None:  # another does: the worker's shared XREAD
+            tail = self._follower.tail(run_id, after)
+        if tail is not None:  # no round trip of its own while the reader is in the tail's window
             entries = await tail.read(after, block=block, count=count)
             if entries or (entries is not None and tail.done):
                 return entries
-            if entries is not None:
-                # Quiet for `block` s: a reaper on another worker may have ended the run in Redis
-                # without this worker knowing; one look at the shared log, without waiting again.
-                block = 0
+            # [] (quiet for `block` s: a reaper elsewhere may have ended the run without this worker
+            # knowing) or None (the reader is not in the window, or the tail broke): one look at
+            # Redis itself, without waiting again.
+            block = 0
         key = self._log_key(run_id)
         block_ms = max(int(block * 1000), 1) if block > 0 else None  # BLOCK 0 would wait forever
-        reply = await self._call(lambda: self._redis.xread({key: after or "0-0"}, count=count, block=block_ms))
+        reply = await self._xread({key: after or "0-0"}, count=count, block=block_ms)
         if not reply:
             return []
         return [
             LogEntry(entry_id, fields.get("t", ""), fields.get("d", "{}"), int(fields.get("n", 0)))
             for entry_id, fields in reply[0][1]
         ]
+
+    async def _xread(self, streams: dict[str, Any], *, count: int, block: int | None) -> Any:
+        return await self._call(lambda: self._redis.xread(streams, count=count, block=block))
 
     async def reap(self, info: RunInfo) -> bool:
         """End `info`'s run if its owner's lease is gone; True if this call wrote the ending."""
