@@ -77,7 +77,7 @@ class LocalTail:
                 return 0
         elif after is None:
             return 0 if first in (None, 1) else None
-        seq = self._seqs.get(after)
+        seq = None if after is None else self._seqs.get(after)
         return None if seq is None or first is None else seq - first + 1
 
     async def read(self, after: str | None, *, block: float, count: int) -> list[LogEntry] | None:
