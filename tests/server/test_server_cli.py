@@ -126,6 +126,7 @@ def test_serve_agent_module_with_two_workers(spawn, tmp_path: Path) -> None:
     (["--model", "gpt-4o", "--resumable", "--workers", "2"], "--redis URL"),
     (["--model", "gpt-4o", "--resumable", "--run-retention", "0"], "--run-retention"),
     (["--model", "gpt-4o", "--resumable", "--run-max-events", "0"], "--run-max-events"),
+    (["--model", "gpt-4o", "--resumable", "--max-queued-runs", "0"], "--max-queued-runs"),
 ])
 def test_bad_options_exit_2_with_one_line(serve_env: dict[str, str], args: list[str], message: str) -> None:
     done = subprocess.run([*TYLER, "serve", "--port", str(free_port()), *args], env=serve_env,

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -239,13 +240,13 @@ def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:
 # -- two `tyler serve` processes sharing Redis and one PostgreSQL store ---------------------------
 
 
-@pytest.fixture
-def pair(serve_env: dict[str, str]) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
+@contextmanager
+def two_workers(serve_env: dict[str, str], *extra: str) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
     """Two `tyler serve` processes sharing Redis and a PostgreSQL thread store (a fresh database),
     as several hosts would."""
     pytest.importorskip("redis")
     with fresh_database() as store:
-        args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5"]
+        args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5", *extra]
         a, b = Proc(args, serve_env), Proc(args, serve_env)
         try:
             a.wait_ready()
@@ -254,6 +255,12 @@ def pair(serve_env: dict[str, str]) -> Iterator[tuple[Proc, Proc]]:  # noqa: F81
         finally:
             for proc in (a, b):
                 proc.stop()
+
+
+@pytest.fixture
+def pair(serve_env: dict[str, str]) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
+    with two_workers(serve_env) as workers:
+        yield workers
 
 
 @pytest.mark.redis
@@ -461,3 +468,28 @@ def test_a_full_worker_queues_the_run_and_another_worker_runs_it(
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_full_workers_queue_runs_up_to_max_queued_runs_then_429(
+    serve_env: dict[str, str], fake_server: FakeModelServer  # noqa: F811
+) -> None:
+    # Each of the first two runs stalls upstream, so each worker is full with one run.
+    fake_server.enqueue(Turn(text=LONG, stall_after=3), Turn(text=LONG, stall_after=3), Turn(text="Third."))
+    with two_workers(serve_env, "--max-runs-per-worker", "1", "--max-queued-runs", "1") as (a, b):
+        first, _ = start_run(a.url, "q-1", stop=2)
+        second, _ = start_run(a.url, "q-2", stop=2)  # A is full: queued, and B takes it
+        with httpx.stream("POST", f"{a.url}/v1/threads/q-3/runs", json={"input": "third"}, timeout=60) as third:
+            assert third.status_code == 200  # both full: it waits in the queue (1 place)
+            third_id = third.headers["x-run-id"]
+            assert httpx.get(f"{b.url}/v1/runs/{third_id}").json()["status"] == "queued"
+            refused = httpx.post(f"{b.url}/v1/threads/q-4/runs", json={"input": "fourth"}, timeout=60)
+            assert refused.status_code == 429, refused.text
+            owners = {httpx.get(f"{a.url}/v1/runs/{r}").json()["worker"] for r in (first, second)}
+            assert len(owners) == 2  # one run on each worker
+            assert httpx.post(f"{b.url}/v1/runs/{first}/cancel").status_code == 200  # A has room again
+            events = read_events(third)
+    assert events[-1]["event"] == "execution_complete"
+    assert "".join(e["data"]["data"]["content_chunk"] for e in events if e["event"] == "llm_stream_chunk") == "Third."

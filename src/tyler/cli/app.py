@@ -201,6 +201,11 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
     run_max_events: Annotated[int, typer.Option(
         "--run-max-events", help="Events kept per run (the oldest are dropped beyond it; a resume from a dropped "
         "id gets 410).")] = 100_000,
+    max_runs_per_worker: Annotated[int, typer.Option(
+        "--max-runs-per-worker", help="Resumable runs one worker process drives at once; beyond it a new run "
+        "waits in the Redis queue for any worker with room (in-process: 429).")] = 100,
+    max_queued_runs: Annotated[int, typer.Option(
+        "--max-queued-runs", help="Runs waiting in the Redis queue for a worker; one more gets 429.")] = 1000,
 ) -> None:
     """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
@@ -213,7 +218,8 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         api_keys=api_keys_from(api_key or [], os.environ), cors_origins=list(cors_origin or []),
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
         reasoning_alias=reasoning_alias,
-        run_retention=run_retention, run_max_events=run_max_events,
+        run_retention=run_retention, run_max_events=run_max_events, max_runs_per_worker=max_runs_per_worker,
+        max_queued_runs=max_queued_runs,
     )
 
     def go() -> int:

@@ -45,6 +45,8 @@ class ServeOptions:
     runs: str | None = None  # resumable runs: "memory" or a redis:// URL (tyler.server.resume)
     run_retention: float = 3600.0  # seconds a finished run's log is kept
     run_max_events: int = 100_000  # events kept per run
+    max_runs_per_worker: int = 100  # runs one worker process drives at once
+    max_queued_runs: int = 1000  # runs waiting in the Redis queue (429 above)
 
 
 def api_keys_from(options: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -100,6 +102,7 @@ def build_app(options: ServeOptions) -> Any:
         max_runs_per_key=options.max_runs_per_key, tool_activity=options.tool_activity, runs=options.runs,
         reasoning_alias=options.reasoning_alias,
         run_retention=options.run_retention, run_max_events=options.run_max_events,
+        max_runs_per_worker=options.max_runs_per_worker, max_queued_runs=options.max_queued_runs,
     )
 
 
@@ -187,6 +190,9 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_pag
     if not options.run_retention > 0 or options.run_max_events < 1:
         raise ConfigurationError(f"--run-retention must be > 0 s and --run-max-events >= 1, got "
                                  f"{options.run_retention:g} and {options.run_max_events}")
+    if options.max_runs_per_worker < 1 or options.max_queued_runs < 1:
+        raise ConfigurationError(f"--max-runs-per-worker and --max-queued-runs must be >= 1, got "
+                                 f"{options.max_runs_per_worker} and {options.max_queued_runs}")
     if workers > 1 and options.runs == "memory":
         # Each worker would keep its own runs: a resume, status query or cancel that the OS hands
         # to another worker would find nothing (404) or stop nothing.

@@ -178,6 +178,8 @@ def create_app(
     runs: RunManager | str | None = None,
     run_retention: float = 3600.0,
     run_max_events: int = 100_000,
+    max_runs_per_worker: int = 100,
+    max_queued_runs: int = 1000,
 ) -> Starlette:
     """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
     UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
@@ -199,6 +201,9 @@ def create_app(
             a redis:// URL (runs shared by every worker and host on that Redis) or a RunManager.
         run_retention: seconds a finished run's events stay replayable (with `runs` given as a string).
         run_max_events: events kept per run (with `runs` given as a string; older ones are dropped).
+        max_runs_per_worker: runs this process drives at once (with `runs` given as a string); beyond
+            it a new run waits in the Redis queue for any worker (in-process runs: 429).
+        max_queued_runs: runs waiting in the Redis queue; one more is refused with 429.
     """
     if not (isinstance(heartbeat, int | float) and heartbeat > 0):
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
@@ -206,7 +211,8 @@ def create_app(
     server = Server(by_id, _bind_store(by_id, store), heartbeat=heartbeat, max_body=max_body,
                     tool_activity=tool_activity, reasoning_alias=reasoning_alias,
                     registry=RunRegistry(max_runs_per_key))
-    manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events)
+    manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events,
+                          max_runs=max_runs_per_worker, max_queue=max_queued_runs)
     if manager is not None and manager.runner is None:  # queued runs (Redis) started here run this server's agents
         from functools import partial
 
