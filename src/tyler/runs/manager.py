@@ -364,8 +364,18 @@ class RunManager:
             if self.store is None:
                 raise _past_retention(run_id)
         elif after is not None:
-            await self.log.check_after(run_id, after)
+            await self._check_after(info, after)
         return info
+
+    async def _check_after(self, info: RunInfo, after: str) -> int | None:
+        """The seq of `after` in the run's log; None if the log expired meanwhile and the answer
+        comes from the store (the log can expire between looking at it and reading it)."""
+        try:
+            return await self.log.check_after(info.run_id, after)
+        except EventIdError as exc:
+            if exc.expired and self.store is not None and await self.log_gone(info):
+                return None
+            raise
 
     async def final_messages(self, info: RunInfo) -> list[Message]:
         """The messages `info`'s run left on its stored thread: those after the message it was
@@ -419,13 +429,14 @@ class RunManager:
         entries it had not read), `RunLogUnavailableError` (backend down).
         """
         info = await self._info(run_id)
-        if await self.log_gone(info):
+        found = 0 if after is None or await self.log_gone(info) else await self._check_after(info, after)
+        if found is None or await self.log_gone(info):
             if self.store is None:
                 raise _past_retention(run_id)
             async for entry in self._stored(info):
                 yield entry
             return
-        seq = 0 if after is None else await self.log.check_after(run_id, after)
+        seq = found
         last = after
         while True:
             entries = await self.log.read(run_id, last, block=self.block)

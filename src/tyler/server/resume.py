@@ -344,7 +344,7 @@ async def ag_ui_resume(server: Server, request: Request, run: RunInput) -> Event
     run_id = agui_run_id(run.thread_id, run.run_id)
     after = request.headers.get("last-event-id") or None
     try:
-        await manager.check_resume(run_id, after)
+        info = await manager.check_resume(run_id, after)
     except RunNotFoundError:
         if after is None:
             return None
@@ -352,9 +352,25 @@ async def ag_ui_resume(server: Server, request: Request, run: RunInput) -> Event
                            code="run_not_found") from None
     except RunLogError as exc:
         raise request_error(exc) from None
-    encoder = AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools))
+    snapshot, state = await _agui_opening(server, run.thread_id, info.metadata.get("after_message"))
+    encoder = AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools), snapshot=snapshot,
+                          state=state)
     return EventStream(encoded_frames(manager, run_id, encoder, after=after, ids=True), heartbeat=server.heartbeat,
                        headers={THREAD_HEADER: run.thread_id, RUN_HEADER: run_id})
+
+
+async def _agui_opening(server: Server, thread_id: str, anchor: str | None) -> tuple[list[dict[str, Any]] | None, Any]:
+    """The MESSAGES_SNAPSHOT and STATE_SNAPSHOT the run opened with: the stored conversation up to
+    the message the run started after (what the run has added since comes as its events)."""
+    from .agui import STATE_KEY, snapshot_messages
+
+    thread = await server.store.get(thread_id)
+    if thread is None:
+        return None, None
+    ids = [m.id for m in thread.messages]
+    upto = ids.index(anchor) + 1 if anchor in ids else len(ids)
+    view = thread.model_copy(update={"messages": thread.messages[:upto]})
+    return snapshot_messages(view), thread.attributes.get(STATE_KEY)
 
 
 def routes(server: Server, endpoint: Any) -> list[Route]:
