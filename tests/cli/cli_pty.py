@@ -19,6 +19,7 @@ import termios
 import time
 
 _CPR_REQUEST = b"\x1b[6n"  # a program asking the terminal for the cursor position
+_PASTE_ON, _PASTE_OFF = "\x1b[?2004h", "\x1b[?2004l"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\x1b[=>78]|[\x00-\x08\x0e-\x1f]")
 
 
@@ -43,6 +44,7 @@ class PtyProcess:
         self.pid = pid
         self.fd = fd
         self.rows = rows
+        self.bracketed_paste = False
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.raw = ""
         # Incremental: a multi-byte character may be split across two reads.
@@ -66,6 +68,9 @@ class PtyProcess:
             # no answer comes). The harness keeps no screen: it says the bottom line.
             os.write(self.fd, f"\x1b[{self.rows};1R".encode() * data.count(_CPR_REQUEST))
         self.raw += self._decoder.decode(data)
+        # Bracketed paste mode, as the program last set it (a terminal wraps pastes only then).
+        on, off = self.raw.rfind(_PASTE_ON), self.raw.rfind(_PASTE_OFF)
+        self.bracketed_paste = on > off
         return True
 
     @property
@@ -97,6 +102,11 @@ class PtyProcess:
     # -- writing -----------------------------------------------------------------------------
     def send(self, data: str) -> None:
         os.write(self.fd, data.encode())
+
+    def paste(self, text: str) -> None:
+        """Paste `text` as a terminal does: between the markers only if the program asked for them."""
+        self._pump(0.05)
+        self.send(f"\x1b[200~{text}\x1b[201~" if self.bracketed_paste else text)
 
     def sendline(self, line: str) -> None:
         self.send(line + "\r")

@@ -15,7 +15,6 @@ from tyler.messages import Thread
 from tyler.testing import FakeModelServer, Turn
 
 PROMPT = r"you ›"
-PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 
 
 def stored_threads(env: dict[str, str]) -> list[Thread]:
@@ -32,10 +31,12 @@ def stored_threads(env: dict[str, str]) -> list[Thread]:
     return asyncio.run(read())
 
 
-def _send(chat: PtyProcess, server: FakeModelServer, keys: str, reply: str) -> None:
-    """At the prompt: type `keys` (Enter included), wait for `reply` and the next prompt."""
+def _send(chat: PtyProcess, server: FakeModelServer, keys: str, reply: str, *, paste: str = "") -> None:
+    """At the prompt: paste `paste`, type `keys` (Enter included), wait for `reply` and the next prompt."""
     server.enqueue(Turn(text=reply))
     at = chat.mark()
+    if paste:
+        chat.paste(paste)
     chat.send(keys)
     shown = chat.expect(re.escape(reply), start=at)
     # The next prompt: after the reply (the accepted input is redrawn with its prompt before it).
@@ -47,8 +48,10 @@ def test_a_multi_line_paste_is_one_message_and_alt_or_shift_enter_a_newline(
 ) -> None:
     chat = spawn(["chat"], cli_env)
     chat.expect(PROMPT)
-    # A paste arrives between the bracketed-paste markers; its newline must not send it.
-    _send(chat, fake_server, f"{PASTE_START}line1\nline2{PASTE_END}\r", "Got the paste.")
+    # A paste arrives between the bracketed-paste markers (the chat turned them on); its newline
+    # must not send it.
+    assert chat.bracketed_paste
+    _send(chat, fake_server, "\r", "Got the paste.", paste="line1\nline2")
     # Alt+Enter is ESC CR in every terminal.
     _send(chat, fake_server, "first\x1b\rsecond\r", "Got Alt+Enter.")
     # Shift+Enter where the terminal tells it apart: kitty's CSI u, xterm's modifyOtherKeys.
@@ -123,3 +126,40 @@ def test_a_missing_api_key_at_a_terminal_exits_2_naming_the_variable(
     assert "GROQ_API_KEY" in proc.text and "--model" in proc.text
     assert "api_key=" not in proc.text and "Traceback" not in proc.text
     assert "you ›" not in proc.text  # refused before the chat asks for a message
+
+
+def test_up_recalls_a_message_of_an_earlier_chat(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn
+) -> None:
+    first = spawn(["chat"], cli_env)
+    first.expect(PROMPT)
+    _send(first, fake_server, "two\x1b\rlines\r", "Noted.")
+    first.sendline("/exit")
+    assert first.wait() == 0
+    second = spawn(["chat"], cli_env)
+    second.expect(PROMPT)
+    # Up once: /exit; twice: the two-line message, sent again whole.
+    _send(second, fake_server, "\x1b[A\x1b[A\r", "Noted again.")
+    assert fake_server.requests[-1].body["messages"][-1] == {"role": "user", "content": "two\nlines"}
+    second.sendline("/exit")
+    assert second.wait() == 0
+
+
+def test_a_paste_made_while_a_reply_streams_stays_one_message(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn
+) -> None:
+    chat = spawn(["chat"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(Turn(text=" ".join(f"w{i}" for i in range(300)), delay=0.01))
+    at = chat.mark()
+    chat.sendline("tell me a story")
+    chat.expect(r"w5 w6", start=at)
+    chat.paste("pasted\nwhile streaming")  # typed ahead: it waits for the next prompt
+    usage = chat.expect(r"first token [\d.]+ s", start=at)
+    prompt = chat.expect(PROMPT, start=at + usage.end())
+    _send(chat, fake_server, "\r", "One message.")
+    assert fake_server.requests[-1].body["messages"][-1] == {"role": "user", "content": "pasted\nwhile streaming"}
+    assert len(fake_server.requests) == 2  # no message was sent by the paste's newline
+    assert prompt
+    chat.sendline("/exit")
+    assert chat.wait() == 0

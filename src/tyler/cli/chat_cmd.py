@@ -151,7 +151,8 @@ class ChatSession:
         # any partial answer the agent kept on it, is saved.
         outcome = TurnOutcome.ERROR
         try:
-            outcome = self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
+            with self.input.pastes_kept_whole() if self.input is not None else contextlib.nullcontext():
+                outcome = self.loop.run_until_complete(stream_reply(self.agent, self.thread, renderer))
         except KeyboardInterrupt:  # where no SIGINT handler could be installed
             renderer.interrupted()
             outcome = TurnOutcome.INTERRUPTED

@@ -14,7 +14,8 @@ a terminal; `import tyler` and `tyler run` never load it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,23 @@ class MessageInput:
             enable_open_in_editor=False,
             color_depth=None if color else _mono(),
         )
+
+    @contextmanager
+    def pastes_kept_whole(self) -> Iterator[None]:
+        """While a reply streams: the terminal keeps marking pastes (bracketed paste stays on).
+
+        prompt_toolkit turns bracketed paste off when a prompt ends; a paste made while the reply
+        streams would then reach the next prompt as lines, its first line sent at once. With the
+        markers on, the next prompt receives it as one paste.
+        """
+        output = self._session.output
+        output.enable_bracketed_paste()
+        output.flush()
+        try:
+            yield
+        finally:
+            output.disable_bracketed_paste()
+            output.flush()
 
     async def read(self) -> str:
         """The next message; raises KeyboardInterrupt (Ctrl-C) or EOFError (Ctrl-D on an empty line)."""
