@@ -163,3 +163,13 @@ def test_a_paste_made_while_a_reply_streams_stays_one_message(
     assert prompt
     chat.sendline("/exit")
     assert chat.wait() == 0
+
+
+def test_a_dumb_terminal_gets_a_plain_input_line(cli_env: dict[str, str], fake_server: FakeModelServer, spawn) -> None:
+    chat = spawn(["chat"], {**cli_env, "TERM": "dumb"})
+    chat.expect(PROMPT)
+    _send(chat, fake_server, "hello\r", "Plain.")
+    assert "\x1b[?2004h" not in chat.raw and "\x1b[6n" not in chat.raw  # no sequences it cannot show
+    assert fake_server.requests[-1].body["messages"][-1] == {"role": "user", "content": "hello"}
+    chat.sendline("/exit")
+    assert chat.wait() == 0

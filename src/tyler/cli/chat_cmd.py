@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -341,6 +342,10 @@ def _is_terminal(stream: Any) -> bool:
 def _terminal_input(console: Console) -> Any:
     """The line editor when both stdin and stdout are terminals (else None: plain `input()`)."""
     if not (_is_terminal(sys.stdin) and _is_terminal(sys.stdout)):
+        return None
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        # No cursor movement there (Emacs' shell-mode, some CI logs): the terminal edits the line
+        # itself, and escape sequences would show as text.
         return None
     from .console import err_console
     from .message_input import MessageInput
