@@ -173,3 +173,20 @@ def test_a_dumb_terminal_gets_a_plain_input_line(cli_env: dict[str, str], fake_s
     assert fake_server.requests[-1].body["messages"][-1] == {"role": "user", "content": "hello"}
     chat.sendline("/exit")
     assert chat.wait() == 0
+
+
+def test_run_at_a_terminal_marks_a_cut_reply(cli_env: dict[str, str], fake_server: FakeModelServer, spawn) -> None:
+    fake_server.enqueue(Turn(text="The answer is", finish_reason="length"))
+    run = spawn(["run", "hi"], cli_env)
+    run.expect(r"The answer is")
+    run.expect(r"reply cut short")
+    assert run.wait() == 0
+
+
+def test_an_unusable_data_dir_at_a_terminal_is_one_error(cli_env: dict[str, str], spawn, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    chat = spawn(["chat"], {**cli_env, "TYLER_DATA_DIR": str(blocker / "sub")})
+    assert chat.wait() == 2
+    assert chat.text.count("TYLER_DATA_DIR") == 1, chat.text
+    assert "Traceback" not in chat.text and "input history" not in chat.text
