@@ -7,7 +7,11 @@ Each stream is a `RunManager` run whose events are produced at a fixed pace (50 
 fast model) and read live by one subscriber, all in this process. "added latency" is the time
 from the producer yielding an event to the reader receiving it (what the log adds between a run
 and its HTTP response); "CPU/event" is this process's CPU time over an unpaced run of the same
-streams, divided by the events delivered (append + read, both sides). Redis: $TYLER_BENCH_REDIS_URL,
+streams, divided by the events delivered (append + read, both sides); "gap p99" is the 99th
+percentile of the time between consecutive chunks at the reader beyond the producer's 20 ms.
+"2w": two worker processes share Redis, each drives half of the 100 streams and reads the other
+half (a resume sent to the other worker); CPU/event is both processes' CPU over the paced run.
+Redis: $TYLER_BENCH_REDIS_URL,
 else redis://127.0.0.1:6379/0, keys under a fresh prefix, deleted afterwards.
 Target (issue 10): Redis adds <= 1 ms p50 per event over in-process at 100 concurrent streams.
 """
