@@ -26,7 +26,6 @@ control streams are capped, blocking reads last at most `block` seconds. Needs R
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -54,6 +53,7 @@ log = logging.getLogger("tyler.runs")
 T = TypeVar("T")
 _STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 _CTL_MAXLEN = 1000
+_FLIGHTS = 4  # write batches in flight at once
 
 # KEYS: run hash, the thread's active-run key ('' if none); ARGV: owner, created_at, metadata json, ttl ms, run id
 _CREATE = """
@@ -183,7 +183,9 @@ class RedisRunLog:
         self._tail_grace = tail_grace
         self._tails: dict[str, LocalTail] = {}
         self._writes: list[_Write] = []  # queued for the next pipeline, in call order
-        self._writer: asyncio.Task[None] | None = None
+        self._flights: set[asyncio.Task[None]] = set()  # batches in flight
+        self._flying: set[str] = set()  # runs with a write in flight
+        self._pump_soon = False
         self._follower = None if not local_events else Follower(
             self._xread, self._log_key, size=min(local_events, max_events), grace=min(tail_grace, retention),
         )
@@ -253,9 +255,11 @@ class RedisRunLog:
 
     async def close(self) -> None:
         self._closed = True
-        if self._writer is not None and not self._writer.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer  # what was queued is sent (or failed) before the connection goes
+        while self._flights or self._writes:  # what was queued is sent (or failed) before the connection goes
+            if self._flights:
+                await asyncio.gather(*self._flights, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # a pump is scheduled
         for tail in self._tails.values():
             tail.break_off()
         self._tails.clear()
@@ -336,38 +340,57 @@ class RedisRunLog:
         return await self._write(_Write(run_id, type_, data, future, [len(keys), *keys, *args]))
 
     # -- the write pipeline ------------------------------------------------------------------------
-    # Appends and endings of all runs are queued and sent together once per turn of the event loop
-    # (while one pipeline is in flight the next one fills): consecutive appends go as one script
-    # call, so 100 streams cost one round trip and one command per tick instead of 100 of each.
-    # One writer task keeps every run's writes in call order; the scripts still check fencing and
-    # number each entry inside Redis. (Keys of several runs in one call: not for Redis Cluster.)
+    # Appends and endings of all runs are queued and sent together once per turn of the event loop:
+    # consecutive appends go as one script call, so 100 streams cost one round trip and one command
+    # per tick instead of 100 of each. Up to `_FLIGHTS` batches are in flight at once (on a busy
+    # machine each round trip waits for Redis to be scheduled; one at a time caps the rate), but a
+    # run's writes never overtake each other: a run with a batch in flight waits for the next one.
+    # The scripts still check fencing and number each entry inside Redis. (Keys of several runs in
+    # one call: not for Redis Cluster.)
 
     async def _write(self, write: _Write) -> str | None:
         """Queue `write`; its entry id once Redis confirmed it (None: this worker was fenced out)."""
         self._writes.append(write)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_loop(), name="tyler-runlog-writer")
+        if not self._pump_soon:
+            self._pump_soon = True  # after this turn of the loop: what it queues goes together
+            asyncio.get_running_loop().call_soon(self._pump)
         return await write.done
 
-    async def _write_loop(self) -> None:
-        while self._writes:
-            batch, self._writes = self._writes, []
-            try:
-                replies = await self._send(batch)
-            except Exception as exc:
-                failed: RunLogError = RunLogError(f"the run log's write pipeline failed: {exc!r}")
-                if isinstance(exc, self._errors):
-                    failed = RunLogUnavailableError(f"Redis run log at {self.url} failed: {exc}")
-                for write in batch:
-                    self._settle(write, failed)
-                continue
-            except BaseException:  # cancelled (close): nobody may wait forever
-                for write in batch + self._writes:
-                    self._settle(write, RunLogUnavailableError("the run log was closed"))
-                self._writes = []
-                raise
+    def _pump(self) -> None:
+        self._pump_soon = False
+        while self._writes and len(self._flights) < _FLIGHTS:
+            batch: list[_Write] = []
+            held: list[_Write] = []
+            for write in self._writes:
+                (held if write.run_id in self._flying else batch).append(write)
+            if not batch:
+                return
+            self._writes = held
+            self._flying.update(w.run_id for w in batch)
+            task = asyncio.create_task(self._fly(batch), name="tyler-runlog-write")
+            self._flights.add(task)
+
+    async def _fly(self, batch: list[_Write]) -> None:
+        try:
+            replies = await self._send(batch)
+        except Exception as exc:
+            failed: RunLogError = RunLogError(f"the run log's write pipeline failed: {exc!r}")
+            if isinstance(exc, self._errors):
+                failed = RunLogUnavailableError(f"Redis run log at {self.url} failed: {exc}")
+            replies = [failed] * len(batch)
+        except BaseException:  # cancelled: nobody may wait forever
+            replies = [RunLogUnavailableError("the run log was closed")] * len(batch)
+            raise
+        finally:
             for write, reply in zip(batch, replies, strict=True):
                 self._settle(write, reply)
+            self._flying.difference_update(w.run_id for w in batch)
+            task = asyncio.current_task()
+            if task is not None:
+                self._flights.discard(task)
+            if self._writes and not self._pump_soon:
+                self._pump_soon = True
+                asyncio.get_running_loop().call_soon(self._pump)
 
     async def _send(self, batch: list[_Write]) -> list[Any]:
         """Send `batch` in order as one pipeline; one reply per write. Scripts Redis forgot (restart,
