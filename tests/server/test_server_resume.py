@@ -73,6 +73,25 @@ def resume(url: str, run_id: str, last_id: str | None = None, **params: str) -> 
 
 
 @pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own (its keys, which outlive the test by days, are deleted)."""
+    prefix = f"tyler-test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    try:
+        import redis
+    except ImportError:
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+    except redis.ConnectionError:
+        pass  # no Redis here: the test that used the prefix was skipped or ran in memory
+    finally:
+        client.close()
+
+
+@pytest.fixture
 def resumable(serve: Any) -> LiveServer:
     return serve(runs="memory", heartbeat=0.5)
 
@@ -150,11 +169,11 @@ def test_chat_completions_stream_through_the_run_log(resumable: LiveServer, env:
 
 @pytest.mark.parametrize("backend", ["memory", pytest.param(REDIS_URL, marks=pytest.mark.redis)])
 def test_after_retention_the_final_messages_come_from_the_thread_store(
-    serve: Any, env: FakeModelServer, backend: str
+    serve: Any, env: FakeModelServer, backend: str, redis_prefix: str
 ) -> None:
     if backend != "memory":
         pytest.importorskip("redis")
-    live = serve(runs=backend, run_retention=1.0, heartbeat=0.5)
+    live = serve(runs=backend, run_retention=1.0, heartbeat=0.5, redis_prefix=redis_prefix)
     env.enqueue(Turn(tool_calls=[FakeToolCall("get_weather", {"city": "Oslo"})]), Turn(text="Sunny in Oslo."),
                 Turn(text="A later answer."))
     thread_id = f"retention-{uuid.uuid4().hex[:8]}"
@@ -244,9 +263,11 @@ def test_runs_endpoints_answer_404_when_runs_are_off(live: LiveServer) -> None:
 def two_workers(serve_env: dict[str, str], *extra: str) -> Iterator[tuple[Proc, Proc]]:  # noqa: F811
     """Two `tyler serve` processes sharing Redis and a PostgreSQL thread store (a fresh database),
     as several hosts would."""
-    pytest.importorskip("redis")
+    redis = pytest.importorskip("redis")
+    prefix = f"tyler-test-{uuid.uuid4().hex[:10]}:"  # its own keys and queue: other workers on this Redis stay out
     with fresh_database() as store:
-        args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--heartbeat", "0.5", *extra]
+        args = ["--model", "gpt-4o", "--store", store, "--redis", REDIS_URL, "--redis-prefix", prefix,
+                "--heartbeat", "0.5", *extra]
         a, b = Proc(args, serve_env), Proc(args, serve_env)
         try:
             a.wait_ready()
@@ -255,6 +276,10 @@ def two_workers(serve_env: dict[str, str], *extra: str) -> Iterator[tuple[Proc, 
         finally:
             for proc in (a, b):
                 proc.stop()
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(match=f"{prefix}*"):
+                client.delete(key)
+            client.close()
 
 
 @pytest.fixture

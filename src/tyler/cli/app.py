@@ -206,6 +206,9 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         "waits in the Redis queue for any worker with room (in-process: 429).")] = 100,
     max_queued_runs: Annotated[int, typer.Option(
         "--max-queued-runs", help="Runs waiting in the Redis queue for a worker; one more gets 429.")] = 1000,
+    redis_prefix: Annotated[str, typer.Option(
+        "--redis-prefix", help="Prefix of the Redis keys: every worker of one deployment uses the same, "
+        "deployments sharing a Redis each their own (or they would take each other's queued runs).")] = "tyler:",
 ) -> None:
     """Serve agents over HTTP: OpenAI Chat Completions and Responses, Vercel AI SDK, AG-UI, native events, threads."""
     import os
@@ -219,7 +222,7 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
         heartbeat=heartbeat, max_body=max_body, max_runs_per_key=max_runs, tool_activity=tool_activity,
         reasoning_alias=reasoning_alias,
         run_retention=run_retention, run_max_events=run_max_events, max_runs_per_worker=max_runs_per_worker,
-        max_queued_runs=max_queued_runs,
+        max_queued_runs=max_queued_runs, redis_prefix=redis_prefix,
     )
 
     def go() -> int:

@@ -47,6 +47,7 @@ class ServeOptions:
     run_max_events: int = 100_000  # events kept per run
     max_runs_per_worker: int = 100  # runs one worker process drives at once
     max_queued_runs: int = 1000  # runs waiting in the Redis queue (429 above)
+    redis_prefix: str = "tyler:"  # Redis key prefix: one per deployment sharing a Redis
 
 
 def api_keys_from(options: list[str], env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -103,6 +104,7 @@ def build_app(options: ServeOptions) -> Any:
         reasoning_alias=options.reasoning_alias,
         run_retention=options.run_retention, run_max_events=options.run_max_events,
         max_runs_per_worker=options.max_runs_per_worker, max_queued_runs=options.max_queued_runs,
+        redis_prefix=options.redis_prefix,
     )
 
 
@@ -114,7 +116,7 @@ def runs_option(resumable: bool, redis: str | None, env: dict[str, str] | os._En
     return url or ("memory" if resumable else None)
 
 
-def check_run_log(runs: str | None) -> None:
+def check_run_log(runs: str | None, prefix: str = "tyler:") -> None:
     """Redis unreachable (or too old) at start: one clear error here, not a failure in every worker."""
     if runs is None or runs == "memory":
         return
@@ -124,7 +126,7 @@ def check_run_log(runs: str | None) -> None:
     from ..runs import RedisRunLog
 
     async def probe() -> None:
-        log = RedisRunLog(runs)
+        log = RedisRunLog(runs, prefix=prefix)
         try:
             await log.open()
         finally:
@@ -201,7 +203,7 @@ def serve(options: ServeOptions, *, host: str, port: int, workers: int, open_pag
             "a worker that does not have the run: use --redis URL (runs shared by every worker) or --workers 1"
         )
     build_app(options)  # a bad --agent, model or store fails here, once, not in every worker
-    check_run_log(options.runs)
+    check_run_log(options.runs, options.redis_prefix)
     from .console import err_console
 
     if host not in LOOPBACK and not options.api_keys:

@@ -180,6 +180,7 @@ def create_app(
     run_max_events: int = 100_000,
     max_runs_per_worker: int = 100,
     max_queued_runs: int = 1000,
+    redis_prefix: str = "tyler:",
 ) -> Starlette:
     """An ASGI app serving `agents` over OpenAI Chat Completions and Responses, the Vercel AI SDK
     UI message stream, AG-UI, native event streams (SSE, WebSocket) and a threads API.
@@ -204,6 +205,8 @@ def create_app(
         max_runs_per_worker: runs this process drives at once (with `runs` given as a string); beyond
             it a new run waits in the Redis queue for any worker (in-process runs: 429).
         max_queued_runs: runs waiting in the Redis queue; one more is refused with 429.
+        redis_prefix: prefix of the Redis keys (runs, queue, leases): deployments sharing one Redis
+            need one each, or their workers would take each other's queued runs.
     """
     if not (isinstance(heartbeat, int | float) and heartbeat > 0):
         raise ConfigurationError(f"heartbeat must be a positive number of seconds, got {heartbeat!r}")
@@ -212,7 +215,7 @@ def create_app(
                     tool_activity=tool_activity, reasoning_alias=reasoning_alias,
                     registry=RunRegistry(max_runs_per_key))
     manager = run_manager(runs, store=server.store, retention=run_retention, max_events=run_max_events,
-                          max_runs=max_runs_per_worker, max_queue=max_queued_runs)
+                          max_runs=max_runs_per_worker, max_queue=max_queued_runs, prefix=redis_prefix)
     if manager is not None and manager.runner is None:  # queued runs (Redis) started here run this server's agents
         from functools import partial
 

@@ -57,13 +57,15 @@ THREAD_HEADER = "x-thread-id"
 
 
 def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = None, max_runs: int = 100,
-                retention: float = 3600.0, max_events: int = 100_000, max_queue: int = 1000) -> RunManager | None:
+                retention: float = 3600.0, max_events: int = 100_000, max_queue: int = 1000,
+                prefix: str = "tyler:") -> RunManager | None:
     """`create_app(runs=...)`: a RunManager, "memory" (in-process), a redis:// URL, or None (off).
 
     `store` (the server's thread store) is where the partial reply of a run whose worker died is
     kept; a given RunManager without a store of its own gets it too. `retention` (seconds a
     finished run's log is kept), `max_events` (per run), `max_runs` (driven by this worker) and
-    `max_queue` (runs waiting for a worker, Redis) configure what is built from a string.
+    `max_queue` (runs waiting for a worker, Redis) and `prefix` (Redis keys) configure what is built
+    from a string.
     """
     if spec is None:
         return None
@@ -76,7 +78,8 @@ def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = No
     if isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
         from ..runs import RedisRunLog
 
-        return RunManager(RedisRunLog(spec, retention=retention, max_events=max_events, max_queue=max_queue),
+        log = RedisRunLog(spec, prefix=prefix, retention=retention, max_events=max_events, max_queue=max_queue)
+        return RunManager(log,
                           max_runs=max_runs,
                           store=store)
     from ..exceptions import ConfigurationError
