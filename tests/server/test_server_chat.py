@@ -134,6 +134,25 @@ def test_client_tools_round_trip(live: LiveServer, env: FakeModelServer, stream:
     assert [m["role"] for m in sent if m["role"] != "system"] == ["user", "assistant", "tool"]
 
 
+def test_regenerate_with_a_thread_id_replaces_the_reply(live: LiveServer, env: FakeModelServer) -> None:
+    # Open WebUI's regenerate with a thread id: the same conversation sent again without the last answer.
+    env.enqueue(Turn(text="A1"), Turn(text="A2"), Turn(text="A2 again"), Turn(text="A3"))
+    api, kwargs = client(live), {"model": "tyler", "extra_body": {"thread_id": "regen-cc"}}
+    user = lambda text: {"role": "user", "content": text}  # noqa: E731
+    so_far = [user("Q1"), {"role": "assistant", "content": "A1"}, user("Q2")]
+    api.chat.completions.create(messages=[user("Q1")], **kwargs)
+    assert api.chat.completions.create(messages=so_far, **kwargs).choices[0].message.content == "A2"
+    again = api.chat.completions.create(messages=so_far, stream=True, **kwargs)
+    assert "".join(c.choices[0].delta.content or "" for c in again if c.choices) == "A2 again"
+    assert [(m["role"], m["content"]) for m in env.requests[2].messages if m["role"] != "system"] == [
+        ("user", "Q1"), ("assistant", "A1"), ("user", "Q2")]
+    shown = lambda: [m["content"] for m in httpx.get(f"{live.url}/v1/threads/regen-cc").json()["messages"]]  # noqa: E731
+    assert shown() == ["Q1", "A1", "Q2", "A2 again"]
+    # A changed question from a client whose copy is older is a new turn: nothing of the thread is replaced.
+    api.chat.completions.create(messages=[*so_far[:2], user("Q3")], **kwargs)
+    assert shown() == ["Q1", "A1", "Q2", "A2 again", "Q3", "A3"]
+
+
 def test_error_mid_stream_raises_api_error(live: LiveServer, env: FakeModelServer) -> None:
     env.enqueue(Turn(text="Partial answer then", error_event="overloaded_error"))
     seen = []

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ..agent import Agent
 from ..exceptions import ConfigurationError, RequestError, TylerError
-from ..messages import Thread
+from ..messages import Message, Thread
 from ._http import (
     DEFAULT_MAX_BODY,
     BearerAuth,
@@ -46,6 +46,7 @@ from .runs import (
     drive,
     frames,
     load_thread,
+    regenerated_at,
     replace_tail,
     stored_or_new,
 )
@@ -90,6 +91,17 @@ class Server:
                  model: str | None = None) -> RunHandle:
         key = request.scope.get("state", {}).get("api_key", "")
         return self.registry.open(key, thread_id, run_id, model)
+
+    async def replace(self, handle: RunHandle, thread: Thread, start: int | None, reason: str) -> None:
+        """Cut a regenerated or edited turn (`runs.replace_tail`) once the run's slot is taken, so a
+        429 replaces nothing; the slot is given back if the cut fails."""
+        if start is None:
+            return
+        try:
+            await replace_tail(self.store, thread, start, reason)
+        except BaseException:
+            self.registry.release(handle)
+            raise
 
     def stream(self, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder,
                headers: dict[str, str] | None = None) -> EventStream:
@@ -319,8 +331,9 @@ async def chat_completions(server: Server, request: Request) -> Response | Event
     model, agent = server.agent(chat.model)
     agent = with_client_tools(agent, chat.tools)
     thread = await stored_or_new(server.store, chat.thread_id)
-    append_turn(thread, new_messages_for(thread, chat.messages))
+    start = _add_resent(thread, chat.messages)
     handle = server.open_run(request, thread.id, model=model)
+    await server.replace(handle, thread, start, "regenerate")
     encoder = ChatCompletionsEncoder(
         model, include_usage=chat.include_usage, client_tool_names=frozenset(t.name for t in chat.tools),
         tool_activity=server.tool_activity, stream=chat.stream, reasoning_alias=server.reasoning_alias,
@@ -343,10 +356,12 @@ async def responses(server: Server, request: Request) -> Response | EventStream:
         assert parsed.thread_id is not None
         thread = await load_thread(server.store, parsed.thread_id)
         append_turn(thread, parsed.messages)
+        start: int | None = None
     else:
         thread = await stored_or_new(server.store, parsed.thread_id)
-        append_turn(thread, new_messages_for(thread, parsed.messages))
+        start = _add_resent(thread, parsed.messages)
     handle = server.open_run(request, thread.id, model=model)
+    await server.replace(handle, thread, start, "regenerate")
     encoder = api.ResponsesEncoder(model, thread.id, client_tool_names=frozenset(t.name for t in parsed.tools),
                                    stream=parsed.stream)
     if parsed.stream:
@@ -375,15 +390,19 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
     if start is None:
         append_turn(thread, new_messages_for(thread, chat.messages))
     handle = server.open_run(request, thread.id, model=model_id)
-    if start is not None:
-        try:
-            await replace_tail(server.store, thread, start, chat.rewrite or "")
-        except BaseException:
-            server.registry.release(handle)
-            raise
-        if chat.rewrite == "edit":
-            thread.add_message(chat.messages[-1])
+    await server.replace(handle, thread, start, chat.rewrite or "")
+    if start is not None and chat.rewrite == "edit":
+        thread.add_message(chat.messages[-1])
     return server.stream(handle, agent, thread, vercel.VercelEncoder(), headers=vercel.HEADERS)
+
+
+def _add_resent(thread: Thread, messages: list[Message]) -> int | None:
+    """Add what a client that resends its whole conversation sent new, or, when it asks for a reply
+    again (`runs.regenerated_at`), add nothing and return where the stored reply is cut."""
+    start = regenerated_at(thread, messages)
+    if start is None:
+        append_turn(thread, new_messages_for(thread, messages))
+    return start
 
 
 def _rewrite_start(thread: Thread, chat: Any) -> int | None:
@@ -430,9 +449,10 @@ async def ag_ui(server: Server, request: Request) -> Response | EventStream:
     model_id, agent = server.agent(run.model, param="forwardedProps.model")
     agent = with_client_tools(agent, run.tools)
     thread = await stored_or_new(server.store, run.thread_id)
-    append_turn(thread, new_messages_for(thread, run.messages))
+    start = _add_resent(thread, run.messages)
     state = agui.remember_state(thread, run.state)
     handle = server.open_run(request, thread.id, run_id, model=model_id)
+    await server.replace(handle, thread, start, "regenerate")
     encoder = agui.AGUIEncoder(run.thread_id, run.run_id, frozenset(t.name for t in run.tools),
                                snapshot=agui.snapshot_messages(thread), state=state)
     return server.stream(handle, agent, thread, encoder)

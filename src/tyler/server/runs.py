@@ -193,6 +193,26 @@ async def stored_or_new(store: ThreadStore, thread_id: str | None) -> Thread:
     return _live(thread)
 
 
+def regenerated_at(thread: Thread, messages: list[Message]) -> int | None:
+    """Where a client that resends its whole conversation (Chat Completions, Responses without
+    `previous_response_id`, AG-UI) asks for a reply again: its user messages before its last
+    assistant message are the stored thread's first ones but fewer, and its one new message is the
+    next stored question, unchanged (Open WebUI's "regenerate" with a thread id). Returns the
+    index after that stored question (the reply to cut, see `replace_tail`), or None: the client
+    continues the thread. A changed question is appended, not taken as an edit: a client whose
+    copy of the conversation is stale (another client went on) looks the same, and must not
+    replace the other client's turns."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    if last < 0 or len(messages) != last + 2 or messages[-1].role != "user":
+        return None
+    told = [m.text for m in messages[:last + 1] if m.role == "user"]
+    asked = [i for i, m in enumerate(thread.messages) if m.role == "user"]
+    if len(told) >= len(asked) or [thread.messages[i].text for i in asked[:len(told)]] != told:
+        return None
+    at = asked[len(told)]
+    return at + 1 if thread.messages[at].text == messages[-1].text else None
+
+
 def owed_tool_calls(thread: Thread) -> dict[str, str]:
     """Tool calls of the thread's last assistant message that no tool message answers yet (id → name)."""
     answered: set[str | None] = set()
