@@ -49,6 +49,7 @@ from .runs import (
     regenerated_at,
     replace_tail,
     stored_or_new,
+    thread_id_param,
 )
 
 if TYPE_CHECKING:
@@ -384,6 +385,8 @@ async def ai_sdk_chat(server: Server, request: Request) -> Response | EventStrea
     from . import vercel
 
     chat = vercel.parse_chat(await server.body(request))
+    if chat.chat_id is not None:
+        thread_id_param(chat.chat_id, "id")
     model_id, agent = server.agent(chat.model)
     thread = await stored_or_new(server.store, chat.chat_id)
     start = _rewrite_start(thread, chat) if chat.rewrite else None

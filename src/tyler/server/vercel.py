@@ -21,7 +21,6 @@ from typing import Any
 from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
 from ..messages import Message
-from .runs import thread_id_param
 
 _E = EventType
 DONE = "data: [DONE]\n\n"
@@ -99,8 +98,8 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         raise RequestError(f"trigger {trigger!r} is not supported; send one of {', '.join(TRIGGERS)}",
                            param="trigger")
     chat_id, model, message_id = body.get("id"), body.get("model"), body.get("messageId")
-    if chat_id is not None:
-        chat_id = thread_id_param(chat_id, "id")
+    if chat_id is not None and not isinstance(chat_id, str):  # the server checks it as a thread id
+        raise RequestError("'id' must be a string", param="id", code="invalid_thread_id")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", param="model", code="invalid_type")
     if message_id is not None and not isinstance(message_id, str):
