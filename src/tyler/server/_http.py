@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing
 from typing import Any
 
@@ -126,6 +126,37 @@ class BearerAuth:
         return None
 
 
+class _Resumed:
+    """Awaits the rest of a coroutine (or `__anext__` step) whose first step was run by hand and
+    suspended on `first`: what `await` would have done from there, results and exceptions
+    (cancellation included) passed through both ways."""
+
+    __slots__ = ("first", "step")
+
+    def __init__(self, step: Any, first: Any) -> None:
+        self.step = step
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, value = self.step, self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown in by the task: the step decides
+                try:
+                    value = step.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    value = step.send(sent)
+                except StopIteration as done:
+                    return done.value
+
+
 class EventStream:
     """A `text/event-stream` ASGI response fed by an async generator of encoded frames.
 
@@ -159,6 +190,8 @@ class EventStream:
         self._last = 0.0
         self._lock = asyncio.Lock()
         self._gone = False
+        self._pending: list[str] = []  # frames of the current burst, not written yet
+        self._writing: asyncio.Future[None] | None = None  # a write waiting for the connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -193,19 +226,85 @@ class EventStream:
     async def _pump(self, send: Send) -> None:
         try:
             async with aclosing(self.frames) as frames:
-                async for frame in frames:
-                    await self._send(send, frame)
+                await self._coalesce(frames, send)
         except asyncio.CancelledError:
             if self._gone or not self.cancelled():
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            tail = self.tail()
+            # What the encoder already produced goes out before its ending, so the ending matches it.
+            if self._writing is not None:
+                await self._writing
+            tail = "".join(self._pending) + self.tail()
             if tail:
                 await self._send(send, tail)
         except OSError:  # the server reports a send to a closed connection
             self._gone = True
+        finally:
+            if self._writing is not None and not self._writing.done():
+                self._writing.cancel()
+
+    async def _coalesce(self, frames: AsyncGenerator[str, None], send: Send) -> None:
+        """Send `frames`, one body write per burst rather than one per frame.
+
+        A network read upstream often completes many events at once, and each body write costs a
+        trip through the middleware and a syscall. So each step of `frames` is started by hand
+        (`send(None)` on its `__anext__` awaitable): when it finishes without waiting, its frame
+        joins the burst; when it would wait (for the network, a tool), the burst is written
+        first and the step is then awaited as usual, in this task (the run's timeouts and
+        cancellation see the task they expect). A write the connection cannot take at once
+        (flow control) finishes in a task, awaited before the next step, so `frames` is never
+        held mid-step while the client is slow.
+        """
+        pending = self._pending
+        step_of = frames.__anext__
+        while True:
+            if self._writing is not None:
+                writing, self._writing = self._writing, None
+                await writing
+            step = step_of()
+            try:
+                waiting_on = step.send(None)
+            except StopIteration as ready:
+                pending.append(ready.value)
+                continue
+            except StopAsyncIteration:
+                break
+            if pending:
+                self._write_now(send, "".join(pending))
+                pending.clear()
+            try:
+                pending.append(await _Resumed(step, waiting_on))
+            except StopAsyncIteration:
+                break
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
+        if pending:
+            text = "".join(pending)
+            pending.clear()
+            await self._send(send, text)
+
+    def _write_now(self, send: Send, text: str) -> None:
+        """Write `text` without suspending when the connection takes it (the usual case); else
+        finish the write in `self._writing`, in order with heartbeats."""
+        message = {"type": "http.response.body", "body": text.encode(), "more_body": True}
+        if self._lock.locked():  # a heartbeat is waiting for the connection: queue behind it
+            self._writing = asyncio.ensure_future(self._send(send, text))
+            return
+        writing: Any = send(message)
+        try:
+            blocked_on = writing.send(None)
+        except StopIteration:
+            self._last = asyncio.get_running_loop().time()
+            return
+        self._writing = asyncio.ensure_future(self._finish_write(writing, blocked_on))
+
+    async def _finish_write(self, writing: Any, blocked_on: Any) -> None:
+        async with self._lock:
+            await _Resumed(writing, blocked_on)
+        self._last = asyncio.get_running_loop().time()
 
     async def _watch(self, receive: Receive, pump: asyncio.Future[None]) -> None:
         while True:
