@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from ..events import EventType, ExecutionEvent
@@ -164,7 +165,8 @@ class ChatCompletionsEncoder:
                 text = "\n\n" + text  # a new model turn after tools: keep the turns apart
             self._text_message = message_id
         self.text.append(text)
-        return self._delta({"content": text})
+        # The hot path: the frame is a template around the JSON string (what dumps({"content": text}) gives).
+        return self._head + '{"content":' + encode_basestring(text) + "}" + self._tail if self.stream else ""
 
     def _tool_delta(self, data: dict[str, Any]) -> str:
         name = data.get("tool_name")

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..events import EventType, ExecutionEvent
@@ -264,6 +265,11 @@ class VercelEncoder:
         return "".join(map(sse, self.parts.start()))
 
     def event(self, event: ExecutionEvent) -> str:
+        if event.type is _E.LLM_STREAM_CHUNK:  # the hot path: a text delta into the open block
+            block = f"text_{event.data.get('message_id')}"
+            if self.parts._open == ("text", block):
+                return (f'data: {{"type":"text-delta","id":{encode_basestring(block)},'
+                        f'"delta":{encode_basestring(event.data["content_chunk"])}}}\n\n')
         text = "".join(map(sse, self.parts.event(event)))
         return text + DONE if event.type.is_terminal else text
 
