@@ -54,6 +54,10 @@ SPECS: dict[str, VenvSpec] = {
     # The reference readers (bench/clients/readers.py): httpx like the floor, plus aiohttp.
     "readers": VenvSpec("readers", ("httpx>=0.27,<1", "aiohttp>=3.10,<4")),
     "litellm": VenvSpec("litellm", ("litellm>=1.83",)),
+    # The LiteLLM proxy server (bench/serving.py): what people put in front of a model for an
+    # OpenAI endpoint. Its own venv: the [proxy] extra pulls FastAPI, uvicorn, gunicorn and more.
+    "litellm-proxy": VenvSpec("litellm-proxy", ("litellm[proxy]>=1.83",)),
+    # (slide-tyler 6.4.0 brings FastAPI and uvicorn: bench/serving.py serves its vercel mode with them.)
     "tyler640": VenvSpec("tyler640", ("slide-tyler==6.4.0",)),
     # Report tooling (plot) only; never imported by a contender.
     "report": VenvSpec("report", ("matplotlib>=3.7",)),

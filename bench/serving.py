@@ -10,7 +10,12 @@ reply of --chunks text chunks (medians of --trials after a warm-up):
   `--workers 1` and `--workers 2`: the p50/p99 gap between chunks added on top of the upstream's;
 - `tyler serve` (one uvicorn worker, memory store) answering `/v1/chat/completions` (stream) and
   `/api/chat` (AI SDK UI message stream) to an httpx client in this process; the server's CPU
-  is read from /proc/<pid>/task/*/schedstat (nanoseconds, every thread of the process).
+  is read from /proc/<pid>/task/*/schedstat (nanoseconds, every thread of the process and of its
+  child processes);
+- unless --no-contenders, the same for (b) the LiteLLM proxy (`litellm[proxy]`, venv
+  bench/.venvs/litellm-proxy, no database: a config with one model_list entry whose api_base is
+  the fake server) answering `/v1/chat/completions`, and (c) Tyler 6.4.0's `mode="vercel"` behind
+  a FastAPI `StreamingResponse` under uvicorn (venv bench/.venvs/tyler640, as figure 1's).
 
 Stdlib + httpx (the bench's own venv: run it with the project's .venv). Prints a table and writes
 --out (JSON).
@@ -29,9 +34,43 @@ import sys
 import time
 from pathlib import Path
 
+import _venvs
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tracing/telemetry off and no network fetch of the model cost map (as in bench/_harness.py).
+QUIET = {"WEAVE_DISABLED": "true", "WANDB_MODE": "disabled", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+         "LITELLM_LOG": "ERROR", "NO_PROXY": "127.0.0.1"}
+
+LITELLM_CONFIG = """model_list:
+  - model_name: bench
+    litellm_params:
+      model: openai/bench
+      api_base: {api_base}
+      api_key: x
+"""
+
+TYLER640_SERVER = r"""
+import sys
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+from tyler import Agent, Message, Thread
+url, port = sys.argv[1], int(sys.argv[2])
+agent = Agent(name="bench", model_name="openai/bench", api_base=url + "/v1", api_key="x")
+app = FastAPI()
+@app.get("/health")
+async def health():
+    return {"status": "ok"}
+@app.post("/api/chat")
+async def chat(request: Request):
+    body = await request.json()
+    thread = Thread()
+    thread.add_message(Message(role="user", content=body["messages"][-1]["parts"][0]["text"]))
+    return StreamingResponse(agent.stream(thread, mode="vercel"), media_type="text/event-stream",
+                             headers={"x-vercel-ai-ui-message-stream": "v1", "cache-control": "no-cache"})
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+"""
 
 IN_PROCESS = r"""
 import asyncio, json, sys, time
@@ -60,10 +99,13 @@ def free_port() -> int:
 
 
 def process_cpu_ns(pid: int) -> int:
+    """CPU time of every thread of `pid` and of its child processes (the LiteLLM CLI may fork)."""
     total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that just ended
-            total += int((task / "schedstat").read_text().split()[0])
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread that just ended
+                total += int((task / "schedstat").read_text().split()[0])
+                total += sum(process_cpu_ns(int(c)) for c in (task / "children").read_text().split())
     return total
 
 
@@ -75,10 +117,12 @@ def start_fake(chunks: int) -> tuple[subprocess.Popen[str], str]:
     return proc, url.rstrip("/")
 
 
-def wait_health(url: str) -> None:
-    for _ in range(600):
+def wait_health(url: str, path: str = "/health", proc: subprocess.Popen | None = None) -> None:
+    for _ in range(1800):
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
+            if httpx.get(url + path, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -155,6 +199,42 @@ def start_fake_paced(chunks: int, delay: float) -> tuple[subprocess.Popen[str], 
     return proc, proc.stdout.readline().strip().split()[-1].rstrip("/")
 
 
+def contenders(fake_url: str, trials: int) -> dict[str, float]:
+    """(b) the LiteLLM proxy's /v1/chat/completions, (c) Tyler 6.4.0 vercel behind FastAPI: us/chunk."""
+    out: dict[str, float] = {}
+    env = {**os.environ, **QUIET}
+    env.pop("OPENAI_BASE_URL", None)
+    user = [{"role": "user", "content": "go"}]
+    config = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-litellm-{os.getpid()}.yaml"
+    config.write_text(LITELLM_CONFIG.format(api_base=fake_url + "/v1"))
+    litellm = _venvs.ensure("litellm-proxy").parent / "litellm"
+    port = free_port()
+    proxy = subprocess.Popen([str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                              "--num_workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_health(url, "/health/liveliness", proxy)
+        body = {"model": "bench", "messages": user, "stream": True}
+        out["LiteLLM proxy /v1/chat/completions"] = per_chunk_us(
+            measure_server(url, proxy.pid, "/v1/chat/completions", body, trials))
+    finally:
+        proxy.terminate()
+        proxy.wait(30)
+        config.unlink()
+    port = free_port()
+    old = subprocess.Popen([str(_venvs.ensure("tyler640")), "-c", TYLER640_SERVER, fake_url, str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_health(url, proc=old)
+        ui = {"messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "go"}]}]}
+        out["Tyler 6.4.0 vercel + FastAPI"] = per_chunk_us(measure_server(url, old.pid, "/api/chat", ui, trials))
+    finally:
+        old.terminate()
+        old.wait(30)
+    return out
+
+
 def per_chunk_us(samples: list[tuple[float, int]]) -> float:
     return statistics.median(s / max(c, 1) * 1e6 for s, c in samples)
 
@@ -164,6 +244,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-contenders", action="store_true",
+                        help="skip the LiteLLM proxy and Tyler 6.4.0 (their venvs take minutes to build)")
     parser.add_argument("--streams", type=int, default=0,
                         help="also: this many concurrent streams at 50 chunks/s, --workers 1 and 2 (p50/p99 added gap)")
     args = parser.parse_args()
@@ -190,6 +272,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
+        if not args.no_contenders:
+            results.update(contenders(fake_url, args.trials))
     finally:
         fake.terminate()
         fake.wait(30)
@@ -198,14 +282,16 @@ def main() -> None:
         for workers in (1, 2):
             concurrency[f"workers={workers}"] = paced(env, workers, args.streams, 200, 0.02)
     base = results["in-process events"]
-    print(f"{'what':40} {'us/chunk':>9} {'x in-process':>12}")
+    ours = max(results["tyler serve /v1/chat/completions"], results["tyler serve /api/chat (AI SDK)"])
+    print(f"{'what':40} {'us/chunk':>9} {'x in-process':>12} {'x ours (slower)':>15}")
     for name, value in results.items():
-        print(f"{name:40} {value:9.1f} {value / base:12.2f}")
+        print(f"{name:40} {value:9.1f} {value / base:12.2f} {value / ours:15.2f}")
+    print(f"load average at the end: {os.getloadavg()}")
     for name, figures in concurrency.items():
         print(f"{args.streams} streams at 50 chunks/s, {name}: {figures}")
     if args.out:
         args.out.write_text(json.dumps({"chunks": args.chunks, "trials": args.trials, "us_per_chunk": results,
-                                        "concurrency": concurrency}, indent=2))
+                                        "concurrency": concurrency, "loadavg": os.getloadavg()}, indent=2))
 
 
 if __name__ == "__main__":
