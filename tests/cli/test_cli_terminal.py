@@ -190,3 +190,26 @@ def test_an_unusable_data_dir_at_a_terminal_is_one_error(cli_env: dict[str, str]
     assert chat.wait() == 2
     assert chat.text.count("TYLER_DATA_DIR") == 1, chat.text
     assert "Traceback" not in chat.text and "input history" not in chat.text
+
+
+def test_a_pasted_approval_answer_counts(
+    cli_env: dict[str, str], fake_server: FakeModelServer, spawn, tmp_path: Path
+) -> None:
+    from tyler.testing import FakeToolCall
+
+    chat = spawn(["chat", "--tools", "files"], cli_env)
+    chat.expect(PROMPT)
+    fake_server.enqueue(
+        Turn(tool_calls=[FakeToolCall("files-write", {"path": "yes.txt", "content": "pasted yes"})]),
+        Turn(text="Written."),
+    )
+    at = chat.mark()
+    chat.sendline("write yes.txt")
+    chat.expect(r"allow files-write\(.*\)\? \[y/N\]", start=at)
+    assert chat.bracketed_paste  # on while the reply streams
+    chat.paste("y")
+    chat.send("\r")
+    chat.expect(r"Written\.", start=at)
+    assert (tmp_path / "yes.txt").read_text() == "pasted yes"
+    chat.sendline("/exit")
+    assert chat.wait() == 0

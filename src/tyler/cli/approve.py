@@ -20,6 +20,7 @@ from .config import DEFAULT_TOOL_NAMES
 from .console import err_console
 from .render import abbreviate
 
+_PASTE_START, _PASTE_END = "\x1b[200~", "\x1b[201~"
 NO_TERMINAL = "there is no terminal to ask the user for approval (stdin is not a terminal)"
 
 
@@ -39,7 +40,8 @@ async def ask(request: Any) -> tuple[bool, str | None]:
     console = err_console()
     args = escape(abbreviate(request.arguments, 300, 4))
     console.print(f"[bold yellow]allow[/bold yellow] {escape(request.tool_name)}({args})? \\[y/N] ", end="")
-    answer = (await _read_line(fd)).strip().lower()
+    # The chat keeps bracketed paste on while a reply streams: a pasted answer comes in markers.
+    answer = (await _read_line(fd)).replace(_PASTE_START, "").replace(_PASTE_END, "").strip().lower()
     approved = answer in ("y", "yes")
     console.print("yes" if approved else "no", highlight=False)
     return approved, None if approved else "the user answered no"
