@@ -48,7 +48,10 @@ LITELLM_CONFIG = """model_list:
       model: openai/bench
       api_base: {api_base}
       api_key: x
+general_settings:
+  master_key: {key}
 """
+LITELLM_KEY = "sk-bench-" + "0" * 32  # the proxy refuses to start without a master key
 
 TYLER640_SERVER = r"""
 import sys
@@ -130,9 +133,10 @@ def wait_health(url: str, path: str = "/health", proc: subprocess.Popen | None =
     raise SystemExit("the server did not start")
 
 
-def measure_server(url: str, pid: int, path: str, body: dict, trials: int) -> list[tuple[float, int]]:
+def measure_server(url: str, pid: int, path: str, body: dict, trials: int,
+                   headers: dict[str, str] | None = None) -> list[tuple[float, int]]:
     out = []
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120, headers=headers) as client:
         for trial in range(trials + 1):
             before = process_cpu_ns(pid)
             chunks = 0
@@ -206,7 +210,7 @@ def contenders(fake_url: str, trials: int) -> dict[str, float]:
     env.pop("OPENAI_BASE_URL", None)
     user = [{"role": "user", "content": "go"}]
     config = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-litellm-{os.getpid()}.yaml"
-    config.write_text(LITELLM_CONFIG.format(api_base=fake_url + "/v1"))
+    config.write_text(LITELLM_CONFIG.format(api_base=fake_url + "/v1", key=LITELLM_KEY))
     litellm = _venvs.ensure("litellm-proxy").parent / "litellm"
     port = free_port()
     proxy = subprocess.Popen([str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
@@ -216,7 +220,8 @@ def contenders(fake_url: str, trials: int) -> dict[str, float]:
         wait_health(url, "/health/liveliness", proxy)
         body = {"model": "bench", "messages": user, "stream": True}
         out["LiteLLM proxy /v1/chat/completions"] = per_chunk_us(
-            measure_server(url, proxy.pid, "/v1/chat/completions", body, trials))
+            measure_server(url, proxy.pid, "/v1/chat/completions", body, trials,
+                           {"authorization": f"Bearer {LITELLM_KEY}"}))
     finally:
         proxy.terminate()
         proxy.wait(30)
