@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel
+from typing_extensions import is_typeddict
 
 import tyler.events
 from tyler import Agent, AgentResult, EventType, ExecutionEvent, Message, Thread, tool
 from tyler.events import EVENT_DATA
+from tyler.messages import TokenUsage, ToolCall
 from tyler.models.execution import EventType as CompatEventType
 from tyler.models.execution import ExecutionEvent as CompatExecutionEvent
 from tyler.testing import FakeModelServer, FakeToolCall, Turn
@@ -195,11 +197,14 @@ def _fits(value: Any, hint: Any) -> bool:
         return value is None
     if hint is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
+    if is_typeddict(hint):  # a nested payload part (TokenUsage...): a dict with its required keys
+        return isinstance(value, dict) and hint.__required_keys__ <= value.keys()
     return isinstance(value, get_origin(hint) or hint)
 
 
 def _check_payloads(events: list[ExecutionEvent]) -> set[EventType]:
-    names = {"Message": Message, "Thread": Thread}  # imported by tyler.events for type checking only
+    # imported by tyler.events for type checking only
+    names = {"Message": Message, "Thread": Thread, "ToolCall": ToolCall, "TokenUsage": TokenUsage}
     for event in events:
         payload = EVENT_DATA[event.type]
         assert set(event.data) == _keys(payload), event.type

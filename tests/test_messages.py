@@ -178,3 +178,45 @@ async def test_a_thread_produced_by_a_run_round_trips(env: FakeModelServer) -> N
     loaded.add_message(Message(role="user", content="more"))
     await Agent(model_name="anthropic/claude-3-7-sonnet-20250219", tools=[echo]).go(loaded)
     assert env.requests[-1].body["messages"][1] == env.requests[1].body["messages"][1]
+
+
+# -- the typed fields: one shape per key, plain dicts, extra keys kept ---------------------------------
+
+
+def test_typed_fields_stay_plain_dicts_and_keep_keys_they_do_not_declare() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}", "strict": True}, "x": 1}
+    message = Message(
+        role="assistant",
+        tool_calls=[call],  # type: ignore[list-item]  # undeclared keys, as a client may send them
+        metrics={"model": "m", "usage": {"prompt_tokens": 1}, "cost": 0.5},  # type: ignore[typeddict-unknown-key]
+    )
+    assert type(message.tool_calls[0]) is dict and message.tool_calls[0]["function"]["name"] == "f"
+    loaded = Message.model_validate_json(message.model_dump_json())
+    assert loaded.tool_calls == [call]
+    assert loaded.metrics == {"model": "m", "usage": {"prompt_tokens": 1}, "cost": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tool_calls", [{"id": "c1", "type": "function", "function": {"arguments": "{}"}}]),  # no name
+        ("tool_calls", [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]),
+        ("tool_calls", [{"id": None, "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
+        ("thinking_blocks", [{"type": "thinking", "signature": "s"}]),  # no text
+        ("thinking_blocks", [{"type": "secret", "data": "x"}]),
+        ("metrics", {"timing": {"time_to_first_token": 1.0}}),  # no latency
+        ("metrics", {"usage": {"total_tokens": "many"}}),
+    ],
+)
+def test_a_typed_field_of_the_wrong_shape_is_refused(field: str, value: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=field):
+        Message(role="assistant", **{field: value})  # type: ignore[arg-type]
+
+
+def test_the_json_schema_of_a_message_declares_its_tool_calls() -> None:
+    defs = Message.model_json_schema()["$defs"]
+    assert set(defs["ToolCall"]["required"]) == {"id", "type", "function"}
+    assert set(defs["ToolCallFunction"]["required"]) == {"name", "arguments"}
+    assert set(defs["MessageMetrics"]["properties"]) >= {"model", "timing", "usage"}

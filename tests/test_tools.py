@@ -682,3 +682,19 @@ def test_dict_tool_name_reads_both_definition_shapes() -> None:
     bare = {"definition": {"name": "bare", "parameters": {}}, "implementation": lambda: None}
     assert [dict_tool_name(wrapped), dict_tool_name(bare)] == ["wrapped", "bare"]
     assert [tool_from_dict(wrapped).name, tool_from_dict(bare).name] == ["wrapped", "bare"]  # the same reading
+
+
+def test_a_tool_dicts_definition_is_read_in_tools_py_only() -> None:
+    """One accessor (`dict_tool_name`, `tool_from_dict`): the `["definition"]["function"]` path is
+    not spelled out again elsewhere, where a second reading could drift from the first."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    reading = re.compile(r"""\[\s*["']definition["']\s*\]|\.get\(\s*["']definition["']""")
+    offenders = [
+        f"{path.relative_to(src)}:{n}"
+        for path in sorted(src.rglob("*.py")) if path != src / "tyler" / "tools.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1) if reading.search(line)
+    ]
+    assert offenders == []

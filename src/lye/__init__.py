@@ -15,9 +15,7 @@ Heavy dependencies (html2text, pypdf) are imported only when a tool needs them.
 
 from __future__ import annotations
 
-from typing import Any
-
-from tyler.tools import dict_tool_name
+from tyler.tools import ToolDict, dict_tool_name
 
 from .errors import (
     AccessDeniedError,
@@ -31,13 +29,13 @@ from .errors import (
 from .files import FILES_TOOLS, make_files_tools
 from .web import WEB_TOOLS, make_web_tools
 
-TOOLS: list[dict[str, Any]] = [*WEB_TOOLS, *FILES_TOOLS]
+TOOLS: list[ToolDict] = [*WEB_TOOLS, *FILES_TOOLS]
 """Every lye tool with default (environment) settings."""
 
-TOOL_SETS: dict[str, list[dict[str, Any]]] = {"web": WEB_TOOLS, "files": FILES_TOOLS}
+TOOL_SETS: dict[str, list[ToolDict]] = {"web": WEB_TOOLS, "files": FILES_TOOLS}
 
 
-def tool_names(tools: list[dict[str, Any]]) -> list[str]:
+def tool_names(tools: list[ToolDict]) -> list[str]:
     """The names of Tyler tool dicts, e.g. `tool_names(WEB_TOOLS)`."""
     return [dict_tool_name(tool) for tool in tools]
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tyler.exceptions import ConfigurationError
+from tyler.tools import ToolDict
 
 ToolImpl = Callable[..., Awaitable[Any]]
 
@@ -24,9 +25,9 @@ def make_tool(
     *,
     timeout: float | None = None,
     context_param: str | None = None,
-) -> dict[str, Any]:
+) -> ToolDict:
     """Build a Tyler-style tool dict (the format `Agent(tools=[...])` accepts)."""
-    tool: dict[str, Any] = {
+    tool: ToolDict = {
         "definition": {
             "type": "function",
             "function": {"name": name, "description": description, "parameters": parameters},

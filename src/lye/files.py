@@ -27,6 +27,8 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tyler.tools import ToolDict
+
 from ._common import env_int, human_size, make_tool, schema
 from ._content import PDF_TIMEOUT, clip, pdf_to_text
 from .errors import FileToolError, WorkspaceEscapeError
@@ -520,7 +522,7 @@ async def search_files(
 _PATH = {"type": "string", "description": "Path relative to the workspace root (e.g. 'reports/summary.md')."}
 
 
-def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[ToolDict]:
     """The four file tools bound to one workspace (`root=None`: $LYE_WORKSPACE or the cwd)."""
     ws = Workspace(root)
 
@@ -632,6 +634,6 @@ def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[dict[st
     ]
 
 
-FILES_TOOLS: list[dict[str, Any]] = make_files_tools()
+FILES_TOOLS: list[ToolDict] = make_files_tools()
 
 __all__ = ["FILES_TOOLS", "Workspace", "list_files", "make_files_tools", "read_file", "search_files", "write_file"]

@@ -33,6 +33,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from tyler.tools import ToolDict
+
 from ._common import ALLOW_PRIVATE_ENV, ALLOWED_HOSTS_ENV, env_flag, env_float, env_int, human_size, make_tool, schema
 from ._content import (
     HTML_TYPES,
@@ -352,7 +354,7 @@ def make_web_tools(
     search_backend: str | None = None,
     allowed_hosts: list[str] | None = None,
     download_timeout: float | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ToolDict]:
     """web-search, web-fetch and web-download with per-agent settings (None: environment).
 
     `allow_private=True` turns the SSRF guard off; `allowed_hosts=["intranet:8080"]` lets just
@@ -425,6 +427,6 @@ def make_web_tools(
     ]
 
 
-WEB_TOOLS: list[dict[str, Any]] = make_web_tools()
+WEB_TOOLS: list[ToolDict] = make_web_tools()
 
 __all__ = ["WEB_TOOLS", "WebSettings", "download_file", "fetch_page", "make_web_tools", "open_url", "search_web"]

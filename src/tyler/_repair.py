@@ -15,9 +15,8 @@ would otherwise get one result message appended twice (a thread that can never b
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from .messages import Message
+from .messages import Message, ToolCall
 
 NOT_RUN = "The tool call was not run: the run that made it was interrupted before it finished."
 
@@ -43,7 +42,7 @@ def answered(messages: list[Message]) -> list[Message]:
                 out.extend(_not_run(call_id, name) for call_id, name in owed.items())
                 owed = {}
             if message.role == "assistant" and message.tool_calls:
-                owed = {c.get("id", ""): c.get("function", {}).get("name", "") for c in message.tool_calls}
+                owed = {c["id"]: c["function"]["name"] for c in message.tool_calls}
         if not keep and out is None:
             out = messages[:index]
         elif keep and out is not None:
@@ -54,7 +53,7 @@ def answered(messages: list[Message]) -> list[Message]:
     return messages if out is None else out
 
 
-def unique_call_ids(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def unique_call_ids(calls: list[ToolCall]) -> list[ToolCall]:
     """`calls` with a fresh id for any id already used earlier in the list."""
     seen: set[str] = set()
     for call in calls:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from . import events as ev
 from ._context import RunContext
@@ -26,7 +26,7 @@ from .attachments import load_contents
 from .chunks import RawChunk
 from .events import EventType, ExecutionEvent
 from .exceptions import ConfigurationError, ContextLengthError, ExecutionError, StructuredOutputError, TylerError
-from .messages import Message, Thread
+from .messages import Message, MessageMetrics, SignedThinking, Thread, TokenUsage, ToolCall
 from .providers.base import ModelChunk, ModelRequest
 from .structured import OUTPUT_TOOL, OutputSpec, Verdict
 from .tools import Tool, ToolArgumentsError, ToolContext, tool_output_text
@@ -87,6 +87,23 @@ def _ev(type_: EventType, data: Any) -> ExecutionEvent:
     return ExecutionEvent(type_, None, data)  # stamped now (read lazily, see ExecutionEvent)
 
 
+class _PartialCall(TypedDict):
+    """A tool call while it streams: id and name as they come, argument pieces to join."""
+
+    id: str | None
+    name: str | None
+    args: list[str]
+
+
+class _Block(TypedDict):
+    """A thinking block while it streams (`parts` joined at the end) or a redacted one (`data`)."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    parts: list[str]
+    data: str
+    signature: str | None
+
+
 class _Turn:
     """What one model response has produced so far."""
 
@@ -101,9 +118,9 @@ class _Turn:
         self.first_token_at: float | None = None
         self.text: list[str] = []
         self.thinking: list[str] = []
-        self.blocks: list[dict[str, Any]] = []  # thinking blocks; Anthropic signs them
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.usage: dict[str, int] | None = None
+        self.blocks: list[_Block] = []  # thinking blocks; Anthropic signs them
+        self.tool_calls: dict[int, _PartialCall] = {}
+        self.usage: TokenUsage | None = None
         self.finish_reason: str | None = None
 
     @property
@@ -115,17 +132,18 @@ class _Turn:
         if chunk.thinking:
             self.thinking.append(chunk.thinking)
             if not self.blocks or self.blocks[-1]["signature"] is not None:
-                self.blocks.append({"type": "thinking", "parts": [], "signature": None})
+                self.blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
             self.blocks[-1]["parts"].append(chunk.thinking)
         if chunk.thinking_signature:
             if not self.blocks or self.blocks[-1]["signature"] is not None:
-                self.blocks.append({"type": "thinking", "parts": [], "signature": None})
+                self.blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
             self.blocks[-1]["signature"] = chunk.thinking_signature
         if chunk.redacted_thinking:
-            self.blocks.append({"type": "redacted_thinking", "data": chunk.redacted_thinking, "signature": ""})
+            data = chunk.redacted_thinking
+            self.blocks.append({"type": "redacted_thinking", "parts": [], "data": data, "signature": ""})
 
-    def signed_blocks(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def signed_blocks(self) -> list[SignedThinking]:
+        out: list[SignedThinking] = []
         for b in self.blocks:
             if b["type"] == "redacted_thinking":
                 out.append({"type": "redacted_thinking", "data": b["data"]})
@@ -133,8 +151,8 @@ class _Turn:
                 out.append({"type": "thinking", "thinking": "".join(b["parts"]), "signature": b["signature"]})
         return out
 
-    def finished_tool_calls(self) -> list[dict[str, Any]]:
-        calls = []
+    def finished_tool_calls(self) -> list[ToolCall]:
+        calls: list[ToolCall] = []
         for index in sorted(self.tool_calls):
             c = self.tool_calls[index]
             calls.append({
@@ -146,7 +164,7 @@ class _Turn:
 
     def to_message(self, model: str, *, interrupted: bool = False) -> Message:
         ended = time.perf_counter()
-        metrics: dict[str, Any] = {
+        metrics: MessageMetrics = {
             "model": model,
             "timing": {"latency": round((ended - self.started) * 1000, 3)},
         }
@@ -189,9 +207,9 @@ class _Run:
         self.started = time.perf_counter()
         self.thread: Thread | None = None
         self.turn: _Turn | None = None
-        self.pending_tool_calls: list[dict[str, Any]] = []
+        self.pending_tool_calls: list[ToolCall] = []
         self.tool_messages: dict[str, Message] = {}
-        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        self.usage: TokenUsage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self.new_messages: list[Message] = []
         self.awaiting: set[str] = set()  # tool call ids waiting for approval
         self.awaiting_owner: Message | None = None  # the assistant message that made them
@@ -272,8 +290,8 @@ async def execute(
         if state.events:
             yield _ev(_E.EXECUTION_COMPLETE, {
                 "duration_ms": (time.perf_counter() - state.started) * 1000,
-                "total_tokens": state.usage["total_tokens"],
-                "usage": dict(state.usage),
+                "total_tokens": state.usage.get("total_tokens", 0),
+                "usage": state.usage.copy(),
                 "thread_id": state.thread.id,
                 "thread": state.thread,
                 "new_messages": list(state.new_messages),
@@ -331,7 +349,7 @@ async def _load_thread(store: ThreadStore | None, thread: Thread | str) -> Threa
         raise ConfigurationError(f"expected a Thread or a thread id, got {type(thread).__name__}")
     if not loaded.messages:
         raise ConfigurationError(f"thread {loaded.id!r} has no messages to respond to")
-    await load_contents(loaded.messages)  # providers build requests synchronously
+    await load_contents(a for m in loaded.messages for a in m.attachments)  # providers build requests synchronously
     return loaded
 
 
@@ -392,7 +410,7 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
                              {"role": "assistant", "content": note.content}, "stop")
 
 
-def _client_side(ctx: RunContext, call: dict[str, Any]) -> bool:
+def _client_side(ctx: RunContext, call: ToolCall) -> bool:
     tool = ctx.tools.get(call["function"]["name"])
     return tool is not None and tool.client
 
@@ -411,7 +429,7 @@ async def _resume_approvals(state: _Run, ctx: RunContext) -> AsyncGenerator[Exec
                 yield item
 
 
-def _awaiting_calls(thread: Thread) -> tuple[Message, list[dict[str, Any]]] | None:
+def _awaiting_calls(thread: Thread) -> tuple[Message, list[ToolCall]] | None:
     """The unanswered calls of a last assistant message left waiting for approval, if any."""
     messages = thread.messages
     for i in range(len(messages) - 1, -1, -1):
@@ -523,8 +541,7 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
         state.pending_tool_calls = list(message.tool_calls)
         state.tool_messages = {}
     if turn.usage:
-        for key in state.usage:
-            state.usage[key] += turn.usage.get(key, 0)
+        _add_usage(state.usage, turn.usage)
     await state.save()
     if state.events:
         yield _ev(_E.LLM_RESPONSE, {
@@ -537,6 +554,13 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
             "message_id": mid,
         })
         yield _ev(_E.MESSAGE_CREATED, {"message": message})
+
+
+def _add_usage(total: TokenUsage, usage: TokenUsage) -> None:
+    """Add one response's token counts to the run's sums (the three counts the run reports)."""
+    total["prompt_tokens"] = total.get("prompt_tokens", 0) + usage.get("prompt_tokens", 0)
+    total["completion_tokens"] = total.get("completion_tokens", 0) + usage.get("completion_tokens", 0)
+    total["total_tokens"] = total.get("total_tokens", 0) + usage.get("total_tokens", 0)
 
 
 async def _shorten_after_refusal(state: _Run, ctx: RunContext, error: ContextLengthError) -> bool:
@@ -579,7 +603,7 @@ def _add_tool_delta(turn: _Turn, delta: Any, output_tool: str | None = None) -> 
 
 
 async def _run_tools(
-    state: _Run, ctx: RunContext, calls: list[dict[str, Any]], owner: Message
+    state: _Run, ctx: RunContext, calls: list[ToolCall], owner: Message
 ) -> AsyncGenerator[ExecutionEvent, None]:
     """Run the turn's tool calls concurrently; report each as it finishes; keep the model's order.
 
@@ -589,7 +613,7 @@ async def _run_tools(
     state.pending_tool_calls = list(calls)
     state.tool_messages = {}
     progress: asyncio.Queue[ExecutionEvent] = asyncio.Queue(_PROGRESS_BUFFER)
-    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]] = {}
+    tasks: dict[asyncio.Future[Any], tuple[ToolCall, Tool, float]] = {}
     try:
         started = [ev for call in calls for ev in _start_tool(state, ctx, call, progress, tasks)]
         if state.awaiting:
@@ -627,9 +651,9 @@ async def _run_tools(
 def _start_tool(
     state: _Run,
     ctx: RunContext,
-    call: dict[str, Any],
+    call: ToolCall,
     progress: asyncio.Queue[ExecutionEvent],
-    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
+    tasks: dict[asyncio.Future[Any], tuple[ToolCall, Tool, float]],
 ) -> list[ExecutionEvent]:
     name = call["function"]["name"]
     call_id = call["id"]
@@ -748,7 +772,7 @@ def _is_repeat(state: _Run, name: str, args: dict[str, Any]) -> bool:
     return False
 
 
-def _tool_failed(state: _Run, call: dict[str, Any], error: str, error_type: str, ms: float) -> ExecutionEvent:
+def _tool_failed(state: _Run, call: ToolCall, error: str, error_type: str, ms: float) -> ExecutionEvent:
     name = call["function"]["name"]
     state.tool_messages[call["id"]] = Message(
         role="tool", name=name, tool_call_id=call["id"], content=f"Error: {error}",
@@ -763,7 +787,7 @@ async def _await_tools(
     state: _Run,
     ctx: RunContext,
     progress: asyncio.Queue[ExecutionEvent],
-    tasks: dict[asyncio.Future[Any], tuple[dict[str, Any], Tool, float]],
+    tasks: dict[asyncio.Future[Any], tuple[ToolCall, Tool, float]],
 ) -> AsyncGenerator[ExecutionEvent, None]:
     pending: set[asyncio.Future[Any]] = set(tasks)
     getter: asyncio.Task[ExecutionEvent] | None = None
@@ -791,7 +815,7 @@ async def _await_tools(
 
 
 def _tool_done(
-    state: _Run, ctx: RunContext, call: dict[str, Any], tool: Tool, *, started: float, task: asyncio.Future[Any]
+    state: _Run, ctx: RunContext, call: ToolCall, tool: Tool, *, started: float, task: asyncio.Future[Any]
 ) -> ExecutionEvent:
     ms = (time.perf_counter() - started) * 1000
     if task.cancelled():  # the tool raised CancelledError itself: the run was not cancelled

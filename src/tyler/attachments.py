@@ -21,15 +21,21 @@ import mimetypes
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .exceptions import AttachmentError
 
 if TYPE_CHECKING:
-    from .file_store import FileStore
-    from .messages import Message
+    from collections.abc import Iterable
+
+
+class ContentSource(Protocol):
+    """Where a stored attachment's bytes are read back from (a `FileStore`). Declared here, by
+    its user, so an attachment needs no import of the store (the store imports attachments)."""
+
+    async def read(self, storage_path: str) -> bytes: ...
 
 Kind = Literal["image", "pdf", "text", "other"]
 
@@ -105,7 +111,7 @@ class Attachment(BaseModel):
     storage_path: str | None = None
 
     _content: bytes | None = PrivateAttr(default=None)
-    _store: FileStore | None = PrivateAttr(default=None)
+    _store: ContentSource | None = PrivateAttr(default=None)
     _text: str | None = PrivateAttr(default=None)  # a PDF's extracted text, once computed
 
     @classmethod
@@ -167,14 +173,13 @@ class Attachment(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
-async def load_contents(messages: list[Message]) -> None:
+async def load_contents(attachments: Iterable[Attachment]) -> None:
     """Before a run: read the bytes of attachments that only have a reference, and extract PDFs'
     text (off the event loop) for providers that cannot take the file itself."""
-    for message in messages:
-        for attachment in message.attachments:
-            data = await attachment.get_content()
-            if attachment.kind == "pdf" and attachment._text is None:
-                attachment._text = await _pdf_text(data)
+    for attachment in attachments:
+        data = await attachment.get_content()
+        if attachment.kind == "pdf" and attachment._text is None:
+            attachment._text = await _pdf_text(data)
 
 
 async def _pdf_text(data: bytes) -> str:
@@ -204,20 +209,22 @@ def _as_text(a: Attachment) -> str:
     return f"[Attached file {a.filename} ({a.mime_type})]\n{body}"
 
 
-def _text_parts(message: Message) -> list[dict[str, Any]]:
-    if isinstance(message.content, str):
-        return [{"type": "text", "text": message.content}] if message.content else []
-    return list(message.content or [])
+def _text_parts(content: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content or [])
 
 
-def openai_content(message: Message, *, native_files: bool = False) -> list[dict[str, Any]]:
-    """`message`'s content as Chat Completions parts, attachments included.
+def openai_content(
+    content: str | list[dict[str, Any]] | None, attachments: Iterable[Attachment], *, native_files: bool = False
+) -> list[dict[str, Any]]:
+    """A message's content as Chat Completions parts, its attachments after it.
 
     `native_files`: send PDFs as `file` parts (api.openai.com takes them; most compatible servers
     do not, and get the extracted text instead).
     """
-    parts = _text_parts(message)
-    for a in message.attachments:
+    parts = _text_parts(content)
+    for a in attachments:
         if a.kind == "image":
             parts.append({"type": "image_url", "image_url": {"url": _data_url(a)}})
         elif a.kind == "pdf" and native_files:
@@ -227,10 +234,10 @@ def openai_content(message: Message, *, native_files: bool = False) -> list[dict
     return parts
 
 
-def anthropic_blocks(message: Message) -> list[dict[str, Any]]:
-    """Anthropic content blocks for `message`'s attachments (images and PDFs natively)."""
+def anthropic_blocks(attachments: Iterable[Attachment]) -> list[dict[str, Any]]:
+    """Anthropic content blocks for a message's attachments (images and PDFs natively)."""
     blocks: list[dict[str, Any]] = []
-    for a in message.attachments:
+    for a in attachments:
         data = base64.b64encode(a.content or b"").decode()
         if a.kind == "image":
             blocks.append({"type": "image", "source": {"type": "base64", "media_type": a.mime_type, "data": data}})
@@ -241,4 +248,7 @@ def anthropic_blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-__all__ = ["IMAGE_TYPES", "Attachment", "anthropic_blocks", "detect_mime_type", "load_contents", "openai_content"]
+__all__ = [
+    "IMAGE_TYPES", "Attachment", "ContentSource", "anthropic_blocks", "detect_mime_type", "load_contents",
+    "openai_content",
+]

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    from .messages import Message, Thread
+    from .messages import Message, Thread, TokenUsage, ToolCall
 
 
 class EventType(StrEnum):
@@ -90,9 +90,9 @@ class LLMToolCallChunkData(TypedDict):
 
 class LLMResponseData(TypedDict):
     content: str | list[dict[str, Any]] | None
-    tool_calls: list[dict[str, Any]] | None
+    tool_calls: list[ToolCall] | None
     reasoning_content: str | None
-    tokens: dict[str, int]
+    tokens: TokenUsage  # {} when the provider reported no usage
     latency_ms: float
     finish_reason: str | None
     message_id: str
@@ -174,7 +174,7 @@ class ContextTrimmedData(TypedDict):
 class ExecutionCompleteData(TypedDict):
     duration_ms: float
     total_tokens: int
-    usage: dict[str, int]
+    usage: TokenUsage  # the run's sums of prompt, completion and total tokens
     thread_id: str
     thread: Thread
     new_messages: list[Message]

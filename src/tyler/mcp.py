@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import ConfigurationError, TylerError
-from .tools import dict_tool_name
+from .tools import ToolDict, dict_tool_name
 
 logger = logging.getLogger(__name__)
 
@@ -213,11 +213,11 @@ class MCPManager:
         self._owner: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._sessions: dict[str, Any] = {}
-        self._tools: list[dict[str, Any]] = []
+        self._tools: list[ToolDict] = []
         self._closed = False
 
     @property
-    def tools(self) -> list[dict[str, Any]]:
+    def tools(self) -> list[ToolDict]:
         """The tool dicts of every connected server (empty before `connect`)."""
         return list(self._tools)
 
@@ -226,7 +226,7 @@ class MCPManager:
         """Names of the servers with a live session."""
         return list(self._sessions)
 
-    async def connect(self, config: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def connect(self, config: dict[str, Any] | list[dict[str, Any]]) -> list[ToolDict]:
         """Start every configured server, list its tools, and return them as Tyler tool dicts.
 
         Raises ConfigurationError for an invalid config or a server that cannot be reached (unless
@@ -312,11 +312,11 @@ class MCPManager:
             taken.add(name)
             self._tools.append(tool)
 
-    def _wrap(self, server: MCPServerConfig, remote: Any) -> dict[str, Any]:
+    def _wrap(self, server: MCPServerConfig, remote: Any) -> ToolDict:
         name = _tool_name(server.tool_prefix, remote.name)
         schema = _field(remote, "input_schema", "inputSchema") or {"type": "object", "properties": {}}
         description = remote.description or f"{remote.name} (MCP server {server.name})"
-        tool: dict[str, Any] = {
+        tool: ToolDict = {
             "definition": {
                 "type": "function",
                 "function": {"name": name, "description": description, "parameters": schema},

@@ -13,13 +13,91 @@ import os
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, with_config
+
+# typing_extensions' TypedDict: pydantic cannot build a schema from typing's on Python < 3.12.
+from typing_extensions import TypedDict
 
 from .attachments import Attachment
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+# -- the shapes of Message's structured fields -------------------------------------------------------
+# TypedDicts, so values stay plain dicts (`message.tool_calls[0]["function"]["name"]`, JSON as is)
+# while every key has one declared meaning. `extra="allow"`: keys a provider or client adds survive
+# a store round trip untouched.
+_OPEN = ConfigDict(extra="allow")
+
+
+@with_config(_OPEN)
+class ToolCallFunction(TypedDict):
+    """The called function: its name and the model's arguments as JSON text (not parsed)."""
+
+    name: str
+    arguments: str
+
+
+@with_config(_OPEN)
+class ToolCall(TypedDict):
+    """One tool call of an assistant message, in the OpenAI wire shape."""
+
+    id: str
+    type: Literal["function"]
+    function: ToolCallFunction
+
+
+@with_config(_OPEN)
+class ThinkingBlock(TypedDict):
+    """A thinking block; Anthropic's are signed and sent back unchanged on the next turn (an
+    unsigned one, from another provider, is never sent)."""
+
+    type: Literal["thinking"]
+    thinking: str
+    signature: str | None
+
+
+@with_config(_OPEN)
+class RedactedThinkingBlock(TypedDict):
+    """Anthropic's redacted thinking: opaque data, sent back unchanged."""
+
+    type: Literal["redacted_thinking"]
+    data: str
+
+
+SignedThinking = ThinkingBlock | RedactedThinkingBlock
+"""An item of `Message.thinking_blocks`."""
+
+
+@with_config(_OPEN)
+class TokenUsage(TypedDict, total=False):
+    """Tokens one model response used (each count as the provider reports it; the run loop
+    always sets the first three, `reasoning_tokens` when the provider gives it)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    reasoning_tokens: int
+
+
+@with_config(_OPEN)
+class Timing(TypedDict):
+    """Durations in milliseconds: `latency` of the whole response or tool call, and for a model
+    response the time to its first streamed token."""
+
+    latency: float
+    time_to_first_token: NotRequired[float]
+
+
+@with_config(_OPEN)
+class MessageMetrics(TypedDict, total=False):
+    """`Message.metrics`: the model that answered, timing and token usage (each when known)."""
+
+    model: str
+    timing: Timing
+    usage: TokenUsage
+
 
 _UNSTORABLE_ID = re.compile("[\x00\ud800-\udfff]")
 
@@ -61,11 +139,11 @@ class Message(BaseModel):
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
     tool_call_id: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
     reasoning_content: str | None = None
-    thinking_blocks: list[dict[str, Any]] | None = None
+    thinking_blocks: list[SignedThinking] | None = None
     timestamp: datetime = Field(default_factory=_now)
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: MessageMetrics = Field(default_factory=MessageMetrics)
     attributes: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
     attachments: list[Attachment] = Field(default_factory=list)
@@ -154,7 +232,10 @@ class Thread(BaseModel):
         return [m.to_chat_dict() for m in self.messages]
 
     def get_total_tokens(self) -> int:
-        return sum(int(m.metrics.get("usage", {}).get("total_tokens", 0) or 0) for m in self.messages)
+        return sum(int(usage.get("total_tokens", 0) or 0) for m in self.messages if (usage := m.metrics.get("usage")))
 
 
-__all__ = ["Message", "Role", "Thread", "check_id"]
+__all__ = [
+    "Message", "MessageMetrics", "RedactedThinkingBlock", "Role", "SignedThinking", "ThinkingBlock", "Thread",
+    "Timing", "TokenUsage", "ToolCall", "ToolCallFunction", "check_id",
+]

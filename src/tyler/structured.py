@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .exceptions import ConfigurationError, StructuredOutputError
-from .messages import Message
+from .messages import Message, ToolCall
 from .providers.base import ToolSpec
 
 OUTPUT_TOOL = "final_result"
@@ -205,7 +205,7 @@ def _feedback(errors: list[dict[str, Any]]) -> str:
     )
 
 
-def _answer(call: dict[str, Any], errors: list[dict[str, Any]], is_output: bool) -> Message:
+def _answer(call: ToolCall, errors: list[dict[str, Any]], is_output: bool) -> Message:
     """The tool message answering a call of an answer turn (every call must be answered)."""
     attrs: dict[str, Any]
     if not is_output:

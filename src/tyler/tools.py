@@ -22,12 +22,12 @@ import threading
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .exceptions import ConfigurationError, ToolError, ToolExitError
-from .providers.base import ToolSpec
+from .providers.base import FunctionTool, ToolSpec
 
 if TYPE_CHECKING:
     from .messages import Thread
@@ -69,6 +69,21 @@ class ToolContext:
             await self._events(event)
 
 
+class ToolDict(TypedDict, total=False):
+    """A Tyler-style tool dict: what lye's sets, MCP and delegation hand to `Agent(tools=[...])`.
+
+    `definition` is the tool in OpenAI function-tool shape; the rest mirror `Tool`'s fields.
+    `mcp_server` names the MCP server a tool came from (set by `tyler.mcp` only).
+    """
+
+    definition: Required[FunctionTool]
+    implementation: Required[Callable[..., Any]]
+    timeout: float
+    context_param: str
+    requires_approval: bool | Callable[[dict[str, Any]], bool]
+    mcp_server: str
+
+
 class ToolArgumentsError(Exception):
     """The model's arguments for a tool call are unusable (bad JSON, failed validation)."""
 
@@ -96,7 +111,7 @@ class Tool:
         return ToolSpec(self.name, self.description, self.parameters)
 
     @property
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> FunctionTool:
         """The tool in OpenAI function-tool shape."""
         return self.spec.to_openai()
 
@@ -339,7 +354,7 @@ def dict_tool_name(spec: Mapping[str, Any]) -> str:
     return str(definition.get("function", definition)["name"])
 
 
-def tool_from_dict(spec: dict[str, Any]) -> Tool:
+def tool_from_dict(spec: ToolDict | Mapping[str, Any]) -> Tool:
     """Build a Tool from a Tyler-style dict `{"definition": {...}, "implementation": fn}`."""
     definition = spec.get("definition")
     impl = spec.get("implementation")
@@ -444,6 +459,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolContext",
+    "ToolDict",
     "as_tool",
     "build_toolset",
     "dict_tool_name",

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from ..tools import dict_tool_name
 from .config import DEFAULT_TOOL_NAMES
 from .console import err_console
 from .render import abbreviate
@@ -27,7 +28,7 @@ NO_TERMINAL = "there is no terminal to ask the user for approval (stdin is not a
 def guard(tools: list[Any]) -> list[Any]:
     """The tools, with every one outside the read-only defaults requiring approval."""
     return [
-        tool if tool["definition"]["function"]["name"] in DEFAULT_TOOL_NAMES else {**tool, "requires_approval": True}
+        tool if dict_tool_name(tool) in DEFAULT_TOOL_NAMES else {**tool, "requires_approval": True}
         for tool in tools
     ]
 

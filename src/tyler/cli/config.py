@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
-from ..tools import dict_tool_name
+from ..providers.base import FunctionDefinition
+from ..tools import ToolDict, dict_tool_name
 
 if TYPE_CHECKING:
     from ..providers.base import ReasoningEffort
@@ -131,20 +132,15 @@ def default_tools_label(choice: ModelChoice, folder: Path | None = None) -> str:
     return "web (read-only; no file tools in the home folder or /)"
 
 
-def _path_only(tool: dict[str, Any]) -> dict[str, Any]:
+def _path_only(tool: ToolDict) -> ToolDict:
     """A copy of a lye file tool offered with just its `path` argument and a one-line description."""
-    function = dict(tool["definition"]["function"])
-    name = function["name"]
+    name = dict_tool_name(tool)
     path: dict[str, Any] = {"type": "string"}
     if name == "files-list":
         path["default"] = "."
-    function["description"] = _LOCAL_DESCRIPTIONS[name]
-    function["parameters"] = {
-        "type": "object",
-        "properties": {"path": path},
-        "required": [] if name == "files-list" else ["path"],
-    }
-    return {**tool, "definition": {**tool["definition"], "function": function}}
+    parameters = {"type": "object", "properties": {"path": path}, "required": [] if name == "files-list" else ["path"]}
+    function: FunctionDefinition = {"name": name, "description": _LOCAL_DESCRIPTIONS[name], "parameters": parameters}
+    return {**tool, "definition": {"type": "function", "function": function}}
 
 
 def load_default_tools(choice: ModelChoice, folder: Path | None = None) -> list[Any]:

@@ -57,9 +57,9 @@ def plain_tool_turns(messages: list[Message]) -> list[Message]:
         if message.role == "tool":
             if message.tool_call_id in refused:
                 continue
-            function = calls.get(message.tool_call_id or "", {})
-            name = function.get("name") or message.name or "the tool"
-            said = f"{name} {function.get('arguments') or '{}'} returned:\n{message.text}"
+            function = calls.get(message.tool_call_id or "")
+            name = (function["name"] if function else "") or message.name or "the tool"
+            said = f"{name} {(function['arguments'] if function else '') or '{}'} returned:\n{message.text}"
             out.append(Message(role="user", content=said))
         elif message.tool_calls:
             if message.text:

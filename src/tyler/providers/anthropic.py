@@ -50,18 +50,18 @@ def _text_blocks(content: Any) -> list[dict[str, Any]]:
 def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for tb in m.thinking_blocks or []:
-        if tb.get("type") == "redacted_thinking" or tb.get("signature"):
-            blocks.append(tb)
+        if tb["type"] == "redacted_thinking" or tb.get("signature"):
+            blocks.append(dict(tb))  # a copy: the request body never aliases the stored message
     blocks.extend(_text_blocks(m.content))
     for call in m.tool_calls or []:
-        fn = call.get("function", {})
+        fn = call["function"]
         try:
-            args = json.loads(fn.get("arguments") or "{}")
+            args = json.loads(fn["arguments"] or "{}")
         except ValueError:
             args = {}
         if not isinstance(args, dict):
             args = {"value": args}
-        blocks.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": args})
+        blocks.append({"type": "tool_use", "id": call["id"], "name": fn["name"], "input": args})
     return blocks
 
 
@@ -83,7 +83,7 @@ def convert_messages(messages: list[Message], system: str | None) -> tuple[str |
         else:
             role, blocks = "user", _text_blocks(m.content)
         if m.attachments:
-            blocks = anthropic_blocks(m) + blocks  # Anthropic advises files before the question
+            blocks = anthropic_blocks(m.attachments) + blocks  # Anthropic advises files before the question
         if not blocks:
             continue
         if out and out[-1]["role"] == role:

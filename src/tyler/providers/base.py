@@ -11,10 +11,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, get_args, runtime_checkable
 
 from ..exceptions import ModelConnectionError
-from ..messages import Message
+from ..messages import Message, TokenUsage
+
+
+class FunctionDefinition(TypedDict):
+    """A function as OpenAI's tools list describes it: name, description, JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class FunctionTool(TypedDict):
+    """A tool in OpenAI's function-tool shape (what `Tyler` tool dicts hold as `definition`)."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
 
 
 @dataclass(slots=True)
@@ -25,7 +40,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
 
-    def to_openai(self) -> dict[str, Any]:
+    def to_openai(self) -> FunctionTool:
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
@@ -86,8 +101,8 @@ class Usage:
     reasoning_tokens: int | None = None
     cache_read_tokens: int | None = None
 
-    def as_dict(self) -> dict[str, int]:
-        out = {
+    def as_dict(self) -> TokenUsage:
+        out: TokenUsage = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
@@ -144,6 +159,7 @@ class Provider(Protocol):
 
 
 __all__ = [
-    "REASONING_EFFORTS", "ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ReasoningEffort", "ToolCallDelta",
+    "REASONING_EFFORTS", "FunctionDefinition", "FunctionTool",
+    "ModelChunk", "ModelRequest", "ModelSettings", "Provider", "ReasoningEffort", "ToolCallDelta",
     "ToolSpec", "Usage", "check_complete",
 ]

@@ -69,7 +69,7 @@ def parse_usage(u: dict[str, Any]) -> Usage:
 def _message_dict(message: Message, native_files: bool = False) -> dict[str, Any]:
     out = message.to_chat_dict()
     if message.attachments:
-        out["content"] = openai_content(message, native_files=native_files)
+        out["content"] = openai_content(message.content, message.attachments, native_files=native_files)
     if out["role"] == "assistant" and out.get("content") is None and not out.get("tool_calls"):
         out["content"] = ""
     if out["role"] == "tool" and out.get("content") is None:

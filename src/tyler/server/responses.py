@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError
-from ..messages import Message
+from ..messages import Message, ToolCall
 from ._http import dumps
 from .convert import client_tool, model_and_stream
 from .runs import thread_id_param
@@ -101,7 +101,7 @@ def _item(raw: Any, where: str, out: list[Message]) -> None:
         call_id, name, args = raw.get("call_id"), raw.get("name"), raw.get("arguments", "")
         if not (isinstance(call_id, str) and isinstance(name, str) and isinstance(args, str)):
             raise RequestError(f"{where}: a function_call needs string call_id, name and arguments", param=where)
-        call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+        call: ToolCall = {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
         last = out[-1] if out else None
         if last is not None and last.role == "assistant" and (last.tool_calls or not last.content):
             last.tool_calls = [*(last.tool_calls or []), call]
