@@ -43,3 +43,29 @@ def test_lint_tools_are_pinned_exactly() -> None:
     for name in ("ruff", "mypy"):
         out = subprocess.run([_tool(name), "--version"], capture_output=True, text=True, check=True).stdout
         assert pins[name] in out, (name, out)
+
+
+# The core: the run loop and what it is made of (values, events, tools, providers, context,
+# approval, structured output, delegation). `mypy --strict` on these modules: no Any leaking out
+# of a typed function, no untyped def, no implicit re-export. The rest of the package is checked
+# by test_mypy_clean's (non-strict) configuration.
+STRICT_MODULES = (
+    "tyler._run", "tyler._context", "tyler._repair", "tyler.agent", "tyler.approval", "tyler.attachments",
+    "tyler.chunks", "tyler.context", "tyler.delegation", "tyler.events", "tyler.exceptions", "tyler.messages",
+    "tyler.structured", "tyler.tools", "tyler.providers.base", "tyler.providers.openai",
+    "tyler.providers.anthropic", "tyler.providers.litellm", "tyler.providers.sse",
+)
+
+
+def test_mypy_strict_on_the_core_modules() -> None:
+    args = [_tool("mypy"), "--strict", "--cache-dir", ".mypy_cache/strict"]
+    for module in STRICT_MODULES:
+        args += ["-m", module]
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_strict_list_names_real_modules() -> None:
+    src = ROOT / "src"
+    missing = [m for m in STRICT_MODULES if not (src / (m.replace(".", "/") + ".py")).exists()]
+    assert missing == []
