@@ -121,3 +121,78 @@ def test_a_shortened_context_is_said_once_on_stderr() -> None:
         "[context] 6 earlier messages left out, 1 long messages cut to fit the model's context "
         "window (all are kept in the conversation)\n"
     )
+
+
+def test_one_base_dispatches_every_event_to_its_hook() -> None:
+    """The event vocabulary is read once, in `Renderer.handle`: a renderer only overrides hooks."""
+    from typing import Any
+
+    from tyler.cli.render import JsonRenderer, Renderer, RichRenderer
+
+    class Recorder(Renderer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple[Any, ...]] = []
+
+        def on_text(self, chunk: str) -> None:
+            self.calls.append(("text", chunk))
+
+        def on_thinking(self, chunk: str) -> None:
+            self.calls.append(("thinking", chunk))
+
+        def on_tool_selected(self, data: dict[str, Any]) -> None:
+            self.calls.append(("selected", data["tool_name"]))
+
+        def on_tool_progress(self, data: dict[str, Any]) -> None:
+            self.calls.append(("progress", data["progress"]))
+
+        def on_approval_requested(self, data: dict[str, Any]) -> None:
+            self.calls.append(("approval", data["tool_name"]))
+
+        def on_tool_finished(self, data: dict[str, Any], *, failed: bool) -> None:
+            self.calls.append(("finished", data["tool_name"], failed))
+
+        def on_iteration_limit(self, data: dict[str, Any]) -> None:
+            self.calls.append(("limit", data["iterations_used"]))
+
+        def on_context_trimmed(self, data: dict[str, Any]) -> None:
+            self.calls.append(("trimmed", data["strategy"]))
+
+        def on_end(self, *, failed: bool) -> None:
+            self.calls.append(("end", failed))
+
+    events = [
+        (EventType.LLM_THINKING_CHUNK, {"thinking_chunk": "hmm"}),
+        (EventType.LLM_THINKING_CHUNK, {"thinking_chunk": ""}),  # empty pieces reach no hook
+        (EventType.LLM_STREAM_CHUNK, {"content_chunk": "Hi"}),
+        (EventType.LLM_STREAM_CHUNK, {"content_chunk": ""}),
+        (EventType.TOOL_SELECTED, {"tool_name": "a"}),
+        (EventType.APPROVAL_REQUESTED, {"tool_name": "a"}),
+        (EventType.TOOL_PROGRESS, {"tool_name": "a", "progress": 1}),
+        (EventType.TOOL_RESULT, {"tool_name": "a", "result": "r"}),
+        (EventType.TOOL_ERROR, {"tool_name": "b", "error": "e"}),
+        (EventType.ITERATION_LIMIT, {"iterations_used": 3}),
+        (EventType.CONTEXT_TRIMMED, {"strategy": "trim"}),
+        (EventType.LLM_RESPONSE, {"tokens": {"total_tokens": 4}}),  # stats only
+        (EventType.EXECUTION_ERROR, {"message": "boom", "error_type": "ModelError"}),
+        (EventType.EXECUTION_COMPLETE, {"duration_ms": 1.0}),
+    ]
+    recorder = Recorder()
+    for type_, data in events:
+        recorder.handle(ExecutionEvent(type_, data=data))
+    assert recorder.calls == [
+        ("thinking", "hmm"), ("text", "Hi"), ("selected", "a"), ("approval", "a"), ("progress", 1),
+        ("finished", "a", False), ("finished", "b", True), ("limit", 3), ("trimmed", "trim"),
+        ("end", True), ("end", False),
+    ]
+    assert recorder.stats.total_tokens == 4 and recorder.stats.error == "boom"  # the base keeps the stats
+    assert all(issubclass(cls, Renderer) for cls in (RichRenderer, PlainRenderer, JsonRenderer))
+
+
+def test_error_text_is_the_label_then_the_message_read_literally() -> None:
+    from tyler.cli.render import error_text
+
+    line = error_text("ValueError", "bad [bold]input[/bold]")
+    assert line.plain == "ValueError: bad [bold]input[/bold]"
+    assert [(line.plain[s.start:s.end], str(s.style)) for s in line.spans] == [("ValueError:", "bold red")]
+    assert error_text(None, "no such thread", style="red").plain == "no such thread"

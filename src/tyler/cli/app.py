@@ -234,19 +234,18 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
 
 def _guarded(action: object) -> int:
     """Run `action()`; report tyler errors on stderr as one line and turn them into exit codes."""
-    from rich.markup import escape
-
     from . import say_interrupted, take_over_sigint
     from .console import err_console, user_message
+    from .render import error_text
 
     take_over_sigint()  # from here a Ctrl-C is the command's to handle (KeyboardInterrupt)
     try:
         return int(action())  # type: ignore[operator]
     except ConfigurationError as exc:
-        err_console().print(f"[bold red]error:[/bold red] {escape(user_message(exc))}")
+        err_console().print(error_text("error", user_message(exc)))
         return 2
     except TylerError as exc:
-        err_console().print(f"[bold red]{type(exc).__name__}:[/bold red] {escape(str(exc))}")
+        err_console().print(error_text(type(exc).__name__, str(exc)))
         return 1
     except KeyboardInterrupt:  # before the command's own handling began (still loading or setting up)
         say_interrupted()

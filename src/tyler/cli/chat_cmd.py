@@ -158,8 +158,10 @@ class ChatSession:
             renderer.interrupted()
             outcome = TurnOutcome.INTERRUPTED
         except TylerError as exc:
+            from .render import error_text
+
             renderer.close()
-            self.console.print(f"[bold red]{type(exc).__name__}:[/bold red] {_escape(str(exc))}")
+            self.console.print(error_text(type(exc).__name__, str(exc)))
         if outcome == TurnOutcome.ERROR and self.thread.messages[-1] is message:
             # Kept as it happened, but marked: later requests leave it out (no pile of unanswered
             # questions), a resumed chat shows it once, and /retry asks it again.
@@ -196,8 +198,9 @@ class ChatSession:
             handler()
         except TylerError as exc:
             from .console import user_message
+            from .render import error_text
 
-            self.console.print(f"[red]{_escape(user_message(exc))}[/red]")
+            self.console.print(error_text(None, user_message(exc), style="red"))
         return None
 
     def _attach(self, arg: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from ..events import EventType, ExecutionEvent
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.live import Live
+    from rich.text import Text
 
 _CONTENT_EVENTS = (EventType.LLM_STREAM_CHUNK, EventType.LLM_THINKING_CHUNK)
 
@@ -104,6 +106,17 @@ class TurnStats:
         return " · ".join(parts)
 
 
+def error_text(label: str | None, message: str, *, style: str = "bold red") -> Text:
+    """The one form of an error the CLI prints: `label: message`, the label styled, the message
+    as it is (a Text, so brackets in it are never read as rich markup). Without a label the
+    whole message carries the style."""
+    from rich.text import Text
+
+    if label is None:
+        return Text(message, style=style)
+    return Text.assemble((f"{label}:", style), " ", message)
+
+
 TRUNCATED_NOTE = "reply cut short: it reached the token limit or the end of the context window"
 
 
@@ -130,6 +143,14 @@ def abbreviate(value: Any, limit: int = 240, max_lines: int = 6) -> str:
     if len(text) > limit:
         text = text[:limit] + f"… ({len(text) - limit} more chars)"
     return text
+
+
+def tool_outcome(data: dict[str, Any], *, failed: bool) -> Any:
+    """What a finished tool call produced: its result, or for TOOL_ERROR its error text."""
+    if not failed:
+        return data.get("result")
+    error = data.get("error")
+    return data.get("message") if error is None else error
 
 
 def _tool_key(data: dict[str, Any]) -> str:
@@ -236,14 +257,96 @@ def _markdown_view(text: str) -> Any:
     return _TrimmedMarkdown(text)
 
 
-class RichRenderer:
+class Renderer:
+    """The base of every renderer: keeps the reply's `TurnStats` and hands each event to the one
+    `on_*` method for its type (`_HANDLERS`). A renderer overrides what it shows; the rest are
+    no-ops, so the event vocabulary is written once, here, not in an if-chain per renderer."""
+
+    def __init__(self) -> None:
+        self.stats = TurnStats()
+
+    def handle(self, event: ExecutionEvent) -> None:
+        self.stats.observe(event)
+        self.on_event(event)
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event)
+
+    # -- hooks: one per kind of event (the default shows nothing) ------------------------------
+    def on_event(self, event: ExecutionEvent) -> None:
+        """Every event, before its own hook."""
+
+    def on_text(self, chunk: str) -> None:
+        """A non-empty piece of the answer."""
+
+    def on_thinking(self, chunk: str) -> None:
+        """A non-empty piece of the model's reasoning."""
+
+    def on_tool_selected(self, data: dict[str, Any]) -> None:
+        """The model called a tool (TOOL_SELECTED)."""
+
+    def on_tool_progress(self, data: dict[str, Any]) -> None:
+        """A running tool reported progress."""
+
+    def on_approval_requested(self, data: dict[str, Any]) -> None:
+        """A tool call waits for the user's y/n."""
+
+    def on_tool_finished(self, data: dict[str, Any], *, failed: bool) -> None:
+        """A tool call ended: TOOL_RESULT, or TOOL_ERROR when `failed`."""
+
+    def on_iteration_limit(self, data: dict[str, Any]) -> None:
+        """The run stopped at max_tool_iterations."""
+
+    def on_context_trimmed(self, data: dict[str, Any]) -> None:
+        """Part of the conversation was not sent as it is."""
+
+    def on_end(self, *, failed: bool) -> None:
+        """The terminal event: EXECUTION_COMPLETE, or EXECUTION_ERROR when `failed`."""
+        self.close()
+
+    def interrupted(self) -> None:
+        """The user stopped the generation."""
+        self.close()
+
+    def close(self) -> None:
+        """End of the reply (may be called more than once)."""
+
+
+def _text(r: Renderer, e: ExecutionEvent) -> None:
+    chunk = e.data.get("content_chunk") or ""
+    if chunk:
+        r.on_text(chunk)
+
+
+def _thinking(r: Renderer, e: ExecutionEvent) -> None:
+    chunk = e.data.get("thinking_chunk") or ""
+    if chunk:
+        r.on_thinking(chunk)
+
+
+_HANDLERS: dict[EventType, Callable[[Renderer, ExecutionEvent], None]] = {
+    EventType.LLM_STREAM_CHUNK: _text,
+    EventType.LLM_THINKING_CHUNK: _thinking,
+    EventType.TOOL_SELECTED: lambda r, e: r.on_tool_selected(e.data),
+    EventType.TOOL_PROGRESS: lambda r, e: r.on_tool_progress(e.data),
+    EventType.APPROVAL_REQUESTED: lambda r, e: r.on_approval_requested(e.data),
+    EventType.TOOL_RESULT: lambda r, e: r.on_tool_finished(e.data, failed=False),
+    EventType.TOOL_ERROR: lambda r, e: r.on_tool_finished(e.data, failed=True),
+    EventType.ITERATION_LIMIT: lambda r, e: r.on_iteration_limit(e.data),
+    EventType.CONTEXT_TRIMMED: lambda r, e: r.on_context_trimmed(e.data),
+    EventType.EXECUTION_COMPLETE: lambda r, e: r.on_end(failed=False),
+    EventType.EXECUTION_ERROR: lambda r, e: r.on_end(failed=True),
+}
+
+
+class RichRenderer(Renderer):
     """Live terminal rendering: spinner, Markdown as it streams, thinking section, tool panels."""
 
     def __init__(self, console: Console, *, show_usage: bool = True, errors: Console | None = None) -> None:
+        super().__init__()
         self.console = console
         self.errors = errors or console
         self.show_usage = show_usage
-        self.stats = TurnStats()
         self._live: Live | None = None
         self._kind: str | None = None
         self._view: _Tail | None = None
@@ -327,46 +430,41 @@ class RichRenderer:
         self.console.print()
 
     # -- events ------------------------------------------------------------------------------
-    def handle(self, event: ExecutionEvent) -> None:
-        self.stats.observe(event)
-        kind, data = event.type, event.data
-        if kind == EventType.LLM_STREAM_CHUNK:
-            chunk = data.get("content_chunk") or ""
-            if chunk:
-                self._append("text", chunk)
-        elif kind == EventType.LLM_THINKING_CHUNK:
-            chunk = data.get("thinking_chunk") or ""
-            if chunk:
-                self._append("thinking", chunk)
-        elif kind == EventType.TOOL_SELECTED:
-            self._tools[_tool_key(data)] = (str(data.get("tool_name")), data.get("arguments"))
-            self._spin(f"running {data.get('tool_name')}…")
-        elif kind == EventType.TOOL_PROGRESS:
-            self._progress(data)
-        elif kind == EventType.APPROVAL_REQUESTED:
-            self._stop()  # the y/n question is printed below what is already shown
-        elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
-            self._stop()
-            self._tool_panel(kind, data)
-            self._spin("thinking…")
-        elif kind == EventType.ITERATION_LIMIT:
-            self._stop()
-            self.console.print("[yellow]tool iteration limit reached[/yellow]")
-        elif kind == EventType.CONTEXT_TRIMMED:
-            self.errors.print(f"[dim]context: {context_note(data)}[/dim]", highlight=False)
-        elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
-            self.close()
+    def on_text(self, chunk: str) -> None:
+        self._append("text", chunk)
 
-    def _tool_panel(self, kind: EventType, data: dict[str, Any]) -> None:
+    def on_thinking(self, chunk: str) -> None:
+        self._append("thinking", chunk)
+
+    def on_tool_selected(self, data: dict[str, Any]) -> None:
+        self._tools[_tool_key(data)] = (str(data.get("tool_name")), data.get("arguments"))
+        self._spin(f"running {data.get('tool_name')}…")
+
+    def on_tool_progress(self, data: dict[str, Any]) -> None:
+        self._progress(data)
+
+    def on_approval_requested(self, data: dict[str, Any]) -> None:
+        self._stop()  # the y/n question is printed below what is already shown
+
+    def on_tool_finished(self, data: dict[str, Any], *, failed: bool) -> None:
+        self._stop()
+        self._tool_panel(data, failed=failed)
+        self._spin("thinking…")
+
+    def on_iteration_limit(self, data: dict[str, Any]) -> None:
+        self._stop()
+        self.console.print("[yellow]tool iteration limit reached[/yellow]")
+
+    def on_context_trimmed(self, data: dict[str, Any]) -> None:
+        self.errors.print(f"[dim]context: {context_note(data)}[/dim]", highlight=False)
+
+    def _tool_panel(self, data: dict[str, Any], *, failed: bool) -> None:
         from rich.panel import Panel
         from rich.table import Table
         from rich.text import Text
 
         name, arguments = self._tools.pop(_tool_key(data), (str(data.get("tool_name")), None))
-        failed = kind == EventType.TOOL_ERROR
-        result = data.get("error") if failed else data.get("result")
-        if failed and result is None:
-            result = data.get("message")
+        result = tool_outcome(data, failed=failed)
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
@@ -390,10 +488,7 @@ class RichRenderer:
             return
         self._closed = True
         if self.stats.error is not None:
-            label = self.stats.error_type or "error"
-            from rich.text import Text
-
-            self.errors.print(Text.assemble((f"{label}: ", "bold red"), self.stats.error))
+            self.errors.print(error_text(self.stats.error_type or "error", self.stats.error))
             return
         if self.stats.truncated:
             self.errors.print(f"[yellow]{TRUNCATED_NOTE}[/yellow]", highlight=False)
@@ -401,65 +496,59 @@ class RichRenderer:
             self.console.print(f"[dim]{self.stats.summary()}[/dim]", highlight=False)
 
 
-class PlainRenderer:
+class PlainRenderer(Renderer):
     """Pipes and scripts: the answer text on stdout, everything else (thinking, tools) on stderr."""
 
     def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        super().__init__()
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.stats = TurnStats()
         self._wrote_text = False
         self._last_char = "\n"
         self._thinking_open = False
 
-    def handle(self, event: ExecutionEvent) -> None:
-        self.stats.observe(event)
-        kind, data = event.type, event.data
-        if kind == EventType.LLM_STREAM_CHUNK:
-            chunk = data.get("content_chunk") or ""
-            if chunk:
-                self._end_thinking()
-                self.out.write(chunk)
-                self.out.flush()
-                self._wrote_text = True
-                self._last_char = chunk[-1]
-        elif kind == EventType.LLM_THINKING_CHUNK:
-            chunk = data.get("thinking_chunk") or ""
-            if chunk:
-                if not self._thinking_open:
-                    self.err.write("[thinking] ")
-                    self._thinking_open = True
-                self.err.write(chunk)
-                self.err.flush()
-        elif kind == EventType.TOOL_SELECTED:
-            self._end_thinking()
-            args = abbreviate(data.get("arguments"), 160, 1)
-            self.err.write(f"[tool] {data.get('tool_name')}({args})\n")
+    def on_text(self, chunk: str) -> None:
+        self._end_thinking()
+        self.out.write(chunk)
+        self.out.flush()
+        self._wrote_text = True
+        self._last_char = chunk[-1]
+
+    def on_thinking(self, chunk: str) -> None:
+        if not self._thinking_open:
+            self.err.write("[thinking] ")
+            self._thinking_open = True
+        self.err.write(chunk)
+        self.err.flush()
+
+    def on_tool_selected(self, data: dict[str, Any]) -> None:
+        self._end_thinking()
+        args = abbreviate(data.get("arguments"), 160, 1)
+        self.err.write(f"[tool] {data.get('tool_name')}({args})\n")
+        self.err.flush()
+
+    def on_tool_finished(self, data: dict[str, Any], *, failed: bool) -> None:
+        label = "error" if failed else "result"
+        value = abbreviate(tool_outcome(data, failed=failed), 200, 1)
+        self.err.write(f"[tool] {data.get('tool_name')} {label}: {value}\n")
+        self.err.flush()
+
+    def on_context_trimmed(self, data: dict[str, Any]) -> None:
+        self._end_thinking()
+        self.err.write(f"[context] {context_note(data)}\n")
+        self.err.flush()
+
+    def on_end(self, *, failed: bool) -> None:
+        self.close()
+        if not failed and self.stats.truncated:
+            self.err.write(f"[{TRUNCATED_NOTE}]\n")
             self.err.flush()
-        elif kind in (EventType.TOOL_RESULT, EventType.TOOL_ERROR):
-            failed = kind == EventType.TOOL_ERROR
-            value = (data.get("error") or data.get("message")) if failed else data.get("result")
-            label = "error" if failed else "result"
-            self.err.write(f"[tool] {data.get('tool_name')} {label}: {abbreviate(value, 200, 1)}\n")
-            self.err.flush()
-        elif kind == EventType.CONTEXT_TRIMMED:
-            self._end_thinking()
-            self.err.write(f"[context] {context_note(data)}\n")
-            self.err.flush()
-        elif kind in (EventType.EXECUTION_COMPLETE, EventType.EXECUTION_ERROR):
-            self.close()
-            if kind == EventType.EXECUTION_COMPLETE and self.stats.truncated:
-                self.err.write(f"[{TRUNCATED_NOTE}]\n")
-                self.err.flush()
 
     def _end_thinking(self) -> None:
         if self._thinking_open:
             self.err.write("\n")
             self.err.flush()
             self._thinking_open = False
-
-    def interrupted(self) -> None:
-        self.close()
 
     def close(self) -> None:
         self._end_thinking()
@@ -469,23 +558,19 @@ class PlainRenderer:
         self.out.flush()
 
 
-class JsonRenderer:
+class JsonRenderer(Renderer):
     """`--json`: one JSON object per event (JSON Lines) on stdout."""
 
     def __init__(self, out: IO[str] | None = None) -> None:
+        super().__init__()
         self.out = out or sys.stdout
-        self.stats = TurnStats()
 
-    def handle(self, event: ExecutionEvent) -> None:
-        self.stats.observe(event)
+    def on_event(self, event: ExecutionEvent) -> None:
         self.out.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
         self.out.flush()
 
-    def interrupted(self) -> None:
-        self.out.flush()
+    def on_end(self, *, failed: bool) -> None:
+        """Nothing to close: the terminal event is written like any other."""
 
     def close(self) -> None:
         self.out.flush()
-
-
-Renderer = RichRenderer | PlainRenderer | JsonRenderer

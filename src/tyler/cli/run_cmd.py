@@ -62,7 +62,7 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Itera
     """Run one prompt; return the process exit code. Errors go to stderr."""
     from ..messages import Message, Thread
     from .console import err_console, out_console
-    from .render import JsonRenderer, PlainRenderer, RichRenderer
+    from .render import JsonRenderer, PlainRenderer, RichRenderer, error_text
 
     message = Message(role="user", content=prompt)
     attach_files(message, attach)
@@ -91,8 +91,8 @@ def run_once(options: AgentOptions, prompt: str, *, as_json: bool, attach: Itera
         # The rich renderer already printed the error (to the terminal); the others only emitted
         # it as output, and scripts look for it on stderr.
         if not isinstance(renderer, RichRenderer):
-            label = renderer.stats.error_type or "error"
-            err_console().print(f"{label}: {renderer.stats.error}", highlight=False, markup=False)
+            label = renderer.stats.error_type or "error"  # plain: scripts read this line
+            err_console().print(error_text(label, str(renderer.stats.error), style=""), highlight=False)
         # Configuration met only once the stream starts (no API key for the provider, a local
         # model file that does not load) is still the user's setup, not a model failure.
         return EXIT_USAGE if isinstance(renderer.stats.exception, ConfigurationError) else EXIT_FAILED
