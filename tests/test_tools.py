@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tyler import Agent, EventType, ExecutionEvent, Message, Thread, ToolContext, tool
 from tyler.exceptions import ConfigurationError, ToolError
@@ -698,3 +698,28 @@ def test_a_tool_dicts_definition_is_read_in_tools_py_only() -> None:
         for n, line in enumerate(path.read_text().splitlines(), 1) if reading.search(line)
     ]
     assert offenders == []
+
+
+def test_annotated_field_constraints_reach_the_schema_and_the_checks() -> None:
+    """`Annotated[int, Field(ge=..., description=...)]` is kept (lye's tools declare their
+    limits that way); a docstring's Args entry still wins for the description."""
+    from tyler.tools import ToolArgumentsError
+
+    def pick(
+        count: Annotated[int, Field(ge=1, le=5, description="How many.")] = 2,
+        label: Annotated[str | None, Field(min_length=1, description="Overridden.")] = None,
+    ) -> str:
+        """Pick some.
+
+        Args:
+            label: What to call them.
+        """
+        return ""
+
+    t = tool_from_callable(pick)
+    count, label = t.parameters["properties"]["count"], t.parameters["properties"]["label"]
+    assert (count["minimum"], count["maximum"], count["description"], count["default"]) == (1, 5, "How many.", 2)
+    assert label["description"] == "What to call them."
+    assert label["anyOf"][0] == {"type": "string", "minLength": 1}
+    with pytest.raises(ToolArgumentsError, match="count"):
+        t.parse_arguments({"count": 9})

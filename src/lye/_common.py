@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tyler.exceptions import ConfigurationError
-from tyler.tools import ToolDict
+from tyler.tools import ToolDict, tool_from_callable
 
 ToolImpl = Callable[..., Awaitable[Any]]
 
@@ -41,14 +41,32 @@ def make_tool(
     return tool
 
 
-def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    """A strict JSON object schema (unknown arguments are rejected by the core's validation)."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": False,
-    }
+def derived_tool(
+    name: str, implementation: ToolImpl, *, timeout: float | None = None, context_param: str | None = None
+) -> ToolDict:
+    """A tool dict whose description and argument schema come from `implementation`'s docstring
+    and signature (`tool_from_callable`: type hints, `Annotated[..., Field(...)]` constraints,
+    defaults), offered the way models read them best (see `_offered`). Arguments stay checked
+    against that JSON schema, as for any dict tool."""
+    derived = tool_from_callable(implementation, name=name)
+    description = " ".join(derived.description.split())  # one paragraph, however the docstring wraps
+    return make_tool(name, description, _offered(derived.parameters), implementation, timeout=timeout,
+                     context_param=context_param)
+
+
+def _offered(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional argument whose default is None is offered as its type with no default (leave
+    it out to mean "none"), not as "X or null": a model then never sends an explicit null. The
+    list of required arguments is always present (some clients expect the key)."""
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.get("anyOf")
+        if prop.get("default", ...) is None and branches and len(branches) == 2 and {"type": "null"} in branches:
+            rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            properties[name] = {**next(b for b in branches if b != {"type": "null"}), **rest}
+        else:
+            properties[name] = prop
+    return {**schema, "properties": properties, "required": schema.get("required", [])}
 
 
 def env_flag(name: str) -> bool:

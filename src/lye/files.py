@@ -25,11 +25,13 @@ import mimetypes
 import os
 import stat
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from tyler.tools import ToolDict
 
-from ._common import env_int, human_size, make_tool, schema
+from ._common import derived_tool, env_int, human_size
 from ._content import PDF_TIMEOUT, clip, pdf_to_text
 from .errors import FileToolError, WorkspaceEscapeError
 from .workspace import _NOFOLLOW, DIR_FLAGS, MAX_DEPTH, PATH_FLAGS, READ_FLAGS, WalkState, Workspace, os_error
@@ -519,33 +521,74 @@ async def search_files(
 
 # -------------------------------------------------------------------------------------------- tools
 
-_PATH = {"type": "string", "description": "Path relative to the workspace root (e.g. 'reports/summary.md')."}
+def _max_chars_doc() -> str:
+    """files-read's max_chars description: the default the tool really applies (LYE_MAX_READ_CHARS,
+    read when the tools are made), not a copy of it. Called from the annotation below, which
+    `tool_from_callable` evaluates each time `make_files_tools` runs."""
+    return f"Maximum characters to return (default {_max_chars(None)})."
 
 
 def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[ToolDict]:
-    """The four file tools bound to one workspace (`root=None`: $LYE_WORKSPACE or the cwd)."""
+    """The four file tools bound to one workspace (`root=None`: $LYE_WORKSPACE or the cwd).
+
+    Each tool's description and schema are derived from its signature and docstring below.
+    """
     ws = Workspace(root)
 
-    async def files_read(path: str, offset: int = 0, max_chars: int | None = None) -> str:
+    async def files_read(
+        path: str,
+        offset: Annotated[int, Field(ge=0)] = 0,
+        max_chars: Annotated[int | None, Field(ge=1, le=200_000, description=_max_chars_doc())] = None,
+    ) -> str:
+        """Read a file from the workspace: text, JSON (pretty-printed), CSV (as a table) or PDF
+        (extracted text). Long files are returned in windows; use offset to read on.
+
+        Args:
+            path: Path relative to the workspace root (e.g. 'reports/summary.md').
+            offset: Character offset to start reading at.
+        """
         return await read_file(path, offset, max_chars, workspace=ws)
 
-    async def files_write(path: str, content: str, mode: str = "overwrite") -> str:
+    async def files_write(path: str, content: str, mode: Literal["overwrite", "append", "create"] = "overwrite") -> str:
+        """Write text to a file in the workspace, creating parent folders. mode: 'overwrite'
+        (default), 'append', or 'create' (fail if the file exists).
+
+        Args:
+            path: Path relative to the workspace root (e.g. 'reports/summary.md').
+            content: The text to write (UTF-8).
+        """
         return await write_file(path, content, mode, workspace=ws)
 
     async def files_list(
-        path: str = ".", recursive: bool = False, pattern: str | None = None, max_entries: int = 200
+        path: str = ".",
+        recursive: bool = False,
+        pattern: str | None = None,
+        max_entries: Annotated[int, Field(ge=1, le=5000)] = 200,
     ) -> str:
+        """List files and folders in the workspace (folders end with '/').
+
+        Args:
+            path: Path relative to the workspace root (e.g. 'reports/summary.md').
+            pattern: Glob on names, e.g. '*.md'.
+        """
         return await list_files(path, recursive, pattern, max_entries, workspace=ws)
 
     async def files_search(
-        query: str,
+        query: Annotated[str, Field(min_length=1)],
         path: str = ".",
         *,
-        search_in: str = "both",
+        search_in: Literal["name", "content", "both"] = "both",
         glob: str | None = None,
         case_sensitive: bool = False,
-        max_results: int = 50,
+        max_results: Annotated[int, Field(ge=1, le=1000)] = 50,
     ) -> str:
+        """Search the workspace for files whose name matches the query (substring or glob),
+        and/or whose text contains it (returns path:line: text).
+
+        Args:
+            path: Path relative to the workspace root (e.g. 'reports/summary.md').
+            glob: Only consider files whose name matches.
+        """
         return await search_files(
             query,
             path,
@@ -557,80 +600,10 @@ def make_files_tools(root: str | os.PathLike[str] | None = None) -> list[ToolDic
         )
 
     return [
-        make_tool(
-            "files-read",
-            "Read a file from the workspace: text, JSON (pretty-printed), CSV (as a table) or PDF "
-            "(extracted text). Long files are returned in windows; use offset to read on.",
-            schema(
-                {
-                    "path": _PATH,
-                    "offset": {
-                        "type": "integer",
-                        "minimum": 0,
-                        "default": 0,
-                        "description": "Character offset to start reading at.",
-                    },
-                    "max_chars": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": 200_000,
-                        # the default the tool really applies (LYE_MAX_READ_CHARS), not a copy of it
-                        "description": f"Maximum characters to return (default {_max_chars(None)}).",
-                    },
-                },
-                ["path"],
-            ),
-            files_read,
-            timeout=60,
-        ),
-        make_tool(
-            "files-write",
-            "Write text to a file in the workspace, creating parent folders. mode: 'overwrite' "
-            "(default), 'append', or 'create' (fail if the file exists).",
-            schema(
-                {
-                    "path": _PATH,
-                    "content": {"type": "string", "description": "The text to write (UTF-8)."},
-                    "mode": {"type": "string", "enum": ["overwrite", "append", "create"], "default": "overwrite"},
-                },
-                ["path", "content"],
-            ),
-            files_write,
-            timeout=60,
-        ),
-        make_tool(
-            "files-list",
-            "List files and folders in the workspace (folders end with '/').",
-            schema(
-                {
-                    "path": {**_PATH, "default": "."},
-                    "recursive": {"type": "boolean", "default": False},
-                    "pattern": {"type": "string", "description": "Glob on names, e.g. '*.md'."},
-                    "max_entries": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 200},
-                },
-                [],
-            ),
-            files_list,
-            timeout=60,
-        ),
-        make_tool(
-            "files-search",
-            "Search the workspace for files whose name matches the query (substring or glob), "
-            "and/or whose text contains it (returns path:line: text).",
-            schema(
-                {
-                    "query": {"type": "string", "minLength": 1},
-                    "path": {**_PATH, "default": "."},
-                    "search_in": {"type": "string", "enum": ["name", "content", "both"], "default": "both"},
-                    "glob": {"type": "string", "description": "Only consider files whose name matches."},
-                    "case_sensitive": {"type": "boolean", "default": False},
-                    "max_results": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
-                },
-                ["query"],
-            ),
-            files_search,
-            timeout=120,
-        ),
+        derived_tool("files-read", files_read, timeout=60),
+        derived_tool("files-write", files_write, timeout=60),
+        derived_tool("files-list", files_list, timeout=60),
+        derived_tool("files-search", files_search, timeout=120),
     ]
 
 

@@ -30,12 +30,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import unquote
 
-from tyler.tools import ToolDict
+from pydantic import Field
 
-from ._common import ALLOW_PRIVATE_ENV, ALLOWED_HOSTS_ENV, env_flag, env_float, env_int, human_size, make_tool, schema
+from tyler.tools import ToolContext, ToolDict
+
+from ._common import ALLOW_PRIVATE_ENV, ALLOWED_HOSTS_ENV, derived_tool, env_flag, env_float, env_int, human_size
 from ._content import (
     HTML_TYPES,
     TEXT_TYPES,
@@ -371,59 +373,41 @@ def make_web_tools(
     )
     ws = Workspace(workspace)
 
-    async def web_fetch(url: str, output_format: str = "markdown") -> str:
+    async def web_fetch(url: str, output_format: Literal["markdown", "text", "raw"] = "markdown") -> str:
+        """Fetch a web page and return its readable content (HTML converted to Markdown, PDF to
+        text). Long pages are truncated with a note.
+
+        Args:
+            url: An http or https URL.
+        """
         return await fetch_page(url, output_format, settings=settings)
 
-    async def web_search(query: str, max_results: int = 5) -> str:
+    async def web_search(
+        query: Annotated[str, Field(min_length=1)], max_results: Annotated[int, Field(ge=1, le=20)] = 5
+    ) -> str:
+        """Search the web. Returns the top results as title, URL and snippet.
+
+        Args:
+            query: What to search for.
+        """
         return await search_web(query, max_results, backend=search_backend)
 
-    async def web_download(url: str, path: str | None = None, overwrite: bool = False, ctx: Any = None) -> str:
+    async def web_download(
+        url: str, path: str | None = None, overwrite: bool = False, ctx: ToolContext | None = None
+    ) -> str:
+        """Download a URL to a file in the workspace (default name: the URL's file name).
+
+        Args:
+            url: An http or https URL.
+            path: Where to save it, relative to the workspace.
+        """
         return await download_file(url, path, overwrite, settings=settings, workspace=ws, ctx=ctx)
 
-    url = {"type": "string", "description": "An http or https URL."}
+    # Descriptions and schemas derived from the signatures and docstrings above.
     return [
-        make_tool(
-            "web-search",
-            "Search the web. Returns the top results as title, URL and snippet.",
-            schema(
-                {
-                    "query": {"type": "string", "minLength": 1, "description": "What to search for."},
-                    "max_results": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
-                },
-                ["query"],
-            ),
-            web_search,
-            timeout=60,
-        ),
-        make_tool(
-            "web-fetch",
-            "Fetch a web page and return its readable content (HTML converted to Markdown, PDF to "
-            "text). Long pages are truncated with a note.",
-            schema(
-                {
-                    "url": url,
-                    "output_format": {"type": "string", "enum": ["markdown", "text", "raw"], "default": "markdown"},
-                },
-                ["url"],
-            ),
-            web_fetch,
-            timeout=90,
-        ),
-        make_tool(
-            "web-download",
-            "Download a URL to a file in the workspace (default name: the URL's file name).",
-            schema(
-                {
-                    "url": url,
-                    "path": {"type": "string", "description": "Where to save it, relative to the workspace."},
-                    "overwrite": {"type": "boolean", "default": False},
-                },
-                ["url"],
-            ),
-            web_download,
-            timeout=600,
-            context_param="ctx",
-        ),
+        derived_tool("web-search", web_search, timeout=60),
+        derived_tool("web-fetch", web_fetch, timeout=90),
+        derived_tool("web-download", web_download, timeout=600, context_param="ctx"),
     ]
 
 

@@ -313,7 +313,7 @@ def tool_from_callable(
         raise ToolError(f"tool must be callable, got {type(fn).__name__}")
     tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
     try:
-        hints = get_type_hints(fn)
+        hints = get_type_hints(fn, include_extras=True)  # keep Annotated[..., Field(...)] constraints
     except Exception as exc:
         raise ToolError(f"tool {tool_name!r}: cannot resolve type hints: {exc}") from exc
     doc_desc, param_docs = _parse_docstring(inspect.getdoc(fn))
@@ -329,7 +329,9 @@ def tool_from_callable(
             context_param = pname
             continue
         default = ... if param.default is param.empty else param.default
-        fields[pname] = (annotation, Field(default, description=param_docs.get(pname)))
+        # A docstring's description when it has one; else one given with Annotated[..., Field(...)] stays.
+        doc = param_docs.get(pname)
+        fields[pname] = (annotation, Field(default, description=doc) if doc is not None else Field(default))
     model = create_model(
         f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )

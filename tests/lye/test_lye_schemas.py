@@ -128,3 +128,10 @@ def test_documented_defaults_are_the_ones_applied(monkeypatch: pytest.MonkeyPatc
     max_chars = read["definition"]["function"]["parameters"]["properties"]["max_chars"]
     assert max_chars["description"] == f"Maximum characters to return (default {files._max_chars(None)})."
     assert files._max_chars(None) == 4321
+
+
+def test_the_module_documents_the_read_default_it_has() -> None:
+    assert files.__doc__ is not None
+    assert f"LYE_MAX_READ_CHARS       characters files-read returns per call (default {files.DEFAULT_MAX_CHARS})" in (
+        files.__doc__
+    )
