@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import sys
+
+# Kept in their own module so tyler.cli.app can use them without importing this package back.
+from ._interrupt import say_interrupted as say_interrupted
+from ._interrupt import take_over_sigint as take_over_sigint
 
 
 def _normalize_argv(argv: list[str]) -> list[str]:
@@ -50,24 +53,6 @@ def main(argv: list[str] | None = None) -> None:
         if exc.errno == errno.EPIPE:
             _leave(141, None)
         _leave(1, f"error: {exc.strerror or exc}")
-
-
-def take_over_sigint() -> None:
-    """The command's own Ctrl-C handling begins: SIGINT raises KeyboardInterrupt again.
-
-    Until here the `tyler` launcher (`tyler_launch`) ends the process on SIGINT, so a Ctrl-C
-    while modules load is one line and exit 130 instead of a traceback from inside an import.
-    """
-    launcher = sys.modules.get("tyler_launch")
-    handler = getattr(launcher, "interrupted_while_loading", None)
-    if handler is not None and signal.getsignal(signal.SIGINT) is handler:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def say_interrupted() -> None:
-    """The one line a Ctrl-C that ends the command leaves on stderr (when nothing said it)."""
-    with contextlib.suppress(OSError, ValueError):
-        print("tyler: interrupted", file=sys.stderr, flush=True)
 
 
 class _OutputError(OSError):

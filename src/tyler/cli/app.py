@@ -234,7 +234,7 @@ def serve(  # noqa: PLR0917  (typer maps parameters to options)
 
 def _guarded(action: object) -> int:
     """Run `action()`; report tyler errors on stderr as one line and turn them into exit codes."""
-    from . import say_interrupted, take_over_sigint
+    from ._interrupt import say_interrupted, take_over_sigint
     from .console import err_console, user_message
     from .render import error_text
 
