@@ -145,3 +145,91 @@ async def test_readers_on_another_worker_share_one_blocking_read(owner: RedisRun
             assert [(e.id, e.data) for e in entries] == [(e.id, e.data) for e in await collect(owner, run_id)]
     finally:
         await other.close()
+
+
+class _ReplyDropper:
+    """A TCP proxy on loopback in front of Redis that, once armed, lets the next EVALSHA reach Redis
+    and then cuts the connection instead of passing Redis's reply on: a reply lost after the write."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.armed = False
+        self.dropped = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        """Listen on a free loopback port; returns it."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection(*self.upstream)
+        sent = bytearray()  # what the client sent since Redis last answered (a command may span reads)
+
+        async def to_redis() -> None:
+            while data := await client_r.read(65536):
+                sent.extend(data)
+                redis_w.write(data)
+                await redis_w.drain()
+
+        async def to_client() -> None:
+            while data := await redis_r.read(65536):
+                if self.armed and b"EVALSHA" in sent.upper():  # Redis ran the script: lose its reply
+                    self.armed = False
+                    self.dropped += 1
+                    return
+                sent.clear()
+                client_w.write(data)
+                await client_w.drain()
+
+        pumps = [asyncio.create_task(to_redis()), asyncio.create_task(to_client())]
+        self._tasks.update(pumps)
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+                self._tasks.discard(pump)
+            client_w.close()
+            redis_w.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_an_append_whose_reply_was_lost_is_in_the_log_once(redis_prefix: str, other: RedisRunLog) -> None:
+    # A client built with `Redis(...)` resends a command after a dropped connection (redis-py's
+    # default retry; `from_url` clients do not, in redis-py 7.4); the append script ran the first
+    # time, so the resent call must find its event already there, not add a copy.
+    kwargs = aioredis.Redis.from_url(REDIS_URL).connection_pool.connection_kwargs
+    proxy = _ReplyDropper((kwargs["host"], kwargs["port"]))
+    port, db = await proxy.start(), kwargs.get("db", 0)
+    client = aioredis.Redis(host="127.0.0.1", port=port, db=db, decode_responses=True)
+    log = RedisRunLog(f"redis://127.0.0.1:{port}/{db}", prefix=redis_prefix, lease=30.0, local_events=8, client=client)
+    try:
+        await log.open()
+        await log.create("run-lost-reply", {})
+        first = await log.append("run-lost-reply", "llm_stream_chunk", '{"i": 0}')
+        proxy.armed = True
+        lost = await log.append("run-lost-reply", "llm_stream_chunk", '{"i": 1}')
+        assert proxy.dropped == 1  # the reply really was lost
+        last = await log.append("run-lost-reply", "llm_stream_chunk", '{"i": 2}')
+        await log.finish("run-lost-reply", "execution_complete", "{}", RunStatus.COMPLETED, None)
+        plain = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        stored = await plain.xrange(f"{redis_prefix}run:{{run-lost-reply}}:log")
+        await plain.aclose()
+        assert [(f["d"], int(f["n"])) for _id, f in stored] == [
+            ('{"i": 0}', 1), ('{"i": 1}', 2), ('{"i": 2}', 3), ("{}", 4)]
+        remote, local = await collect(other, "run-lost-reply"), await collect(log, "run-lost-reply")
+    finally:
+        await log.close()
+        await proxy.close()
+    assert [e.data for e in remote] == ['{"i": 0}', '{"i": 1}', '{"i": 2}', "{}"]
+    assert [e.seq for e in remote] == [1, 2, 3, 4]
+    assert [e.id for e in remote[:3]] == [first, lost, last]
+    assert [(e.id, e.seq) for e in local] == [(e.id, e.seq) for e in remote]

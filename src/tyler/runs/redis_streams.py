@@ -10,7 +10,9 @@ Keys (prefix `tyler:` by default; the run id in braces keeps a run's keys in one
 Writes of all runs are queued and sent as one pipeline per event-loop turn (see `_write`); every
 write goes through a Lua script that first checks `status == running` and `owner == me`
 (fencing): a worker that was declared dead and comes back cannot add a second ending. `finish`
-appends the terminal event and sets the final status in the same script. Readers on the worker
+appends the terminal event and sets the final status in the same script. Appends carry the seq
+the writer expects for each event, so a call redis-py resends after losing its reply (a client
+with retries) returns the entry already written instead of adding it twice. Readers on the worker
 that drives the run follow its `LocalTail` (the confirmed entries, same ids and seqs, no round
 trip per event); other readers, and local ones that fell behind the tail's window, use one
 `XREAD BLOCK` loop from the last id they delivered — replay and live tail read the same stream, so
@@ -64,19 +66,38 @@ if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
 return 1
 """
 # Appends of a batch (any runs): KEYS: run hash and log per event, pairwise; ARGV: owner, maxlen,
-# ttl ms, then type and data per event. Returns per event {entry id, seq}, or false if fenced.
+# ttl ms, then type, data and expected seq per event. Returns per event {entry id, seq}, or false if
+# fenced. Idempotent: redis-py resends a command whose reply was lost (its default retry on
+# ConnectionError/TimeoutError), so an event whose expected seq is already in the log was written by
+# an earlier delivery of this call: its entry is returned instead of a second copy. Expected seq 0:
+# unknown (after a failed write), append unchecked.
 _APPEND_MANY = """
 local out = {}
 for i = 1, #KEYS / 2 do
   local run, log = KEYS[2 * i - 1], KEYS[2 * i]
-  local st = redis.call('HMGET', run, 'status', 'owner')
+  local st = redis.call('HMGET', run, 'status', 'owner', 'seq')
+  local want = tonumber(ARGV[3 + 3 * i])
+  local cur = tonumber(st[3] or '0')
   if st[1] ~= 'running' or st[2] ~= ARGV[1] then
     out[i] = false
   else
-    local n = redis.call('HINCRBY', run, 'seq', 1)
-    local id = redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], '*', 't', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i], 'n', n)
-    redis.call('PEXPIRE', log, ARGV[3], 'NX')
-    out[i] = {id, n}
+    if want > 0 and want <= cur then
+      local found = redis.call('XREVRANGE', log, '+', '-', 'COUNT', cur - want + 1)
+      local last = found[#found]
+      if last then
+        local f = last[2]
+        for j = 1, #f, 2 do
+          if f[j] == 'n' and tonumber(f[j + 1]) == want then out[i] = {last[1], want} end
+        end
+      end
+    end
+    if not out[i] then  -- new (the newest entries are never trimmed, so a repeat is always found)
+      local n = redis.call('HINCRBY', run, 'seq', 1)
+      local id = redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], '*',
+        't', ARGV[1 + 3 * i], 'd', ARGV[2 + 3 * i], 'n', n)
+      redis.call('PEXPIRE', log, ARGV[3], 'NX')
+      out[i] = {id, n}
+    end
   end
 end
 return out
@@ -133,6 +154,7 @@ class _Write:
     data: str
     done: asyncio.Future[str | None]
     ending: list[Any] | None = None  # finish: the _FINISH script's keys + args (None: an append)
+    expect: int = 0  # an append: the seq it gets (0: unknown), so a resent call does not write it twice
 
 
 class RedisRunLog:
@@ -199,6 +221,9 @@ class RedisRunLog:
         self._next_autoclaim = 0.0
         self._owned: set[str] = set()
         self._active_keys: dict[str, str] = {}  # run id -> its thread's active-run key
+        # run id -> the last seq given to one of its appends (absent: unknown, after a failed write);
+        # a run's writes are never in flight together, so this is the log's seq once they land
+        self._seqs: dict[str, int] = {}
         self._unfinished: dict[str, tuple[str, str, RunStatus, str | None]] = {}
         self._ctl_last = "0-0"  # worker ids are fresh: everything in our control stream is for us
         self._closed = False
@@ -303,6 +328,7 @@ class RedisRunLog:
             raise RunLogError(f"run {run_id!r} already exists")
         self._owned.add(run_id)
         self._active_keys[run_id] = active
+        self._seqs[run_id] = 0
         if self._local_events:
             self._tails[run_id] = LocalTail(min(self._local_events, self._max_events))  # never more than Redis keeps
 
@@ -310,6 +336,7 @@ class RedisRunLog:
         reply = await self._write(_Write(run_id, type_, data, asyncio.get_running_loop().create_future()))
         if reply is None:
             self._owned.discard(run_id)
+            self._seqs.pop(run_id, None)
             raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
         return reply
 
@@ -325,6 +352,7 @@ class RedisRunLog:
         self._unfinished.pop(run_id, None)
         self._owned.discard(run_id)
         self._active_keys.pop(run_id, None)
+        self._seqs.pop(run_id, None)
         if entry_id is None:
             raise RunOwnershipError(f"run {run_id!r} is no longer owned by worker {self.worker_id}")
         return entry_id
@@ -402,6 +430,9 @@ class RedisRunLog:
                 groups[-1].append(write)
             else:
                 groups.append([write])
+            if write.ending is None and write.run_id in self._seqs:
+                self._seqs[write.run_id] += 1
+                write.expect = self._seqs[write.run_id]
         for attempt in range(2):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for group in groups:
@@ -409,7 +440,7 @@ class RedisRunLog:
                         pipe.evalsha(self._finish.sha, *group[0].ending)
                         continue
                     keys = [k for w in group for k in (self._run_key(w.run_id), self._log_key(w.run_id))]
-                    args = [a for w in group for a in (w.type_, w.data)]
+                    args = [a for w in group for a in (w.type_, w.data, w.expect)]
                     pipe.evalsha(self._append_many.sha, len(keys), *keys, self.worker_id, self._max_events,
                                  self._retention_ms, *args)
                 replies = await pipe.execute(raise_on_error=False)
@@ -432,6 +463,8 @@ class RedisRunLog:
         tail = None if reap else self._tails.get(write.run_id)
         if isinstance(reply, list) and len(reply) == 2:
             entry_id = str(reply[0])
+            if write.ending is None and write.expect == 0 and write.run_id in self._owned:
+                self._seqs[write.run_id] = max(self._seqs.get(write.run_id, 0), int(reply[1]))  # known again
             if tail is not None:
                 tail.add(LogEntry(entry_id, write.type_, write.data, int(reply[1])))
                 if tail.done:
@@ -445,6 +478,8 @@ class RedisRunLog:
                 f"Redis run log at {self.url} failed: {reply}")
         else:
             result = RunLogError(f"unexpected reply from the run log script: {reply!r}")
+        if write.ending is None and isinstance(result, BaseException):
+            self._seqs.pop(write.run_id, None)  # it may or may not be in the log: unknown from here on
         if tail is not None and not isinstance(result, str):
             tail.break_off()  # fenced out or failed: the shared log is the truth from here on
             self._drop_tail(write.run_id, tail)
@@ -625,6 +660,7 @@ class RedisRunLog:
         ))
         if claimed:
             self._owned.add(run_id)
+            self._seqs[run_id] = 0  # a queued run has no entries yet
             if self._local_events:
                 self._tails[run_id] = LocalTail(min(self._local_events, self._max_events))
             info = await self.info(run_id)
