@@ -37,11 +37,12 @@ from ._http import (
 )
 from .chat_completions import ChatCompletionsEncoder, new_messages_for, parse_request
 from .convert import with_client_tools
-from .resume import DetachedStream, Runs, run_manager
+from .resume import DetachedStream, run_manager
 from .runs import (
     Encoder,
     RunHandle,
     RunRegistry,
+    Runs,
     append_turn,
     drive,
     frames,

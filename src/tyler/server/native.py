@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -27,40 +26,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..events import EventType, ExecutionEvent
+from ..events import ExecutionEvent
 from ..exceptions import RequestError, RunLogError, TylerError
 from ..messages import Message, Thread
 from ._http import EventStream, dumps, plain_error_body
 from .convert import chat_message
-from .runs import RunHandle, append_turn, drive, load_thread, stored_or_new, thread_id_param
+from .resume import log_error_event, request_error, start_run
+from .runs import (
+    EventsEncoder,
+    RunHandle,
+    append_turn,
+    cancelled_event,
+    drive,
+    load_thread,
+    stored_or_new,
+    thread_id_param,
+)
 
 if TYPE_CHECKING:
-    from .app import Server
+    from ._types import Host
 
 _THREAD_LIST_LIMIT = 1000
-
-
-def cancelled_event() -> ExecutionEvent:
-    return ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
-        "error_type": "RunCancelledError", "message": "the run was cancelled", "exception": None,
-    })
-
-
-class EventsEncoder:
-    """Events → SSE frames with `id:`, `event:` and the event's JSON."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def start(self) -> str:
-        return ""
-
-    def event(self, event: ExecutionEvent) -> str:
-        self.count += 1
-        return f"id: {self.count}\nevent: {event.type.value}\ndata: {dumps(event.to_dict())}\n\n"
-
-    def cancelled(self) -> str:
-        return self.event(cancelled_event())
 
 
 class WebSocketEncoder:
@@ -89,7 +75,7 @@ def user_message(body: dict[str, Any]) -> Message:
     return Message(role="user", content=text)
 
 
-async def thread_for_run(server: Server, thread_id: str | None, message: Message) -> Thread:
+async def thread_for_run(server: Host, thread_id: str | None, message: Message) -> Thread:
     thread = await stored_or_new(server.store, thread_id)
     if thread.title is None and not thread.messages:  # a name for conversation lists (the web page's)
         thread.title = " ".join(message.text.split())[:80] or None
@@ -101,7 +87,7 @@ def _check_id(thread_id: str) -> str:
     return thread_id_param(thread_id, "thread_id")
 
 
-async def create_run(server: Server, request: Request) -> Response | EventStream:
+async def create_run(server: Host, request: Request) -> Response | EventStream:
     thread_id = _check_id(request.path_params["thread_id"])
     body = await server.body(request)
     model = body.get("model")
@@ -128,26 +114,26 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
-async def list_threads(server: Server, request: Request) -> Response:
+async def list_threads(server: Host, request: Request) -> Response:
     limit = _int_param(request, "limit", 100, _THREAD_LIST_LIMIT)
     offset = _int_param(request, "offset", 0, 10**9)
     threads = await server.store.list_threads(limit=limit, offset=offset)
     return JSONResponse({"object": "list", "data": [_summary(t) for t in threads]})
 
 
-async def get_thread(server: Server, request: Request) -> Response:
+async def get_thread(server: Host, request: Request) -> Response:
     thread = await load_thread(server.store, _check_id(request.path_params["thread_id"]))
     return JSONResponse({**_summary(thread), "messages": [m.model_dump(mode="json") for m in thread.messages]})
 
 
-async def delete_thread(server: Server, request: Request) -> Response:
+async def delete_thread(server: Host, request: Request) -> Response:
     thread_id = _check_id(request.path_params["thread_id"])
     if not await server.store.delete(thread_id):
         raise RequestError(f"no thread with id {thread_id!r}", status=404, code="thread_not_found")
     return JSONResponse({"id": thread_id, "object": "thread", "deleted": True})
 
 
-def routes(server: Server, endpoint: Any) -> list[Route]:
+def routes(server: Host, endpoint: Any) -> list[Route]:
     return [
         Route("/v1/threads", endpoint(server, list_threads), methods=["GET"]),
         Route("/v1/threads/{thread_id}", endpoint(server, get_thread), methods=["GET"]),
@@ -156,7 +142,7 @@ def routes(server: Server, endpoint: Any) -> list[Route]:
     ]
 
 
-def websocket_endpoint(server: Server) -> Any:
+def websocket_endpoint(server: Host) -> Any:
     async def endpoint(websocket: WebSocket) -> None:
         await _WebSocketSession(server, websocket).serve()
 
@@ -166,7 +152,7 @@ def websocket_endpoint(server: Server) -> Any:
 class _WebSocketSession:
     """One WebSocket: runs one after another on one thread; `{"type": "cancel"}` stops the current one."""
 
-    def __init__(self, server: Server, websocket: WebSocket) -> None:
+    def __init__(self, server: Host, websocket: WebSocket) -> None:
         self.server = server
         self.ws = websocket
         self.thread_id: str | None = websocket.query_params.get("thread_id") or None
@@ -234,8 +220,6 @@ class _WebSocketSession:
 
     async def _cancel(self) -> None:
         if self.run_id is not None and self.server.runs is not None:
-            from .resume import request_error
-
             try:
                 await (await self.server.runs.get()).cancel(self.run_id)  # reaches the worker running it
             except RunLogError as exc:
@@ -244,8 +228,6 @@ class _WebSocketSession:
             self.handle.cancel()
 
     async def _start_detached(self, handle: RunHandle, agent: Any, thread: Thread) -> None:
-        from .resume import request_error, start_run
-
         try:
             await start_run(self.server, handle, agent, thread)
         except RunLogError as exc:
@@ -256,8 +238,6 @@ class _WebSocketSession:
         self.task = asyncio.ensure_future(self._follow(handle.id, None))
 
     async def _resume(self, body: dict[str, Any]) -> None:
-        from .resume import request_error
-
         run_id, after = body.get("run_id"), body.get("after")
         try:
             if self.server.runs is None:
@@ -279,8 +259,6 @@ class _WebSocketSession:
 
     async def _follow(self, run_id: str, after: str | None) -> None:
         """Send the run's log entries, each event object with its `id` and `run_id`."""
-        from .resume import log_error_event
-
         assert self.server.runs is not None
         manager = await self.server.runs.get()
         prefix = f'{{"run_id":{dumps(run_id)},'

@@ -26,7 +26,6 @@ down 503 (and mid-stream, a terminal `execution_error` of type `RunLogUnavailabl
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -43,13 +42,14 @@ from ..exceptions import EventIdError, RequestError, RunLimitError, RunLogError,
 from ..runs import MemoryRunLog, RunManager
 from ..runs._base import encode_event
 from ._http import EventStream, error_response
+from .runs import EventsEncoder, Runs
 
 if TYPE_CHECKING:
     from ..agent import Agent
     from ..messages import Thread
     from ..storage import ThreadStore
+    from ._types import Host
     from .agui import RunInput
-    from .app import Server
     from .runs import Encoder, RunHandle
 
 RUN_HEADER = "x-run-id"
@@ -85,30 +85,6 @@ def run_manager(spec: RunManager | str | None, *, store: ThreadStore | None = No
     from ..exceptions import ConfigurationError
 
     raise ConfigurationError(f"runs must be a RunManager, 'memory' or a redis:// URL, got {spec!r}")
-
-
-class Runs:
-    """The server's RunManager, opened on first use (also when the ASGI lifespan is off)."""
-
-    def __init__(self, manager: RunManager) -> None:
-        self.manager = manager
-        self._opened = False
-        self._lock: asyncio.Lock | None = None
-
-    async def get(self) -> RunManager:
-        if not self._opened:
-            if self._lock is None:
-                self._lock = asyncio.Lock()
-            async with self._lock:
-                if not self._opened:
-                    await self.manager.open()
-                    self._opened = True
-        return self.manager
-
-    async def close(self) -> None:
-        if self._opened:
-            self._opened = False
-            await self.manager.close()
 
 
 def request_error(exc: RunLogError) -> RequestError:
@@ -192,7 +168,7 @@ class DetachedStream(EventStream):
     closes the reader; the run goes on.
     """
 
-    def __init__(self, server: Server, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder, *,
+    def __init__(self, server: Host, handle: RunHandle, agent: Agent, thread: Thread, encoder: Encoder, *,
                  headers: dict[str, str] | None = None) -> None:
         assert server.runs is not None
         super().__init__(_frames(server.runs, handle.id, encoder), heartbeat=server.heartbeat, headers={
@@ -215,7 +191,7 @@ class DetachedStream(EventStream):
         await super().__call__(scope, receive, send)
 
 
-async def start_run(server: Server, handle: RunHandle, agent: Agent, thread: Thread) -> None:
+async def start_run(server: Host, handle: RunHandle, agent: Agent, thread: Thread) -> None:
     """Start `handle`'s run here, or, when this worker is full and the log is shared (Redis),
     queue it for any worker with room (the thread is saved first: that worker loads it).
 
@@ -239,7 +215,7 @@ async def start_run(server: Server, handle: RunHandle, agent: Agent, thread: Thr
                         on_end=lambda: server.registry.release(handle))
 
 
-async def run_job(server: Server, job: dict[str, Any]) -> AsyncIterator[ExecutionEvent]:
+async def run_job(server: Host, job: dict[str, Any]) -> AsyncIterator[ExecutionEvent]:
     """The RunManager runner: a queued run (from `start_run` on any worker) started on this one."""
     from .convert import client_tool, with_client_tools
 
@@ -261,7 +237,6 @@ def run_metadata(thread: Thread) -> dict[str, str]:
 
 async def _frames(runs: Runs, run_id: str, encoder: Encoder) -> AsyncGenerator[str, None]:
     from .agui import AGUIEncoder
-    from .native import EventsEncoder
 
     manager = await runs.get()
     frames = native_frames(manager, run_id, None) if isinstance(encoder, EventsEncoder) else (
@@ -271,14 +246,14 @@ async def _frames(runs: Runs, run_id: str, encoder: Encoder) -> AsyncGenerator[s
             yield text
 
 
-async def _manager(server: Server) -> RunManager:
+async def _manager(server: Host) -> RunManager:
     if server.runs is None:
         raise RequestError("this server does not keep runs: start it with --resumable or --redis",
                            status=404, code="runs_not_enabled")
     return await server.runs.get()
 
 
-async def run_status(server: Server, request: Request) -> Response:
+async def run_status(server: Host, request: Request) -> Response:
     manager = await _manager(server)
     try:
         info = await manager.status(request.path_params["run_id"])
@@ -287,7 +262,7 @@ async def run_status(server: Server, request: Request) -> Response:
     return JSONResponse({"object": "run", **info.to_dict(), "thread_id": info.metadata.get("thread_id")})
 
 
-async def run_events(server: Server, request: Request) -> Response | EventStream:
+async def run_events(server: Host, request: Request) -> Response | EventStream:
     manager = await _manager(server)
     run_id = request.path_params["run_id"]
     after = request.headers.get("last-event-id") or request.query_params.get("after") or None
@@ -299,7 +274,7 @@ async def run_events(server: Server, request: Request) -> Response | EventStream
                        headers={RUN_HEADER: run_id})
 
 
-async def cancel_run(server: Server, request: Request) -> Response:
+async def cancel_run(server: Host, request: Request) -> Response:
     """Cancel a run wherever it runs (this worker or another one sharing the log)."""
     manager = await _manager(server)
     run_id = request.path_params["run_id"]
@@ -313,7 +288,7 @@ async def cancel_run(server: Server, request: Request) -> Response:
     return JSONResponse({"id": run_id, "thread_id": info.metadata.get("thread_id"), "status": "cancelling"})
 
 
-async def ai_sdk_resume(server: Server, request: Request) -> Response | EventStream:
+async def ai_sdk_resume(server: Host, request: Request) -> Response | EventStream:
     """`GET /api/chat/{chat_id}/stream` (AI SDK `reconnectToStream`): 204 when the chat has no run in
     progress, else that run's UI message stream from its `start`."""
     from . import vercel
@@ -337,7 +312,7 @@ def agui_run_id(thread_id: str, client_run_id: str) -> str:
     return f"agui-{digest}"
 
 
-async def ag_ui_resume(server: Server, request: Request, run: RunInput) -> EventStream | None:
+async def ag_ui_resume(server: Host, request: Request, run: RunInput) -> EventStream | None:
     """`POST /ag-ui` naming a run (threadId + runId) the log already has: that run's AG-UI events
     from RUN_STARTED, or after `Last-Event-ID` (each entry's last event carries an `id:`), then
     live; None when the run is new (it is then started)."""
@@ -362,7 +337,7 @@ async def ag_ui_resume(server: Server, request: Request, run: RunInput) -> Event
                        headers={THREAD_HEADER: run.thread_id, RUN_HEADER: run_id})
 
 
-async def _agui_opening(server: Server, thread_id: str, anchor: str | None) -> tuple[list[dict[str, Any]] | None, Any]:
+async def _agui_opening(server: Host, thread_id: str, anchor: str | None) -> tuple[list[dict[str, Any]] | None, Any]:
     """The MESSAGES_SNAPSHOT and STATE_SNAPSHOT the run opened with: the stored conversation up to
     the message the run started after (what the run has added since comes as its events)."""
     from .agui import STATE_KEY, snapshot_messages
@@ -376,7 +351,7 @@ async def _agui_opening(server: Server, thread_id: str, anchor: str | None) -> t
     return snapshot_messages(view), thread.attributes.get(STATE_KEY)
 
 
-def routes(server: Server, endpoint: Any) -> list[Route]:
+def routes(server: Host, endpoint: Any) -> list[Route]:
     return [
         Route("/v1/runs/{run_id}", endpoint(server, run_status), methods=["GET"]),
         Route("/v1/runs/{run_id}/events", endpoint(server, run_events), methods=["GET"]),

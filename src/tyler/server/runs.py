@@ -5,7 +5,9 @@
 it, so a run log (resumable runs) can be put between the run and the response in one place.
 
 `RunRegistry` knows the runs in progress in this process: `POST /v1/runs/{id}/cancel` finds them
-there, and it enforces the per-key limit on concurrent runs (429).
+there, and it enforces the per-key limit on concurrent runs (429). `Runs` is the server's
+`tyler.runs.RunManager` (resumable runs), and `EventsEncoder` the native SSE encoder: both live
+here, below the endpoint modules (native, resume) that share them, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import REPLACED
+from ..events import EventType, ExecutionEvent
 from ..exceptions import RequestError, ThreadNotFoundError
 from ..messages import Message, Thread, check_id
+from ._http import dumps
 
 if TYPE_CHECKING:
     from ..agent import Agent
-    from ..events import ExecutionEvent
+    from ..runs import RunManager
     from ..storage import ThreadStore
 
 
@@ -42,6 +46,54 @@ class Encoder(Protocol):
     def cancelled(self) -> str:
         """The stream's ending after an explicit cancel (the run is closed and saved by then)."""
         ...
+
+
+def cancelled_event() -> ExecutionEvent:
+    """The terminal event of an explicitly cancelled run (every stream has exactly one)."""
+    return ExecutionEvent(EventType.EXECUTION_ERROR, datetime.now(UTC), {
+        "error_type": "RunCancelledError", "message": "the run was cancelled", "exception": None,
+    })
+
+
+class EventsEncoder:
+    """Events → SSE frames with `id:`, `event:` and the event's JSON."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def start(self) -> str:
+        return ""
+
+    def event(self, event: ExecutionEvent) -> str:
+        self.count += 1
+        return f"id: {self.count}\nevent: {event.type.value}\ndata: {dumps(event.to_dict())}\n\n"
+
+    def cancelled(self) -> str:
+        return self.event(cancelled_event())
+
+
+class Runs:
+    """The server's RunManager, opened on first use (also when the ASGI lifespan is off)."""
+
+    def __init__(self, manager: RunManager) -> None:
+        self.manager = manager
+        self._opened = False
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> RunManager:
+        if not self._opened:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if not self._opened:
+                    await self.manager.open()
+                    self._opened = True
+        return self.manager
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self.manager.close()
 
 
 async def frames(agent: Agent, thread: Thread, encoder: Encoder) -> AsyncGenerator[str, None]:
