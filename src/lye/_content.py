@@ -19,6 +19,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from tyler.exceptions import ConfigurationError
 
@@ -141,26 +142,27 @@ async def html_to_markdown_async(html: str, *, base_url: str, plain: bool, max_c
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    try:
-        answer = json.loads(out)
-    except ValueError:
-        answer = {"error": f"conversion failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:].strip()}"}
-    if "error" in answer:
-        raise ValueError(answer["error"])
-    return str(answer["text"])
+    return str(_child_answer(out, err, proc.returncode, "conversion")["text"])
 
 
 PDF_TIMEOUT = 30.0  # seconds files-read allows for extracting a PDF's text
 PDF_MEMORY = 1 << 30  # address space of the extracting process
 
 
-def _pdf_result(out: bytes, err: bytes, code: int | None) -> tuple[str, int]:
+def _child_answer(out: bytes, err: bytes, code: int | None, what: str) -> dict[str, Any]:
+    """The JSON answer a converting child wrote; ValueError with its error (or the end of its
+    stderr, when it died without answering, e.g. past its memory cap)."""
     try:
         answer = json.loads(out)
     except ValueError:
-        answer = {"error": f"text extraction failed (exit {code}): {err.decode(errors='replace')[-300:].strip()}"}
+        answer = {"error": f"{what} failed (exit {code}): {err.decode(errors='replace')[-300:].strip()}"}
     if "error" in answer:
         raise ValueError(answer["error"])
+    return dict(answer)
+
+
+def _pdf_result(out: bytes, err: bytes, code: int | None) -> tuple[str, int]:
+    answer = _child_answer(out, err, code, "text extraction")
     return answer["text"], answer["pages"]
 
 
