@@ -237,8 +237,9 @@ async def count_local_tokens(name: str, texts: list[str] | tuple[str, ...]) -> l
         try:
             status, raw = await post(body)
         except ModelConnectionError:
-            # A pooled keep-alive connection the server had already closed ("Can not write request
-            # body", seen under load): tokenizing is idempotent, so ask once more.
+            # Tokenizing is idempotent, so ask once more. The default aiohttp transport already
+            # resends a request that failed on a stale pooled connection; this also covers an
+            # injected httpx client (no such resend) and a drop after the request went out.
             status, raw = await post(body)
         if status >= 400:
             raise http_error(status, raw.decode(errors="replace"), provider="local", model=name)
