@@ -233,3 +233,21 @@ async def test_an_append_whose_reply_was_lost_is_in_the_log_once(redis_prefix: s
     assert [e.seq for e in remote] == [1, 2, 3, 4]
     assert [e.id for e in remote[:3]] == [first, lost, last]
     assert [(e.id, e.seq) for e in local] == [(e.id, e.seq) for e in remote]
+
+
+async def test_any_text_is_stored_exactly_as_given(owner: RedisRunLog, other: RedisRunLog) -> None:
+    # A batch travels to Redis as one JSON argument that the script decodes: quotes, backslashes,
+    # escapes, non-ASCII and multi-byte characters, braces of other runs' keys and an empty text
+    # must all come back byte for byte, from the shared log as from the local tail.
+    texts = ['{"content_chunk": "say \\"hi\\"\\n\\t\\\\ \\u0000 \\ud83d\\ude00"}', '{"c": "héllo wörld — 日本語 😀"}',
+             '{"c": "run:{other}:log ]],[[ \'"}', "", '{"n": 12345678901234567890, "f": 1e308}']
+    runs = ["run-text-a", "run-text-b"]
+    for run_id in runs:
+        await owner.create(run_id, {})
+    # In one loop turn, so they go out as one batch of several runs.
+    await asyncio.gather(*(owner.append(run_id, "llm_stream_chunk", text) for text in texts for run_id in runs))
+    for run_id in runs:
+        await owner.finish(run_id, "execution_complete", "{}", RunStatus.COMPLETED, None)
+        local, remote = await collect(owner, run_id), await collect(other, run_id)
+        assert [e.data for e in remote[:-1]] == [e.data for e in local[:-1]] == texts
+        assert [e.seq for e in remote] == list(range(1, len(texts) + 2))

@@ -24,7 +24,7 @@ from ._base import LogEntry
 class LocalTail:
     """At most `size` newest confirmed entries of one run (see the module docstring)."""
 
-    __slots__ = ("_changed", "_entries", "_seqs", "base", "broken", "done", "trimmed")
+    __slots__ = ("_entries", "_seqs", "_waiters", "base", "broken", "done", "trimmed")
 
     def __init__(self, size: int, base: str | None = None) -> None:
         """`base`: the id right before the first entry this tail will get (a follower started
@@ -33,7 +33,7 @@ class LocalTail:
         self.base = base
         self.trimmed = False  # entries left the window: `base` no longer borders it
         self._seqs: dict[str, int] = {}  # entry id -> seq, for the entries in the window
-        self._changed = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []  # one per waiting reader (cheaper than an Event per add)
         self.done = False  # the terminal entry is in
         self.broken = False  # this worker no longer writes the run: readers go to the shared log
 
@@ -53,8 +53,10 @@ class LocalTail:
         self._wake()
 
     def _wake(self) -> None:
-        waiter, self._changed = self._changed, asyncio.Event()
-        waiter.set()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # a reader whose wait timed out or was cancelled left its future here
+                waiter.set_result(None)
 
     @property
     def last_id(self) -> str | None:
@@ -88,10 +90,18 @@ class LocalTail:
         if start is None:
             return None
         if start >= len(self._entries) and block > 0 and not self.done:
-            waiter = self._changed
-            with contextlib.suppress(TimeoutError):
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
                 async with asyncio.timeout(block):  # no task per wait, unlike wait_for
-                    await waiter.wait()
+                    await waiter
+            except TimeoutError:
+                pass
+            finally:
+                if not waiter.done() or waiter.cancelled():  # timed out or cancelled: a quiet run must
+                    waiter.cancel()  # not collect futures
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
             if self.broken:
                 return None
             start = self._position(after)  # the window may have moved while we waited

@@ -160,7 +160,8 @@ class MemoryRunLog:
         if run.next_seq - 1 <= seq and block > 0:
             waiter = run.changed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), block)
+                async with asyncio.timeout(block):  # no task per wait, unlike wait_for
+                    await waiter.wait()
         if not run.entries:
             return []
         first = run.entries[0].seq

@@ -65,20 +65,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
 return 1
 """
-# Appends of a batch (any runs): KEYS: run hash and log per event, pairwise; ARGV: owner, maxlen,
-# ttl ms, then type, data and expected seq per event. Returns per event {entry id, seq}, or false if
-# fenced. Idempotent: redis-py resends a command whose reply was lost (its default retry on
-# ConnectionError/TimeoutError), so an event whose expected seq is already in the log was written by
-# an earlier delivery of this call: its entry is returned instead of a second copy. Expected seq 0:
-# unknown (after a failed write), append unchecked.
+# Appends of a batch (any runs): no KEYS (the keys are made here from the run ids: one argument per
+# batch instead of five per event, since packing the arguments was the batch's largest cost);
+# ARGV: key prefix, owner, maxlen, ttl ms, then a JSON array of [run id, type, data, expected seq]
+# per event. Returns per event {entry id, seq}, or false if fenced. Idempotent: redis-py resends a
+# command whose reply was lost (its default retry on ConnectionError/TimeoutError), so an event whose
+# expected seq is already in the log was written by an earlier delivery of this call: its entry is
+# returned instead of a second copy. Expected seq 0: unknown (after a failed write), append unchecked.
 _APPEND_MANY = """
 local out = {}
-for i = 1, #KEYS / 2 do
-  local run, log = KEYS[2 * i - 1], KEYS[2 * i]
+local batch = cjson.decode(ARGV[5])
+for i = 1, #batch do
+  local ev = batch[i]
+  local run = ARGV[1] .. 'run:{' .. ev[1] .. '}'
+  local log = run .. ':log'
   local st = redis.call('HMGET', run, 'status', 'owner', 'seq')
-  local want = tonumber(ARGV[3 + 3 * i])
+  local want = ev[4]
   local cur = tonumber(st[3] or '0')
-  if st[1] ~= 'running' or st[2] ~= ARGV[1] then
+  if st[1] ~= 'running' or st[2] ~= ARGV[2] then
     out[i] = false
   else
     if want > 0 and want <= cur then
@@ -93,9 +97,8 @@ for i = 1, #KEYS / 2 do
     end
     if not out[i] then  -- new (the newest entries are never trimmed, so a repeat is always found)
       local n = redis.call('HINCRBY', run, 'seq', 1)
-      local id = redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], '*',
-        't', ARGV[1 + 3 * i], 'd', ARGV[2 + 3 * i], 'n', n)
-      redis.call('PEXPIRE', log, ARGV[3], 'NX')
+      local id = redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], '*', 't', ev[2], 'd', ev[3], 'n', n)
+      if n == 1 or want ~= n then redis.call('PEXPIRE', log, ARGV[4], 'NX') end  -- once: the heartbeat renews it
       out[i] = {id, n}
     end
   end
@@ -410,8 +413,16 @@ class RedisRunLog:
             replies = [RunLogUnavailableError("the run log was closed")] * len(batch)
             raise
         finally:
-            for write, reply in zip(batch, replies, strict=True):
-                self._settle(write, reply)
+            # Readers first, then the writers: a writer resumed here runs its producer up to its
+            # next event, and readers queued behind 100 of those would wait for all of them.
+            results = [self._settle(write, reply) for write, reply in zip(batch, replies, strict=True)]
+            for write, result in zip(batch, results, strict=True):
+                if write.done.done():
+                    continue
+                if isinstance(result, BaseException):
+                    write.done.set_exception(result)
+                else:
+                    write.done.set_result(result)
             self._flying.difference_update(w.run_id for w in batch)
             task = asyncio.current_task()
             if task is not None:
@@ -439,10 +450,9 @@ class RedisRunLog:
                     if group[0].ending is not None:
                         pipe.evalsha(self._finish.sha, *group[0].ending)
                         continue
-                    keys = [k for w in group for k in (self._run_key(w.run_id), self._log_key(w.run_id))]
-                    args = [a for w in group for a in (w.type_, w.data, w.expect)]
-                    pipe.evalsha(self._append_many.sha, len(keys), *keys, self.worker_id, self._max_events,
-                                 self._retention_ms, *args)
+                    events = json.dumps([(w.run_id, w.type_, w.data, w.expect) for w in group], ensure_ascii=False)
+                    pipe.evalsha(self._append_many.sha, 0, self.prefix, self.worker_id, self._max_events,
+                                 self._retention_ms, events)
                 replies = await pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(r, self._noscript) for r in replies):
                 await self._load_scripts()
@@ -456,9 +466,9 @@ class RedisRunLog:
                 out.extend(reply)
         return out
 
-    def _settle(self, write: _Write, reply: Any) -> None:
-        """Hand a reply to its caller and, for this worker's runs, to the local tail (also when the
-        caller stopped waiting: the entry is in Redis, so local readers must get it too)."""
+    def _settle(self, write: _Write, reply: Any) -> BaseException | str | None:
+        """A reply's result for its caller; for this worker's runs, the entry goes to the local tail
+        (also when the caller stopped waiting: the entry is in Redis, so local readers must get it too)."""
         reap = write.ending is not None and write.ending[write.ending[0] + 1] != self.worker_id
         tail = None if reap else self._tails.get(write.run_id)
         if isinstance(reply, list) and len(reply) == 2:
@@ -483,12 +493,7 @@ class RedisRunLog:
         if tail is not None and not isinstance(result, str):
             tail.break_off()  # fenced out or failed: the shared log is the truth from here on
             self._drop_tail(write.run_id, tail)
-        if write.done.done():
-            return
-        if isinstance(result, BaseException):
-            write.done.set_exception(result)
-        else:
-            write.done.set_result(result)
+        return result
 
     def _drop_tail(self, run_id: str, tail: LocalTail) -> None:
         if self._tails.get(run_id) is tail:
