@@ -210,6 +210,34 @@ async def test_capped_log_refuses_a_resume_it_cannot_serve_whole(make_log: LogFa
         assert whole.value.expired
 
 
+async def test_a_replay_the_log_expires_under_ends_with_an_error_not_silently(make_log: LogFactory) -> None:
+    # A reader replaying a finished run when its events pass retention must not just stop: its
+    # client would take the cut replay for the whole run. It gets EventIdError(expired) instead
+    # (the server turns it into a terminal EXECUTION_ERROR).
+    async with RunManager(make_log(retention=0.3, record_retention=60.0)) as runs:
+        run_id = await runs.start(scripted(300))  # more than one read's worth (256)
+        await runs.wait(run_id)
+        replay = runs.subscribe(run_id)
+        first = await anext(replay)
+        assert first.seq == 1
+
+        async def events_gone() -> bool:
+            try:
+                await collect(runs, run_id)
+            except EventIdError as exc:
+                return exc.expired
+            return False
+
+        await wait_for(events_gone)
+        got = [first]
+        with pytest.raises(EventIdError) as cut:
+            async for entry in replay:
+                got.append(entry)
+        assert cut.value.expired
+        assert [e.seq for e in got] == list(range(1, len(got) + 1)) and not any(e.is_terminal for e in got)
+        await replay.aclose()
+
+
 async def test_finished_runs_expire_after_retention(make_log: LogFactory) -> None:
     async with RunManager(make_log(retention=0.3, record_retention=2.0)) as runs:
         run_id = await runs.start(scripted(2))

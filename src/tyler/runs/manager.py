@@ -449,6 +449,12 @@ class RunManager:
                 # Final status is written with the terminal entry: read once more, then stop.
                 entries = await self.log.read(run_id, last, block=0)
                 if not entries:
+                    # Either `last` is the terminal entry (a resume after the end: nothing left), or
+                    # the log expired under this reader, which must not pass a cut replay off as the
+                    # whole run: the log tells which (EventIdError, expired, when `last` is gone).
+                    if last is None:
+                        raise _past_retention(run_id)
+                    await self.log.check_after(run_id, last)
                     return
             for entry in entries:
                 if entry.seq != seq + 1:
