@@ -366,6 +366,9 @@ async def test_the_queue_is_bounded_and_a_queued_run_can_be_cancelled(redis_pref
         assert await runs.cancel(first)  # nobody took it: ended where it waits
         ended = await asyncio.wait_for(read_until(runs, first, 10), 60)
         info = await runs.status(first)
+        await runs.submit({"n": 1}, run_id="run-in-its-place")  # the cancelled run's place is free at once
+        with pytest.raises(RunLimitError):
+            await runs.submit({"n": 1})
     assert info.status is RunStatus.CANCELLED
     assert [e.event().data["error_type"] for e in ended] == ["RunCancelledError"]
 

@@ -105,7 +105,7 @@ for i = 1, #batch do
 end
 return out
 """
-# KEYS: run hash, log, owner's lease, the thread's active-run key; ARGV: owner, maxlen, type, data,
+# KEYS: run hash, log, owner's lease, the thread's active-run key, the run queue; ARGV: owner, maxlen, type, data,
 # retention ms, status, error, finished_at, mode ('own': the owner ends its run; 'reap': only if the
 # owner's lease is gone; 'queued': a run no worker has claimed yet), run id, record retention ms.
 # Returns {entry id, seq}, nil if fenced.
@@ -113,6 +113,8 @@ _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'status', 'owner')
 if ARGV[9] == 'queued' then
   if st[1] ~= 'queued' then return false end
+  local job = redis.call('HGET', KEYS[1], 'job')
+  if job then redis.call('XDEL', KEYS[5], job) end  -- a worker that read it already finds it ended
 elseif st[1] ~= 'running' or st[2] ~= ARGV[1] then return false end
 if ARGV[9] == 'reap' and redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local n = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -133,10 +135,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3]) end
 return 1
 """
-# KEYS: queue; ARGV: max length, run id, job
+# KEYS: queue, run hash; ARGV: max length, run id, job. The job's queue entry is kept on the run, so
+# cancelling the queued run frees its place in the (bounded) queue at once.
 _PUSH = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
-return redis.call('XADD', KEYS[1], '*', 'run', ARGV[2], 'job', ARGV[3])
+local id = redis.call('XADD', KEYS[1], '*', 'run', ARGV[2], 'job', ARGV[3])
+redis.call('HSET', KEYS[2], 'job', id)
+return id
 """
 # KEYS: run hash; ARGV: owner, ttl ms
 _CLAIM = """
@@ -364,7 +369,7 @@ class RedisRunLog:
         self, run_id: str, owner: str, mode: str, *, type_: str, data: str, status: RunStatus, error: str | None,
         active: str,
     ) -> str | None:
-        keys = [self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active]
+        keys = [self._run_key(run_id), self._log_key(run_id), self._lease_key(owner), active, self._queue_key]
         args = [owner, self._max_events, type_, data, self._retention_ms, status.value, error or "", repr(now()),
                 mode, run_id, max(int(self.record_retention * 1000), 1)]
         future = asyncio.get_running_loop().create_future()
@@ -634,7 +639,8 @@ class RedisRunLog:
         ))
         if not created:
             raise RunLogError(f"run {run_id!r} already exists")
-        pushed = await self._call(lambda: self._push(keys=[self._queue_key], args=[self.max_queue, run_id, job]))
+        pushed = await self._call(lambda: self._push(keys=[self._queue_key, self._run_key(run_id)],
+                                                     args=[self.max_queue, run_id, job]))
         if pushed is None:  # full: the record goes too (a run that never was), then the caller gets 429
             await self._call(lambda: self._redis.delete(self._run_key(run_id)))
             raise RunLimitError(f"{self.max_queue} runs are already waiting for a worker; try again later")
