@@ -386,3 +386,29 @@ async def test_a_run_taken_by_a_worker_that_died_before_claiming_it_is_taken_aga
             info = await rescuer.status(run_id)
     assert [e.type for e in entries][-1] == EventType.EXECUTION_COMPLETE.value and len(entries) == 3
     assert info.owner == rescuer.log.worker_id
+
+
+async def test_consumers_left_by_dead_workers_are_pruned_but_not_ones_holding_a_job(redis_prefix: str) -> None:
+    async with RunManager(RedisRunLog(REDIS_URL, prefix=redis_prefix, lease=3.0), block=0.2) as runs:
+        log = runs.log
+        assert isinstance(log, RedisRunLog)
+        queue = f"{redis_prefix}queue"
+        client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            await client.xgroup_createconsumer(queue, "workers", "killed-idle")  # a worker killed with nothing taken
+            await runs.submit({"n": 1})
+            taken = await client.xreadgroup("workers", "killed-busy", {queue: ">"}, count=1)  # killed holding a job
+            assert taken
+            await client.xgroup_createconsumer(queue, "workers", "alive")
+            before = {c["name"] for c in await client.xinfo_consumers(queue, "workers")}
+            assert {"killed-idle", "killed-busy", "alive"} <= before
+            # Every consumer here is younger than an hour: nothing goes.
+            assert await log.prune_consumers(idle=3600) == 0
+            # Idle for more than 0 s: the ones without a job go; the one holding a job stays for XAUTOCLAIM.
+            await asyncio.sleep(0.01)
+            dropped = await log.prune_consumers(idle=0.001)
+            after = {c["name"] for c in await client.xinfo_consumers(queue, "workers")}
+        finally:
+            await client.aclose()
+    assert "killed-busy" in after and "killed-idle" not in after and "alive" not in after
+    assert dropped == len(before - after) >= 2

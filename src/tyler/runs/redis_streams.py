@@ -150,7 +150,23 @@ redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+# KEYS: queue; ARGV: group, this worker, idle ms. Drops the group's consumers that hold no job and
+# were idle that long (workers killed without closing leave theirs behind; a live worker that reads
+# again is simply added back). Atomic: a consumer cannot take a job between the look and the delete.
+_PRUNE = """
+local dropped = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
 _GROUP = "workers"
+_PRUNE_EVERY = 60.0  # seconds between looks for consumers of dead workers
 
 
 @dataclass(slots=True)
@@ -225,6 +241,8 @@ class RedisRunLog:
         self._queued = self._redis.register_script(_QUEUED)
         self._push = self._redis.register_script(_PUSH)
         self._claim = self._redis.register_script(_CLAIM)
+        self._prune = self._redis.register_script(_PRUNE)
+        self._next_prune = 0.0
         self.max_queue = max_queue
         self._next_autoclaim = 0.0
         self._owned: set[str] = set()
@@ -660,10 +678,19 @@ class RedisRunLog:
             stolen = [QueuedRun(eid, f["run"], f["job"]) for eid, f in reply[1] if f]
             if stolen:
                 return stolen
+        if loop_now >= self._next_prune:
+            self._next_prune = loop_now + _PRUNE_EVERY
+            await self.prune_consumers(idle=max(_PRUNE_EVERY, self.lease * 10))
         reply = await self._call(lambda: self._redis.xreadgroup(
             _GROUP, self.worker_id, {self._queue_key: ">"}, count=count, block=max(int(block * 1000), 1),
         ))
         return [QueuedRun(eid, f["run"], f["job"]) for _key, entries in reply or [] for eid, f in entries if f]
+
+    async def prune_consumers(self, *, idle: float) -> int:
+        """Drop queue consumers idle for `idle` s that hold no job (dead workers'); how many."""
+        return int(await self._call(lambda: self._prune(
+            keys=[self._queue_key], args=[_GROUP, self.worker_id, max(int(idle * 1000), 1)],
+        )))
 
     async def claim(self, run_id: str) -> bool:
         claimed = await self._call(lambda: self._claim(
