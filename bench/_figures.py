@@ -184,7 +184,7 @@ def fig3_sweep(server: FakeServer, workers: list[WorkerProc], cfg: Config) -> di
         # sustain them, and each trial costs the same wall time.
         for label, by_k in raw.items():
             trials = by_k.get(k, [])
-            if not trials or label in (FLOOR, SOCKET) or label.startswith("ours"):
+            if not trials or label in (FLOOR, SOCKET, f"{SOCKET}-uvloop") or label.startswith("ours"):
                 continue
             p99s = sorted(t["added_gap_p99_ms"] or 0 for t in trials)
             lates = sorted(t.get("lateness_p99_ms") or 0 for t in trials)

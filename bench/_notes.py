@@ -18,7 +18,7 @@ def sweep_notes(res: dict) -> list[str]:
         return []
     notes = []
     k_max = str(max(fig["ks"]))
-    for label in ("floor", "ref-socket", "ours-events", "ours-raw", "ours-events-uvloop"):
+    for label in ("floor", "ref-socket", "ref-socket-uvloop", "ours-events", "ours-raw", "ours-events-uvloop"):
         row = fig["contenders"].get(label, {}).get("by_k", {}).get(k_max)
         if not row:
             continue

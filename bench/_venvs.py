@@ -51,8 +51,9 @@ SPECS: dict[str, VenvSpec] = {
     # [postgres] so the thread-store figure can measure PostgreSQL too; figure 5's installed size
     # counts the core distribution's requirements only, not extras.
     "ours": VenvSpec("ours", (), (str(REPO_DIR) + "[postgres,uvloop]",)),
-    # The reference readers (bench/clients/readers.py): httpx like the floor, plus aiohttp.
-    "readers": VenvSpec("readers", ("httpx>=0.27,<1", "aiohttp>=3.10,<4")),
+    # The reference readers (bench/clients/readers.py): httpx like the floor, plus aiohttp, and
+    # uvloop for the socket limit on libuv's loop (the same range as ours' `uvloop` extra).
+    "readers": VenvSpec("readers", ("httpx>=0.27,<1", "aiohttp>=3.10,<4", "uvloop>=0.19,<1")),
     "litellm": VenvSpec("litellm", ("litellm>=1.83",)),
     # The LiteLLM proxy server (bench/serving.py): what people put in front of a model for an
     # OpenAI endpoint. Its own venv: the [proxy] extra pulls FastAPI, uvicorn, gunicorn and more.

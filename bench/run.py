@@ -46,6 +46,7 @@ CONTENDERS = [
     Contender("ref-aiohttp-lines", "readers", "readers.py", {"reader": "aiohttp-lines"}, reference=True, sweep=False),
     Contender("ref-aiohttp-any", "readers", "readers.py", {"reader": "aiohttp-any"}, reference=True),
     Contender("ref-socket", "readers", "readers.py", {"reader": "socket"}, reference=True),
+    Contender("ref-socket-uvloop", "readers", "readers.py", {"reader": "socket", "uvloop": True}, reference=True),
 ]
 
 WHAT = {
@@ -63,6 +64,7 @@ WHAT = {
     "ref-aiohttp-any": "reference reader: aiohttp `iter_any` + own SSE split + json (bench only)",
     "ref-socket": "reference reader, the practical limit: asyncio streams + own HTTP/1.1 + SSE split + json "
     "(bench only, not product code)",
+    "ref-socket-uvloop": "the same socket-limit reader on uvloop (bench only)",
 }
 
 FIGS_WITH_WORKERS = ("fig1", "fig2", "fig3", "fig4")

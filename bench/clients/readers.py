@@ -11,7 +11,7 @@ floor (httpx `aiter_lines`) in context, so the tables show what a transport cost
                  a Python client on asyncio. A benchmark-only reader, never product code: no TLS,
                  no proxies, no redirects, no error handling beyond raising.
 
-Run with option {"reader": NAME}. No tool loop (figure 4 is skipped: `tool_round_trip` raises
+Run with option {"reader": NAME} (and {"uvloop": true} for the same reader on uvloop). No tool loop (figure 4 is skipped: `tool_round_trip` raises
 NotImplementedError, which the orchestrator records as not applicable for these rows).
 """
 
@@ -172,4 +172,11 @@ def _dechunk(raw: bytes) -> tuple[bytes, bytes, bool]:
 
 
 if __name__ == "__main__":
+    import json
+    import sys
+
+    if len(sys.argv) > 2 and json.loads(sys.argv[2]).get("uvloop"):
+        import uvloop  # the same reader on libuv's event loop (the socket limit with uvloop)
+
+        uvloop.install()
     serve(Readers())
