@@ -277,15 +277,21 @@ async def execute(
     try:
         state.thread = await _load_thread(store, thread)
         ctx = state.ctx = await prepare()
+        del prepare  # the agent's closure and its cells need not live as long as the run
         state.output = ctx.output
         state.refuse_repeats = ctx.refuse_repeated_tool_calls
         await state.save()
         async with aclosing(_resume_approvals(state, ctx)) as items:
             async for item in items:
                 yield item
-        async with aclosing(_iterations(state, ctx)) as items:
+        # try/finally rather than aclosing() on the per-chunk path (here, _iterations, _model_turn):
+        # each open stream would keep an aclosing object and its bound __aexit__ per level.
+        items = _iterations(state, ctx)
+        try:
             async for item in items:
                 yield item
+        finally:
+            await items.aclose()
         completed = True
         if state.events:
             yield _ev(_E.EXECUTION_COMPLETE, {
@@ -361,9 +367,12 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
             yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": limit})
         for attempt in (1, 2):
             try:
-                async with aclosing(_model_turn(state, ctx, iteration)) as items:
+                items = _model_turn(state, ctx, iteration)
+                try:
                     async for item in items:
                         yield item
+                finally:
+                    await items.aclose()
                 break
             except ContextLengthError as exc:
                 if attempt == 2 or not await _shorten_after_refusal(state, ctx, exc):
@@ -506,7 +515,8 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
     raw = state.mode is Mode.RAW
     chunk_events = state.chunk_events
     text = turn.text
-    async with aclosing(ctx.provider.stream(request)) as chunks:
+    chunks = ctx.provider.stream(request)
+    try:
         async for c in chunks:
             if c.text:
                 if turn.first_token_at is None:
@@ -532,6 +542,8 @@ async def _model_turn(state: _Run, ctx: RunContext, iteration: int) -> AsyncGene
                 turn.finish_reason = c.finish_reason
             if raw and c.raw is not None:  # after accounting: a consumer that stops here keeps it
                 yield RawChunk(c.raw)
+    finally:
+        await chunks.aclose()
     message = turn.to_message(ctx.model_name)
     state.turn = None
     state.add(message)

@@ -102,6 +102,18 @@ def test_decoder_gives_the_same_events_however_the_bytes_are_split() -> None:
     assert expected[50:] == [("x", b"a\nb"), (None, b'{"late": 1}'), (None, b"last")]
 
 
+def test_reads_of_one_whole_event_each_give_what_byte_by_byte_reads_give() -> None:
+    """One complete event per network read (many concurrent streams) has a fast path of its own."""
+    stream = [chunk("a"), b"data: b\n\n", b"data: two\ndata: lines\n\n", b"event: x\ndata: c\n\n",
+              b"data: d\r\n\r\n", b"\ndata: e\n\n", b"data: f\n\ndata: g\n\n", b"data:h\n\n"]
+    whole, single = SSEDecoder(), SSEDecoder()
+    got = [ev for read in stream for ev in whole.feed(read)]
+    expected = [ev for byte in b"".join(stream) for ev in single.feed(bytes([byte]))]
+    assert got == expected
+    assert got[1:] == [(None, b"b"), (None, b"two\nlines"), ("x", b"c"), (None, b"d"), (None, b"e"),
+                       (None, b"f"), (None, b"g"), (None, b"h")]
+
+
 def test_decoder_refuses_an_event_past_the_limit_and_an_endless_line() -> None:
     decoder = SSEDecoder(max_event_bytes=1000)
     assert decoder.feed(b"data: " + b"x" * 990 + b"\n\n") == [(None, b"x" * 990)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Any
 
 from ..attachments import openai_content
@@ -166,7 +165,8 @@ class OpenAIProvider:
             transport=self.transport,
         )
         # Per network read, not per event: one generator step fewer for every streamed chunk.
-        async with aclosing(batches):
+        # try/finally, not aclosing(): no aclosing object and bound __aexit__ kept per open stream.
+        try:
             async for batch in batches:
                 for _event, data in batch:
                     d = decode_event(data, name, model)
@@ -180,6 +180,8 @@ class OpenAIProvider:
                 else:
                     continue
                 break  # [DONE]: the rest of the connection is not read
+        finally:
+            await batches.aclose()
         check_complete(finished, provider=name, model=model, ending=RESPONSE_COMPLETE)
 
 

@@ -80,6 +80,11 @@ class SSEDecoder:
             if end < 0:
                 buf += data
                 return self._check()
+            # The commonest read of a busy server: exactly one single-line data event (what _blocks
+            # and parse_block would return, without their loop and calls; a too large one goes on).
+            if (end == len(data) - 2 and data.find(b"\n") == end and data.startswith(b"data: ")
+                    and end <= self.max_event_bytes):
+                return [(None, data[6:end])]
             tail = data[end + 2 :]
             if tail:
                 buf += tail

@@ -502,7 +502,7 @@ class _Watchdog:
     bytes of an event that never ends do not reset it, and neither does the time the consumer
     holds the stream between events (that is not the server's stall). The optional deadline is
     the request's overall time limit. When either runs out while the stream waits for the
-    network, the waiting task is cancelled and `_read_events` turns that into the typed error.
+    network, the waiting task is cancelled and `sse_batches` turns that into the typed error.
     """
 
     __slots__ = ("deadline", "fired", "handle", "last", "loop", "stall", "task", "waiting")
@@ -551,48 +551,12 @@ def _watchdog_error(wd: _Watchdog, settings: ModelSettings, provider: str, model
     )
 
 
-async def _read_events(
-    response: StreamResponse, call: _Call, deadline: float | None
-) -> AsyncGenerator[list[Event], None]:
-    """Yield, per network read, the list of (event, data) server-sent events it completed."""
-    s, provider, model = call.settings, call.provider, call.model
-    loop = asyncio.get_running_loop()
-    decoder = SSEDecoder(s.max_event_bytes)
-    feed = decoder.feed
-    read = response.read_chunk
-    current_task = asyncio.current_task
-    wd = _Watchdog(loop, s.stall_timeout, deadline)
-    try:
-        while True:
-            wd.task = current_task()
-            wd.waiting = True
-            try:
-                data = await read()
-            except asyncio.CancelledError:
-                if wd.fired and wd.task is not None and wd.task.uncancel() == 0:
-                    raise _watchdog_error(wd, s, provider, model) from None
-                raise
-            finally:
-                wd.waiting = False
-            if not data:
-                break
-            batch = feed(data)
-            if batch:
-                wd.last = loop.time()
-                yield batch
-                wd.last = loop.time()  # the consumer's time between events is not a stall
-            if wd.fired:  # the deadline passed while the consumer held the stream
-                raise _watchdog_error(wd, s, provider, model)
-        batch = decoder.flush()
-        if batch:
-            yield batch
-    except SSEEventTooLargeError as exc:
-        exc.provider, exc.model = provider, model
-        raise
-    except call.transport.stream_errors as exc:
-        raise call.transport.mid_stream_error(exc, provider, model) from exc
-    finally:
-        wd.close()
+def _stream_error(exc: BaseException, call: _Call) -> ModelError:
+    """What a failed read of the body (or an oversized event) becomes, as the caller sees it."""
+    if isinstance(exc, SSEEventTooLargeError):
+        exc.provider, exc.model = call.provider, call.model
+        return exc
+    return call.transport.mid_stream_error(exc, call.provider, call.model)
 
 
 DONE = object()
@@ -623,22 +587,54 @@ async def sse_batches(
     call = _Call(chosen, url, payload, headers, settings, provider, model)
     loop = asyncio.get_running_loop()
     deadline = None if settings.request_timeout is None else loop.time() + settings.request_timeout
+    current_task = asyncio.current_task
+    failures: tuple[type[BaseException], ...] = (SSEEventTooLargeError, *chosen.stream_errors)
     attempt = 0
     while True:
         response, attempt = await _limited(open_stream(call, attempt), deadline, call)
-        started = False
+        # The body is read here, not in a generator of its own: with one event per network read
+        # (many concurrent streams) every generator level costs a step per event, and its frame,
+        # asend and weak reference are kept alive per open stream.
+        started = False  # from the first event on, nothing is replayed
+        decoder = SSEDecoder(settings.max_event_bytes)
+        feed, read = decoder.feed, response.read_chunk
+        wd = _Watchdog(loop, settings.stall_timeout, deadline)
         try:
-            async with aclosing(_read_events(response, call, deadline)) as batches:
-                async for batch in batches:
-                    started = True  # from here on nothing is replayed
+            while True:
+                wd.task = current_task(loop)
+                wd.waiting = True
+                try:
+                    data = await read()
+                except asyncio.CancelledError:
+                    if wd.fired and wd.task is not None and wd.task.uncancel() == 0:
+                        raise _watchdog_error(wd, settings, provider, model) from None
+                    raise
+                finally:
+                    wd.waiting = False
+                if not data:
+                    break
+                batch = feed(data)
+                if batch:
+                    started = True
+                    wd.last = loop.time()
                     yield batch
+                    wd.last = loop.time()  # the consumer's time between events is not a stall
+                if wd.fired:  # the deadline passed while the consumer held the stream
+                    raise _watchdog_error(wd, settings, provider, model)
+            batch = decoder.flush()
+            if batch:
+                yield batch
             return
-        except ModelConnectionError:
+        except failures as exc:
+            error = _stream_error(exc, call)
             # Dropped after the headers but before a single event: nothing reached the caller,
             # so this is as retryable as a refused connection.
-            if started or attempt >= settings.max_retries:
-                raise
+            if started or attempt >= settings.max_retries or not isinstance(error, ModelConnectionError):
+                if error is exc:
+                    raise
+                raise error from exc
         finally:
+            wd.close()
             await response.aclose()
         await asyncio.sleep(_retry_delay(None, attempt))
         attempt += 1
