@@ -117,8 +117,9 @@ class _Turn:
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
         self.text: list[str] = []
-        self.thinking: list[str] = []
-        self.blocks: list[_Block] = []  # thinking blocks; Anthropic signs them
+        # Made by the first thinking delta: most turns have none, and every open stream keeps its turn.
+        self.thinking: list[str] | None = None
+        self.blocks: list[_Block] | None = None  # thinking blocks; Anthropic signs them
         self.tool_calls: dict[int, _PartialCall] = {}
         self.usage: TokenUsage | None = None
         self.finish_reason: str | None = None
@@ -129,22 +130,26 @@ class _Turn:
 
     def add_thinking(self, chunk: ModelChunk) -> None:
         # Blocks are built for every provider; only signed ones (Anthropic's) are kept and sent back.
+        thinking, blocks = self.thinking, self.blocks
+        if thinking is None or blocks is None:
+            thinking = self.thinking = []
+            blocks = self.blocks = []
         if chunk.thinking:
-            self.thinking.append(chunk.thinking)
-            if not self.blocks or self.blocks[-1]["signature"] is not None:
-                self.blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
-            self.blocks[-1]["parts"].append(chunk.thinking)
+            thinking.append(chunk.thinking)
+            if not blocks or blocks[-1]["signature"] is not None:
+                blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
+            blocks[-1]["parts"].append(chunk.thinking)
         if chunk.thinking_signature:
-            if not self.blocks or self.blocks[-1]["signature"] is not None:
-                self.blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
-            self.blocks[-1]["signature"] = chunk.thinking_signature
+            if not blocks or blocks[-1]["signature"] is not None:
+                blocks.append({"type": "thinking", "parts": [], "data": "", "signature": None})
+            blocks[-1]["signature"] = chunk.thinking_signature
         if chunk.redacted_thinking:
             data = chunk.redacted_thinking
-            self.blocks.append({"type": "redacted_thinking", "parts": [], "data": data, "signature": ""})
+            blocks.append({"type": "redacted_thinking", "parts": [], "data": data, "signature": ""})
 
     def signed_blocks(self) -> list[SignedThinking]:
         out: list[SignedThinking] = []
-        for b in self.blocks:
+        for b in self.blocks or ():
             if b["type"] == "redacted_thinking":
                 out.append({"type": "redacted_thinking", "data": b["data"]})
             elif b["signature"]:
@@ -186,7 +191,7 @@ class _Turn:
             id=self.message_id,
             role="assistant",
             content="".join(self.text),
-            reasoning_content="".join(self.thinking) or None,
+            reasoning_content="".join(self.thinking) if self.thinking else None,
             thinking_blocks=blocks or None,
             tool_calls=tool_calls,
             metrics=metrics,
@@ -365,7 +370,7 @@ async def _iterations(state: _Run, ctx: RunContext) -> AsyncGenerator[Any, None]
     for iteration in range(1, limit + 1):
         if state.events:
             yield _ev(_E.ITERATION_START, {"iteration_number": iteration, "max_iterations": limit})
-        for attempt in (1, 2):
+        for attempt in range(1, 3):  # a range iterator is not GC-tracked, a tuple's is (kept per stream)
             try:
                 items = _model_turn(state, ctx, iteration)
                 try:

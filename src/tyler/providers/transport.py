@@ -515,13 +515,14 @@ class _Watchdog:
         self.fired: str | None = None
         self.waiting = False
         self.task: asyncio.Task[Any] | None = None
-        self.handle = loop.call_at(self._due(), self._check)
+        # The timer calls the watchdog itself: a bound method would be one more object per stream.
+        self.handle = loop.call_at(self._due(), self)
 
     def _due(self) -> float:
         due = self.last + self.stall
         return due if self.deadline is None else min(due, self.deadline)
 
-    def _check(self) -> None:
+    def __call__(self) -> None:
         now = self.loop.time()
         if self.deadline is not None and now >= self.deadline:
             self.fired = "deadline"
@@ -530,7 +531,7 @@ class _Watchdog:
         else:
             # Progress since the timer was set, or the consumer holds the stream: look again later.
             due = self._due() if self.waiting else now + self.stall
-            self.handle = self.loop.call_at(max(due, now + 0.001), self._check)
+            self.handle = self.loop.call_at(max(due, now + 0.001), self)
             return
         if self.waiting and self.task is not None:
             self.task.cancel()
