@@ -21,13 +21,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import _report  # noqa: E402
 from _harness import stat  # noqa: E402
 
-REFERENCES = ["ref-httpx-raw", "ref-aiohttp-lines", "ref-aiohttp-any", "ref-socket"]
+REFERENCES = ["ref-httpx-raw", "ref-aiohttp-lines", "ref-aiohttp-any", "ref-socket", "ref-socket-uvloop"]
 CONTENDERS = [
     "floor", "litellm", "tyler640-events", "tyler640-openai", "tyler640-run", "ours-events", "ours-raw", "ours-go",
     "ours-events-uvloop",
 ]
 STREAMING = [c for c in CONTENDERS if c not in ("tyler640-run", "ours-go")]
-SWEEP = STREAMING + ["ref-aiohttp-any", "ref-socket"]
+SWEEP = STREAMING + ["ref-aiohttp-any", "ref-socket", "ref-socket-uvloop"]
 
 
 @pytest.fixture(scope="module")
