@@ -210,6 +210,15 @@ async def test_capped_log_refuses_a_resume_it_cannot_serve_whole(make_log: LogFa
         assert whole.value.expired
 
 
+async def events_gone(runs: RunManager, run_id: str) -> bool:
+    """True once the run's events are past retention (a replay is refused as expired)."""
+    try:
+        await collect(runs, run_id)
+    except EventIdError as exc:
+        return exc.expired
+    return False
+
+
 async def test_a_replay_the_log_expires_under_ends_with_an_error_not_silently(make_log: LogFactory) -> None:
     # A reader replaying a finished run when its events pass retention must not just stop: its
     # client would take the cut replay for the whole run. It gets EventIdError(expired) instead
@@ -221,14 +230,7 @@ async def test_a_replay_the_log_expires_under_ends_with_an_error_not_silently(ma
         first = await anext(replay)
         assert first.seq == 1
 
-        async def events_gone() -> bool:
-            try:
-                await collect(runs, run_id)
-            except EventIdError as exc:
-                return exc.expired
-            return False
-
-        await wait_for(events_gone)
+        await wait_for(lambda: events_gone(runs, run_id))
         got = [first]
         with pytest.raises(EventIdError) as cut:
             async for entry in replay:
@@ -244,14 +246,7 @@ async def test_finished_runs_expire_after_retention(make_log: LogFactory) -> Non
         await runs.wait(run_id)
         assert len(await collect(runs, run_id)) == 3
 
-        async def events_gone() -> bool:
-            try:
-                await collect(runs, run_id)
-            except EventIdError as exc:
-                return exc.expired
-            return False
-
-        await wait_for(events_gone)  # the events go first; the status record stays longer
+        await wait_for(lambda: events_gone(runs, run_id))  # the events go first; the status record stays longer
         assert (await runs.status(run_id)).status is RunStatus.COMPLETED
 
         async def gone() -> bool:
