@@ -409,5 +409,10 @@ async def _main(contender: Any) -> None:
 
 
 def serve(contender: Any) -> None:
-    """Run the worker loop for `contender` (argv: URL [options-json])."""
+    """Run the worker loop for `contender` (argv: URL [options-json]). Option {"uvloop": true}: the
+    same client on libuv's event loop (its venv must have uvloop)."""
+    if len(sys.argv) > 2 and json.loads(sys.argv[2]).get("uvloop"):
+        import uvloop
+
+        uvloop.install()
     asyncio.run(_main(contender))

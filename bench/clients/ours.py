@@ -68,11 +68,4 @@ class Ours:
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
-    if len(sys.argv) > 2 and json.loads(sys.argv[2]).get("uvloop"):
-        import uvloop  # the `uvloop` extra: the same client on libuv's event loop
-
-        uvloop.install()
     serve(Ours())

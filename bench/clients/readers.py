@@ -172,11 +172,4 @@ def _dechunk(raw: bytes) -> tuple[bytes, bytes, bool]:
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
-    if len(sys.argv) > 2 and json.loads(sys.argv[2]).get("uvloop"):
-        import uvloop  # the same reader on libuv's event loop (the socket limit with uvloop)
-
-        uvloop.install()
     serve(Readers())
