@@ -29,18 +29,18 @@ async def test_waits_that_time_out_or_are_cancelled_leave_nothing_behind() -> No
     for _ in range(20):
         assert await tail.read(None, block=0.001, count=10) == []
     reader = asyncio.create_task(tail.read(None, block=60, count=10))
-    await _until(lambda: len(tail._waiters) == 1)  # the reader is waiting
+    await _until(lambda: tail._wakeup.waiting == 1)  # the reader is waiting
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader
-    assert tail._waiters == []
+    assert tail._wakeup.waiting == 0
 
 
 async def test_every_waiting_reader_is_woken_by_an_entry() -> None:
     tail = LocalTail(8)
     readers = [asyncio.create_task(tail.read(None, block=60, count=10)) for _ in range(3)]
-    await _until(lambda: len(tail._waiters) == 3)
+    await _until(lambda: tail._wakeup.waiting == 3)
     entry = LogEntry("1-0", "llm_stream_chunk", "{}", 1)
     tail.add(entry)
     assert await asyncio.wait_for(asyncio.gather(*readers), 30) == [[entry]] * 3
-    assert tail._waiters == []
+    assert tail._wakeup.waiting == 0

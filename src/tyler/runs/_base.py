@@ -9,6 +9,8 @@ when a worker presumed dead comes back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import time
@@ -48,6 +50,44 @@ class QueuedRun:
     entry: str
     run_id: str
     job: str
+
+
+class Wakeup:
+    """Readers of a log wait here for its next entry: one future per waiting reader, which is
+    cheaper than a new `asyncio.Event` per entry. A wait that times out or is cancelled removes its
+    future, so the readers of a run that stays quiet for long collect nothing."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def waiting(self) -> int:
+        """How many readers wait now."""
+        return len(self._waiters)
+
+    def set(self) -> None:
+        """Wake every reader waiting now (a later one waits for the next `set`)."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self, block: float) -> None:
+        """Until the next `set`, or `block` seconds (no error: the caller looks again)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(block):  # no task per wait, unlike wait_for
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done() or waiter.cancelled():  # timed out or cancelled, not woken
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
 
 
 @dataclass(frozen=True, slots=True)

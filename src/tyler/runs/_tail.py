@@ -3,7 +3,7 @@
 Readers on the worker that drives a run are the common case (the client that started it is still
 connected there). With a shared log they would pay a Redis round trip and a reply to parse for
 every event; instead `RedisRunLog` adds each entry here once Redis has confirmed it (with the id
-and seq Redis gave it), and local readers wait on an `asyncio.Event`, as with the in-process log.
+and seq Redis gave it), and local readers wait on a `Wakeup`, as with the in-process log.
 Only confirmed entries are kept, so what a local reader sees is always in the shared log too, in
 the same order, with the same ids: a resume on any worker continues from it.
 
@@ -14,17 +14,15 @@ run: fenced out or the backend failed); the caller then reads the shared log ins
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import deque
 
-from ._base import LogEntry
+from ._base import LogEntry, Wakeup
 
 
 class LocalTail:
     """At most `size` newest confirmed entries of one run (see the module docstring)."""
 
-    __slots__ = ("_entries", "_seqs", "_waiters", "base", "broken", "done", "trimmed")
+    __slots__ = ("_entries", "_seqs", "_wakeup", "base", "broken", "done", "trimmed")
 
     def __init__(self, size: int, base: str | None = None) -> None:
         """`base`: the id right before the first entry this tail will get (a follower started
@@ -33,7 +31,7 @@ class LocalTail:
         self.base = base
         self.trimmed = False  # entries left the window: `base` no longer borders it
         self._seqs: dict[str, int] = {}  # entry id -> seq, for the entries in the window
-        self._waiters: list[asyncio.Future[None]] = []  # one per waiting reader (cheaper than an Event per add)
+        self._wakeup = Wakeup()
         self.done = False  # the terminal entry is in
         self.broken = False  # this worker no longer writes the run: readers go to the shared log
 
@@ -45,18 +43,12 @@ class LocalTail:
         self._entries.append(entry)
         self._seqs[entry.id] = entry.seq
         self.done = self.done or entry.is_terminal
-        self._wake()
+        self._wakeup.set()
 
     def break_off(self) -> None:
         """Stop serving: waiting readers return None and read the shared log from there on."""
         self.broken = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():  # a reader whose wait timed out or was cancelled left its future here
-                waiter.set_result(None)
+        self._wakeup.set()
 
     @property
     def last_id(self) -> str | None:
@@ -90,18 +82,7 @@ class LocalTail:
         if start is None:
             return None
         if start >= len(self._entries) and block > 0 and not self.done:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                async with asyncio.timeout(block):  # no task per wait, unlike wait_for
-                    await waiter
-            except TimeoutError:
-                pass
-            finally:
-                if not waiter.done() or waiter.cancelled():  # timed out or cancelled: a quiet run must
-                    waiter.cancel()  # not collect futures
-                    with contextlib.suppress(ValueError):
-                        self._waiters.remove(waiter)
+            await self._wakeup.wait(block)
             if self.broken:
                 return None
             start = self._position(after)  # the window may have moved while we waited

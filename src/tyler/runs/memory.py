@@ -5,7 +5,7 @@ dropped id is refused with `EventIdError(expired=True)` instead of silently skip
 `max_runs` runs kept, finished runs' events forgotten `retention` seconds after they end (their
 status record stays `record_retention` seconds, at most `max_runs` of them, so a late resume can
 still be answered from the thread store). Readers wait on
-an `asyncio.Event` that each append replaces, so a tail costs nothing while the run is quiet.
+a `Wakeup` that each append sets, so a tail costs nothing while the run is quiet.
 Everything lives in one event loop; a dead process takes its readers with it, so `reap` has
 nothing to do here.
 """
@@ -13,14 +13,13 @@ nothing to do here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..exceptions import RunLimitError, RunLogError, RunOwnershipError
-from ._base import LogEntry, RunInfo, RunStatus, bad_event_id, check_metadata, expired_event_id, now
+from ._base import LogEntry, RunInfo, RunStatus, Wakeup, bad_event_id, check_metadata, expired_event_id, now
 
 
 @dataclass(slots=True)
@@ -28,7 +27,7 @@ class _Run:
     info: RunInfo
     entries: deque[LogEntry]
     next_seq: int = 1
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Wakeup = field(default_factory=Wakeup)
     finished_mono: float | None = None
 
 
@@ -100,8 +99,7 @@ class MemoryRunLog:
         entry = LogEntry(str(run.next_seq), type_, data, run.next_seq)
         run.next_seq += 1
         run.entries.append(entry)
-        waiter, run.changed = run.changed, asyncio.Event()
-        waiter.set()
+        run.changed.set()
         return entry.id
 
     def _sweep(self) -> None:
@@ -158,10 +156,7 @@ class MemoryRunLog:
         if run is None:
             return []
         if run.next_seq - 1 <= seq and block > 0:
-            waiter = run.changed
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(block):  # no task per wait, unlike wait_for
-                    await waiter.wait()
+            await run.changed.wait(block)
         if not run.entries:
             return []
         first = run.entries[0].seq
