@@ -257,6 +257,7 @@ class RedisRunLog:
     # -- keys --------------------------------------------------------------------------------------
 
     def _run_key(self, run_id: str) -> str:
+        # _APPEND_MANY builds this key and _log_key's in Lua from the prefix: change them together.
         return f"{self.prefix}run:{{{run_id}}}"
 
     def _log_key(self, run_id: str) -> str:
